@@ -1,0 +1,152 @@
+// Command toolbrain trains tool-using LLM agents and serves the core's
+// inference tools: model loading, tokenizing, generation and benchmarks.
+//
+// Usage:
+//
+//	toolbrain <command> [flags] [args]
+//
+// Run `toolbrain help` for the list of commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// command is one CLI verb. Verbs with a space ("model info") are nested.
+type command struct {
+	name    string
+	args    string // argument synopsis for help
+	summary string
+	run     func(ctx context.Context, io *cmdIO, args []string) error
+}
+
+// cmdIO carries the command's output streams.
+type cmdIO struct {
+	stdout, stderr io.Writer
+}
+
+// errUsage marks an error whose message already says how to call the command.
+var errUsage = errors.New("usage")
+
+func commands() []command {
+	return []command{
+		{"run", "[--config FILE]", "the main job: generate text with the configured (or a tiny random) model", runMain},
+		{"config check", "[FILE]", "validate a toolbrain.toml (default: ./toolbrain.toml, else the embedded default)", configCheck},
+		{"version", "", "print the version", func(_ context.Context, o *cmdIO, _ []string) error {
+			fmt.Fprintln(o.stdout, "toolbrain", version)
+			return nil
+		}},
+	}
+}
+
+const version = "0.1.0-dev"
+
+// run executes the command line args and returns the process exit code:
+// 0 on success, 1 on failure, 2 on a usage error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o := &cmdIO{stdout: stdout, stderr: stderr}
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printHelp(stdout, cmds)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	// The longest command name that prefixes args wins ("model info" over "model").
+	var best *command
+	bestWords := 0
+	for i := range cmds {
+		words := strings.Fields(cmds[i].name)
+		if len(words) <= len(args) && len(words) > bestWords && equalWords(words, args[:len(words)]) {
+			best, bestWords = &cmds[i], len(words)
+		}
+	}
+	if best == nil {
+		fmt.Fprintf(stderr, "toolbrain: unknown command %q\n\n", strings.Join(args[:min(2, len(args))], " "))
+		printHelp(stderr, cmds)
+		return 2
+	}
+	err := best.run(ctx, o, args[bestWords:])
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "toolbrain %s: %v\nusage: toolbrain %s %s\n", best.name, err, best.name, best.args)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "toolbrain %s: %v\n", best.name, err)
+		return 1
+	}
+}
+
+func equalWords(a, b []string) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func printHelp(w io.Writer, cmds []command) {
+	fmt.Fprintln(w, "toolbrain: coach LLM agents to use tools with reinforcement learning.")
+	fmt.Fprintln(w, "\nCommands:")
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun `toolbrain COMMAND --help` for a command's flags.")
+}
+
+// newFlags returns a flag set for the command that reports errors through
+// the returned error rather than exiting.
+func newFlags(o *cmdIO, name, args string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(o.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(o.stderr, "usage: toolbrain %s %s\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, allowing flags after positional arguments
+// (`toolbrain model info DIR --json`), and returns the positional ones.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

@@ -1,0 +1,195 @@
+// Package config loads toolbrain.toml.
+//
+// Decoding is strict: an unknown key, a value of the wrong type or a value out
+// of range is an error that names the file, the key and its line. Every key
+// is optional; Default holds the value of each one, and the embedded
+// default.toml documents them (it is the toolbrain.toml at the repository
+// root, kept identical by a test).
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultTOML is the documented default configuration, embedded in the binary.
+//
+//go:embed default.toml
+var DefaultTOML string
+
+// ErrInvalid wraps every validation error (unknown key, type, range).
+var ErrInvalid = errors.New("config: invalid")
+
+// Config is the whole toolbrain.toml.
+type Config struct {
+	Core     Core     `toml:"core"`
+	Generate Generate `toml:"generate"`
+	Hub      Hub      `toml:"hub"`
+}
+
+// Core selects the compute backend and the model.
+type Core struct {
+	// Backend is "go" (pure Go) or "xla[:plugin]"; see core/backend.
+	Backend string `toml:"backend"`
+	// Model is a checkpoint directory or a Hugging Face id. Empty means the
+	// tiny random model that `toolbrain run` creates.
+	Model string `toml:"model"`
+	// Adapter is an optional PEFT LoRA adapter directory.
+	Adapter string `toml:"adapter"`
+	// Quant quantizes linear weights at load: "", "int8" or "nf4".
+	Quant string `toml:"quant"`
+}
+
+// Generate holds the decoding defaults.
+type Generate struct {
+	MaxNewTokens int      `toml:"max_new_tokens"`
+	Temperature  float64  `toml:"temperature"`
+	TopP         float64  `toml:"top_p"`
+	TopK         int      `toml:"top_k"`
+	Seed         int64    `toml:"seed"`
+	Stop         []string `toml:"stop"`
+	Prompt       string   `toml:"prompt"`
+	Chat         bool     `toml:"chat"`
+}
+
+// Hub says where Hugging Face models are cached and fetched from.
+type Hub struct {
+	// CacheDir overrides $HF_HUB_CACHE / $HF_HOME/hub / ~/.cache/huggingface/hub.
+	CacheDir string `toml:"cache_dir"`
+	// Endpoint overrides $HF_ENDPOINT / https://huggingface.co.
+	Endpoint string `toml:"endpoint"`
+}
+
+// Default returns the configuration used when no file sets a key.
+func Default() Config {
+	return Config{
+		Core: Core{Backend: "go"},
+		Generate: Generate{
+			MaxNewTokens: 32,
+			Temperature:  0.8,
+			TopP:         0.95,
+			TopK:         50,
+			Seed:         1,
+			Prompt:       "The coach said to the athlete:",
+		},
+	}
+}
+
+// Load reads path over the defaults. An empty path loads the embedded default.
+func Load(path string) (Config, error) {
+	if path == "" {
+		return Parse("toolbrain.toml (embedded)", DefaultTOML)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, string(data))
+}
+
+// Parse decodes src (named name in errors) over the defaults and validates it.
+func Parse(name, src string) (Config, error) {
+	cfg := Default()
+	md, err := toml.Decode(src, &cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return Config{}, fmt.Errorf("%w: %s:%d: %s", ErrInvalid, name, pe.Position.Line, pe.Message)
+		}
+		if m := typeErr.FindStringSubmatch(err.Error()); m != nil {
+			return Config{}, fmt.Errorf("%w: %s:%s: %s: %s", ErrInvalid, name, m[1], m[2], m[3])
+		}
+		return Config{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0]
+		return Config{}, fmt.Errorf("%w: %s:%d: unknown key %q", ErrInvalid, name, keyLine(src, k), k.String())
+	}
+	if err := cfg.Validate(); err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			return Config{}, fmt.Errorf("%w: %s:%d: %s: %s", ErrInvalid, name, keyLine(src, strings.Split(fe.Key, ".")), fe.Key, fe.Msg)
+		}
+		return Config{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+	}
+	return cfg, nil
+}
+
+// typeErr matches BurntSushi/toml's type errors, which are not ParseErrors,
+// to restate them in the file:line form every other error uses.
+var typeErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+// FieldError is a value out of its allowed range.
+type FieldError struct {
+	Key string // dotted, e.g. "generate.top_p"
+	Msg string
+}
+
+func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
+
+// Validate checks every range. The first problem found is returned.
+func (c Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case c.Core.Backend != "go" && c.Core.Backend != "xla" && !strings.HasPrefix(c.Core.Backend, "go:") && !strings.HasPrefix(c.Core.Backend, "xla:"):
+		return bad("core.backend", "got %q, want \"go\" or \"xla[:plugin]\"", c.Core.Backend)
+	case c.Core.Quant != "" && c.Core.Quant != "int8" && c.Core.Quant != "nf4":
+		return bad("core.quant", "got %q, want \"\", \"int8\" or \"nf4\"", c.Core.Quant)
+	case c.Generate.MaxNewTokens < 1 || c.Generate.MaxNewTokens > 1<<20:
+		return bad("generate.max_new_tokens", "got %d, want 1..1048576", c.Generate.MaxNewTokens)
+	case c.Generate.Temperature < 0 || c.Generate.Temperature > 100:
+		return bad("generate.temperature", "got %g, want 0 (greedy) .. 100", c.Generate.Temperature)
+	case c.Generate.TopP <= 0 || c.Generate.TopP > 1:
+		return bad("generate.top_p", "got %g, want > 0 and <= 1", c.Generate.TopP)
+	case c.Generate.TopK < 0:
+		return bad("generate.top_k", "got %d, want >= 0 (0 = off)", c.Generate.TopK)
+	}
+	for i, s := range c.Generate.Stop {
+		if s == "" {
+			return bad("generate.stop", "entry %d is empty", i)
+		}
+	}
+	return nil
+}
+
+// keyLine finds the line where key is set in src: 1-based, 0 if not found.
+// BurntSushi/toml keeps key positions private, so this scans the source for
+// the table header and then the key, which covers the flat layout that
+// toolbrain.toml uses.
+func keyLine(src string, key toml.Key) int {
+	if len(key) == 0 {
+		return 0
+	}
+	table, leaf := strings.Join(key[:len(key)-1], "."), key[len(key)-1]
+	current := ""
+	for i, line := range strings.Split(src, "\n") {
+		l := strings.TrimSpace(line)
+		if strings.HasPrefix(l, "[") {
+			current = strings.Trim(strings.TrimSpace(strings.SplitN(l, "#", 2)[0]), "[] ")
+			if current == strings.Join(key, ".") {
+				return i + 1 // an unknown table
+			}
+			continue
+		}
+		name, _, ok := strings.Cut(l, "=")
+		if !ok {
+			continue
+		}
+		name = strings.Trim(strings.TrimSpace(name), `"'`)
+		if current == table && name == leaf {
+			return i + 1
+		}
+		if current == "" && table != "" && name == strings.Join(key, ".") {
+			return i + 1 // dotted key at the top level
+		}
+	}
+	return 0
+}

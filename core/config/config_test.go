@@ -1,0 +1,87 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestDefaultTOML_MatchesDefault(t *testing.T) {
+	cfg, err := Parse("default.toml", DefaultTOML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The documented file must say exactly what Default() does (nil and
+	// empty stop lists are the same thing).
+	want := Default()
+	want.Generate.Stop = []string{}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("default.toml decodes to\n%+v\nwant Default()\n%+v", cfg, want)
+	}
+}
+
+func TestRootTOML_IsTheEmbeddedDefault(t *testing.T) {
+	root, err := os.ReadFile(filepath.Join("..", "..", "toolbrain.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(root) != DefaultTOML {
+		t.Error("toolbrain.toml at the repository root differs from core/config/default.toml: copy one onto the other")
+	}
+}
+
+func TestParse(t *testing.T) {
+	cfg, err := Parse("t.toml", "[core]\nquant = \"nf4\"\n[generate]\ntemperature = 0\nstop = [\"\\n\\n\"]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Core.Quant != "nf4" || cfg.Generate.Temperature != 0 || cfg.Generate.Stop[0] != "\n\n" {
+		t.Errorf("got %+v", cfg)
+	}
+	if cfg.Generate.MaxNewTokens != Default().Generate.MaxNewTokens {
+		t.Error("an absent key must keep its default")
+	}
+}
+
+func TestParse_Errors(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      []string // substrings of the error
+	}{
+		{name: "unknown key", src: "[core]\nbackend = \"go\"\nmodle = \"x\"\n", want: []string{"t.toml:3", `unknown key "core.modle"`}},
+		{name: "unknown table", src: "[core]\n\n[trian]\nsteps = 3\n", want: []string{"t.toml:3", `"trian`}},
+		{name: "wrong type", src: "[generate]\nmax_new_tokens = \"ten\"\n", want: []string{"t.toml:2: generate.max_new_tokens: incompatible types"}},
+		{name: "out of range", src: "[generate]\n\ntop_p = 1.5\n", want: []string{"t.toml:3", "generate.top_p", "got 1.5"}},
+		{name: "negative top_k", src: "[generate]\ntop_k = -1\n", want: []string{"t.toml:2", "generate.top_k"}},
+		{name: "bad quant", src: "[core]\nquant = \"int3\"\n", want: []string{"t.toml:2", "core.quant", "int3"}},
+		{name: "bad backend", src: "[core]\nbackend = \"tpu\"\n", want: []string{"t.toml:2", "core.backend"}},
+		{name: "empty stop", src: "[generate]\nstop = [\"\"]\n", want: []string{"t.toml:2", "generate.stop"}},
+		{name: "syntax", src: "[core\n", want: []string{"t.toml:2", "table name"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("t.toml", tt.src)
+			if err == nil {
+				t.Fatal("Parse succeeded, want an error")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v does not wrap ErrInvalid", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoad_MissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if err == nil || !strings.Contains(err.Error(), "nope.toml") {
+		t.Errorf("Load of a missing file: %v, want an error naming it", err)
+	}
+}
