@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs what is missing and builds every WebAssembly plugin under plugins/ from source into
+# plugins/build/. CI runs it before `go test ./...`; the tests that need the .wasm files run it
+# too (through plugins/pluginbuild), so a plain `go test ./...` works on a fresh checkout.
+#
+#   wabt (wat2wasm)          apt-get install -y wabt         hand-written WAT plugins
+#   assemblyscript, as-pdk   npm ci (package-lock.json)      AssemblyScript plugin
+#   Go wasip1                the Go toolchain                 Go plugins (extism/go-pdk)
+#
+# Incremental: a target is rebuilt only when a source is newer. Concurrent runs (go test runs
+# packages in parallel) are serialised with flock.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+out="$here/build"
+mkdir -p "$out"
+exec 9>"$out/.lock"
+flock 9
+
+log() { echo "plugins/build.sh: $*" >&2; }
+
+# stale TARGET SOURCES... succeeds when TARGET is missing or older than any source.
+stale() {
+  local t="$1"; shift
+  [[ -e "$t" ]] || return 0
+  [[ -n "$(find "$@" -newer "$t" -print -quit 2>/dev/null)" ]]
+}
+
+# ---- tools ----
+if ! command -v wat2wasm >/dev/null; then
+  log "installing wabt"
+  sudo_cmd=""
+  [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y -o DPkg::Lock::Timeout=300 wabt >&2 ||
+    { $sudo_cmd apt-get update >&2 && $sudo_cmd apt-get install -y -o DPkg::Lock::Timeout=300 wabt >&2; }
+fi
+as_dir="$here/wasm/exactmatch-as"
+if [[ ! -x "$as_dir/node_modules/.bin/asc" || "$as_dir/package-lock.json" -nt "$as_dir/node_modules/.package-lock.json" ]]; then
+  log "npm ci in $as_dir"
+  (cd "$as_dir" && npm ci --no-audit --no-fund >&2)
+fi
+
+# ---- WAT ----
+for src in "$here"/wasm/exactmatch-wat/*.wat "$here"/wasm/hostile-wat/*.wat; do
+  name="$(basename "$src" .wat)"
+  case "$name" in
+    exactmatch) target="$out/exactmatch-wat.wasm" ;;
+    hostile) target="$out/hostile-wat.wasm" ;;
+    *) target="$out/$name.wasm" ;;
+  esac
+  if stale "$target" "$src"; then
+    log "wat2wasm $src"
+    wat2wasm "$src" -o "$target"
+  fi
+done
+
+# ---- AssemblyScript ----
+if stale "$out/exactmatch-as.wasm" "$as_dir/assembly" "$as_dir/package.json" "$as_dir/package-lock.json"; then
+  log "asc exactmatch-as"
+  (cd "$as_dir" && npm run --silent build >&2)
+fi
+
+# ---- Go (wasip1, c-shared: a reactor module whose exports the host calls) ----
+for pkg in exactmatch-go hostile-go; do
+  target="$out/$pkg.wasm"
+  if stale "$target" "$here/wasm/$pkg" "$here/rewards" "$root/sdk" "$root/go.mod"; then
+    log "go build $pkg"
+    (cd "$root" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$target" "./plugins/wasm/$pkg")
+  fi
+done
+log "ok: $(cd "$out" && ls *.wasm | tr '\n' ' ')"

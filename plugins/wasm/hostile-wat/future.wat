@@ -1,0 +1,16 @@
+;; A plugin built for a future SDK major version; the host must refuse it naming both versions.
+(module
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "2.0")
+  (func (export "toolbrain_sdk_version") (result i32)
+    (local $off i64)
+    (local.set $off (call $alloc (i64.const 3)))
+    (call $store_u8 (local.get $off) (i32.load8_u (i32.const 0)))
+    (call $store_u8 (i64.add (local.get $off) (i64.const 1)) (i32.load8_u (i32.const 1)))
+    (call $store_u8 (i64.add (local.get $off) (i64.const 2)) (i32.load8_u (i32.const 2)))
+    (call $output_set (local.get $off) (i64.const 3))
+    (i32.const 0))
+  (func (export "reward") (result i32) (i32.const 0)))

@@ -1,0 +1,65 @@
+package runtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
+	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/sdk"
+)
+
+// BenchmarkReward is a reward call with a 2 KB trace on a warm instance, per
+// language. Goal: ≤ 60 µs p50.
+func BenchmarkReward(b *testing.B) {
+	h := newHost(b, runtime.HostConfig{})
+	req := sdk.RewardRequest{Expected: "42 EUR", Trace: trace2KB("42 EUR")}
+	in, _ := json.Marshal(req)
+	b.Logf("input %d bytes", len(in))
+	for _, file := range exactMatchPlugins {
+		b.Run(file, func(b *testing.B) {
+			p := load(b, h, file, runtime.Manifest{}, runtime.PluginConfig{})
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				out, err := p.Call(context.Background(), sdk.RewardFunction, in)
+				if err != nil || string(out) == "" {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLoad_FromDiskCache is a plugin start in a fresh process-like host
+// whose compiled module comes from the disk cache: compile lookup,
+// instantiation (with the Go runtime's _initialize) and the version call.
+// Goal: ≤ 10 ms.
+func BenchmarkLoad_FromDiskCache(b *testing.B) {
+	dir := b.TempDir()
+	for _, file := range exactMatchPlugins {
+		b.Run(file, func(b *testing.B) {
+			wasm, err := os.ReadFile(pluginbuild.Path(b, file))
+			if err != nil {
+				b.Fatal(err)
+			}
+			warm, _ := runtime.NewHost(context.Background(), runtime.HostConfig{CacheDir: dir})
+			if _, err := warm.Load(context.Background(), wasm, runtime.Manifest{Name: "x"}, runtime.PluginConfig{}); err != nil {
+				b.Fatal(err)
+			}
+			warm.Close(context.Background())
+			for b.Loop() {
+				h, err := runtime.NewHost(context.Background(), runtime.HostConfig{CacheDir: dir})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := h.Load(context.Background(), wasm, runtime.Manifest{Name: "x"}, runtime.PluginConfig{}); err != nil {
+					b.Fatal(err)
+				}
+				h.Close(context.Background())
+			}
+		})
+	}
+}

@@ -1,0 +1,187 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/toolbrain/toolbrain/sdk"
+)
+
+// Host runs WebAssembly plugins. It is safe for concurrent use.
+type Host struct {
+	cfg    HostConfig
+	logger *slog.Logger
+	rt     wazero.Runtime
+	cache  wazero.CompilationCache
+
+	mu       sync.Mutex
+	compiled map[[32]byte]wazero.CompiledModule
+	closed   bool
+}
+
+// NewHost starts a wazero runtime with the Extism host functions and, when
+// cfg.CacheDir is set, a compilation cache in that directory (created if
+// missing). Cancelling ctx affects only this call.
+func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
+	h := &Host{cfg: cfg, logger: cfg.Logger, compiled: map[[32]byte]wazero.CompiledModule{}}
+	if h.logger == nil {
+		h.logger = slog.Default()
+	}
+	// CloseOnContextDone is what stops a plugin that loops forever: wazero
+	// then checks the call's context at function entries and loop heads.
+	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
+	if cfg.CacheDir != "" {
+		if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create wasm cache %s: %w", cfg.CacheDir, err)
+		}
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("open wasm cache %s: %w", cfg.CacheDir, err)
+		}
+		h.cache = cache
+		rc = rc.WithCompilationCache(cache)
+	}
+	h.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, h.rt); err != nil {
+		h.rt.Close(ctx)
+		return nil, fmt.Errorf("instantiate wasi: %w", err)
+	}
+	if err := defineHostModules(ctx, h); err != nil {
+		h.rt.Close(ctx)
+		return nil, err
+	}
+	return h, nil
+}
+
+// Close closes every plugin loaded by h and releases the runtime. Calls in
+// flight fail with ErrClosed or a closed-module trap.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	err := h.rt.Close(ctx)
+	if h.cache != nil {
+		err = errors.Join(err, h.cache.Close(ctx))
+	}
+	return err
+}
+
+// compile returns the compiled module for wasm, compiling it at most once per
+// host (and, with a cache directory, once per machine).
+func (h *Host) compile(ctx context.Context, wasm []byte) (wazero.CompiledModule, error) {
+	sum := sha256.Sum256(wasm)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	if c, ok := h.compiled[sum]; ok {
+		return c, nil
+	}
+	c, err := h.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadModule, err)
+	}
+	h.compiled[sum] = c
+	return c, nil
+}
+
+// LoadFile reads a .wasm file and loads it (see [Host.Load]).
+func (h *Host) LoadFile(ctx context.Context, path string, m Manifest, cfg PluginConfig) (*Plugin, error) {
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	p, err := h.Load(ctx, wasm, m, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// Load compiles wasm (or takes it from the cache), checks that it imports
+// only functions this host offers and fits its memory limit, negotiates its
+// SDK version, checks that it exports its kind's function, and returns the
+// plugin with one warm instance. m.Name is required; the effective limits are
+// m.Limits overridden by cfg.Limits, the effective permissions m.Permissions
+// ∩ cfg.Grant.
+func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConfig) (*Plugin, error) {
+	if m.Name == "" {
+		return nil, fmt.Errorf("%w: manifest has no name", ErrBadConfig)
+	}
+	if m.Kind != "" && !m.Kind.Valid() {
+		return nil, fmt.Errorf("plugin %q: %w: unknown kind %q", m.Name, ErrBadConfig, m.Kind)
+	}
+	limits, err := m.Limits.Override(cfg.Limits).withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("plugin %q: %w", m.Name, err)
+	}
+	compiled, err := h.compile(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %q: %w", m.Name, err)
+	}
+	for _, f := range compiled.ImportedFunctions() {
+		if err := knownImport(f); err != nil {
+			return nil, fmt.Errorf("plugin %q: %w", m.Name, err)
+		}
+	}
+	for _, mem := range compiled.ExportedMemories() {
+		if mem.Min() > limits.MemoryPages {
+			return nil, fmt.Errorf("plugin %q: %w: module needs %d pages at start, limit %d", m.Name, ErrMemoryLimit, mem.Min(), limits.MemoryPages)
+		}
+	}
+	p := &Plugin{
+		host: h, name: m.Name, kind: m.Kind, compiled: compiled, limits: limits,
+		perms:   m.Permissions.Intersect(cfg.Grant),
+		config:  cfg.Config,
+		vars:    map[string][]byte{},
+		exports: map[string]bool{},
+		sem:     make(chan struct{}, limits.MaxInstances),
+	}
+	for name := range compiled.ExportedFunctions() {
+		p.exports[name] = true
+	}
+	if m.Kind != "" && !p.exports[m.Kind.Function()] {
+		return nil, fmt.Errorf("plugin %q: %w %q, which a %s plugin must", m.Name, ErrNoFunction, m.Kind.Function(), m.Kind)
+	}
+	// Instantiate once now: a module that cannot start should fail at load,
+	// not on the first reward of a training run.
+	in, err := p.newInstance(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %q: %w", m.Name, err)
+	}
+	version := m.SDKVersion
+	if p.exports[sdk.VersionFunction] {
+		out, err, healthy := in.call(ctx, sdk.VersionFunction, nil)
+		if err != nil {
+			in.close()
+			return nil, fmt.Errorf("plugin %q: %s: %w", m.Name, sdk.VersionFunction, err)
+		}
+		version = string(out)
+		if !healthy {
+			in.close()
+			in = nil
+		}
+	}
+	if version == "" {
+		in.close()
+		return nil, fmt.Errorf("plugin %q: %w: set sdk_version in its manifest or export %s", m.Name, ErrNoSDKVersion, sdk.VersionFunction)
+	}
+	if err := sdk.Negotiate(sdk.Version, version); err != nil {
+		in.close()
+		return nil, fmt.Errorf("plugin %q: %w", m.Name, err)
+	}
+	p.sdkVersion = version
+	if in != nil {
+		p.idle = append(p.idle, in)
+	}
+	return p, nil
+}

@@ -1,0 +1,57 @@
+package sdk
+
+// Host functions the runtime offers plugins. Besides Extism's own functions
+// (input, output, memory), a WebAssembly plugin may import these; each is
+// allowed only when the plugin's manifest asks for the permission and the
+// configuration grants it. Calling a function without the permission fails
+// the plugin call with ErrPermissionDenied naming the function.
+//
+// The log and config functions are Extism's (extism:host/env log_info,
+// log_debug, log_warn, log_error, log_trace and config_get), so upstream PDK
+// helpers work unchanged; the tool and LLM functions live in Extism's user
+// namespace and take and return a memory offset holding JSON:
+//
+//	(import "extism:host/user" "toolbrain_call_tool" (func (param i64) (result i64)))
+//	(import "extism:host/user" "toolbrain_llm" (func (param i64) (result i64)))
+const (
+	// HostNamespace is the import module of ToolBrain's own host functions.
+	HostNamespace = "extism:host/user"
+	// HostCallTool takes a ToolCallRequest and returns a ToolCallResponse.
+	HostCallTool = "toolbrain_call_tool"
+	// HostLLM takes an LLMRequest and returns an LLMResponse, answered by the
+	// coach's configured judge model or endpoint.
+	HostLLM = "toolbrain_llm"
+)
+
+// Permission names a manifest asks for and a configuration grants.
+const (
+	PermissionTool   = "tool"   // toolbrain_call_tool
+	PermissionLLM    = "llm"    // toolbrain_llm
+	PermissionLog    = "log"    // extism log_* functions
+	PermissionConfig = "config" // extism config_get
+)
+
+// Message is one chat message.
+type Message struct {
+	Role       string     `json:"role"`
+	Content    string     `json:"content"`
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+}
+
+// LLMRequest is the input of the toolbrain_llm host function.
+//
+//	{"messages": [{"role": "user", "content": "Is 42 right?"}], "max_tokens": 64}
+type LLMRequest struct {
+	Messages    []Message `json:"messages"`
+	MaxTokens   int       `json:"max_tokens,omitempty"`
+	Temperature float64   `json:"temperature,omitempty"`
+	Stop        []string  `json:"stop,omitempty"`
+}
+
+// LLMResponse is the output of toolbrain_llm.
+//
+//	{"text": "Yes."}
+type LLMResponse struct {
+	Text string `json:"text"`
+}

@@ -1,0 +1,377 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// Kind is a plugin kind. Each kind has one exported function (see
+// [Kind.Function]) that takes the kind's request as JSON input and writes its
+// response as JSON output.
+type Kind string
+
+// The plugin kinds.
+const (
+	KindTool        Kind = "tool"
+	KindReward      Kind = "reward"
+	KindJudge       Kind = "judge"
+	KindAlgorithm   Kind = "algorithm"
+	KindInterpreter Kind = "interpreter"
+)
+
+// Exported function names, one per kind, plus the optional group reward.
+const (
+	ToolFunction        = "call_tool"
+	RewardFunction      = "reward"
+	RewardGroupFunction = "reward_group"
+	JudgeFunction       = "judge"
+	AlgorithmFunction   = "advantages"
+	InterpreterFunction = "interpret"
+)
+
+// Function is the name of the function a plugin of kind k exports, "" for an
+// unknown kind.
+func (k Kind) Function() string {
+	switch k {
+	case KindTool:
+		return ToolFunction
+	case KindReward:
+		return RewardFunction
+	case KindJudge:
+		return JudgeFunction
+	case KindAlgorithm:
+		return AlgorithmFunction
+	case KindInterpreter:
+		return InterpreterFunction
+	}
+	return ""
+}
+
+// Valid reports whether k is one of the defined kinds.
+func (k Kind) Valid() bool { return k.Function() != "" }
+
+// Task is what an agent is asked to do.
+type Task struct {
+	ID       string `json:"id,omitempty"`
+	Prompt   string `json:"prompt"`
+	Expected string `json:"expected,omitempty"`
+	// Metadata carries dataset-specific fields through to rewards.
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// ---- tools ----
+
+// ToolSpec describes a tool to the model and to the runtime.
+//
+//	{"name": "search", "description": "Search the mailbox.",
+//	 "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+//	 "returns": {"type": "string"}}
+type ToolSpec struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Parameters is a JSON Schema (draft 2020-12) of the arguments object.
+	Parameters json.RawMessage `json:"parameters,omitempty"`
+	// Returns is a JSON Schema of ToolCallResponse.Data, for documentation.
+	Returns json.RawMessage `json:"returns,omitempty"`
+}
+
+// ToolCallRequest is the input of a tool plugin's call_tool function.
+//
+//	{"name": "search", "arguments": {"q": "invoice"}}
+type ToolCallRequest struct {
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+}
+
+// ToolCallResponse is the output of call_tool. Content is what the model
+// sees; IsError marks a failure the model should read and react to (a tool
+// that cannot run at all fails the call instead).
+//
+//	{"content": "3 messages found", "data": [1, 2, 3]}
+type ToolCallResponse struct {
+	Content string          `json:"content"`
+	IsError bool            `json:"is_error,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// Tool is a tool implemented in Go or hosted by the runtime.
+type Tool interface {
+	// CallTool runs the tool. Cancelling ctx stops the call; the error is
+	// then ctx.Err() wrapped.
+	CallTool(ctx context.Context, req ToolCallRequest) (ToolCallResponse, error)
+}
+
+// ---- rewards ----
+
+// RewardRequest is the input of a reward plugin's reward function: one trace.
+//
+//	{"expected": "42", "trace": {"final_answer": "42", "turns": [...]}, "task": {...}}
+//
+// expected is always the first field (see [Trace] for why).
+type RewardRequest struct {
+	Expected string `json:"expected"`
+	Trace    Trace  `json:"trace"`
+	Task     *Task  `json:"task,omitempty"`
+}
+
+// RewardResponse is the output of reward.
+//
+//	{"score": 1, "info": {"f1": 1}}
+type RewardResponse struct {
+	// Score must be finite.
+	Score float64 `json:"score"`
+	// Info holds named components for logging.
+	Info map[string]float64 `json:"info,omitempty"`
+}
+
+// Validate checks the response's invariants.
+func (r RewardResponse) Validate() error {
+	if !finite(r.Score) {
+		return fmt.Errorf("%w: score %v", ErrInvalidScore, r.Score)
+	}
+	return nil
+}
+
+// RewardGroupRequest is the input of the optional reward_group function: a
+// whole group of traces for the same task, for rewards that compare them.
+//
+//	{"expected": "42", "traces": [{...}, {...}]}
+type RewardGroupRequest struct {
+	Expected string  `json:"expected"`
+	Traces   []Trace `json:"traces"`
+	Task     *Task   `json:"task,omitempty"`
+}
+
+// RewardGroupResponse is the output of reward_group: one score per trace.
+//
+//	{"scores": [1, 0, 0.5]}
+type RewardGroupResponse struct {
+	Scores []float64 `json:"scores"`
+}
+
+// Validate checks that there is one finite score per trace.
+func (r RewardGroupResponse) Validate(n int) error {
+	if len(r.Scores) != n {
+		return fmt.Errorf("%w: %d scores for %d traces", ErrInvalidResponse, len(r.Scores), n)
+	}
+	for i, s := range r.Scores {
+		if !finite(s) {
+			return fmt.Errorf("%w: score %d is %v", ErrInvalidScore, i, s)
+		}
+	}
+	return nil
+}
+
+// Reward scores one trace.
+type Reward interface {
+	// Reward scores req.Trace. Cancelling ctx abandons the call.
+	Reward(ctx context.Context, req RewardRequest) (RewardResponse, error)
+}
+
+// GroupReward scores a group at once; a reward may implement it in addition
+// to [Reward] when comparing traces matters or batching is cheaper.
+type GroupReward interface {
+	RewardGroup(ctx context.Context, req RewardGroupRequest) (RewardGroupResponse, error)
+}
+
+// ---- judges ----
+
+// JudgeRequest is the input of a judge plugin's judge function.
+//
+//	{"expected": "42", "traces": [{...}, {...}], "rubric": "prefer short correct answers"}
+type JudgeRequest struct {
+	Expected string  `json:"expected,omitempty"`
+	Traces   []Trace `json:"traces"`
+	Task     *Task   `json:"task,omitempty"`
+	Rubric   string  `json:"rubric,omitempty"`
+}
+
+// JudgeResponse holds scores (one per trace), a ranking (trace indices, best
+// first, a permutation of 0..n-1), or both.
+//
+//	{"ranking": [2, 0, 1]}
+type JudgeResponse struct {
+	Scores  []float64 `json:"scores,omitempty"`
+	Ranking []int     `json:"ranking,omitempty"`
+}
+
+// Validate checks the response against a group of n traces.
+func (r JudgeResponse) Validate(n int) error {
+	if r.Scores == nil && r.Ranking == nil {
+		return fmt.Errorf("%w: judge returned neither scores nor ranking", ErrInvalidResponse)
+	}
+	if r.Scores != nil {
+		if err := (RewardGroupResponse{Scores: r.Scores}).Validate(n); err != nil {
+			return err
+		}
+	}
+	if r.Ranking != nil {
+		if len(r.Ranking) != n {
+			return fmt.Errorf("%w: ranking of %d for %d traces", ErrInvalidResponse, len(r.Ranking), n)
+		}
+		seen := make([]bool, n)
+		for _, i := range r.Ranking {
+			if i < 0 || i >= n || seen[i] {
+				return fmt.Errorf("%w: ranking %v is not a permutation of 0..%d", ErrInvalidResponse, r.Ranking, n-1)
+			}
+			seen[i] = true
+		}
+	}
+	return nil
+}
+
+// Judge scores or ranks a group.
+type Judge interface {
+	Judge(ctx context.Context, req JudgeRequest) (JudgeResponse, error)
+}
+
+// ---- algorithms ----
+
+// Group is the rewards and generated lengths of one task's group of traces.
+type Group struct {
+	Rewards []float64 `json:"rewards"`
+	// Lengths are generated token counts, one per trace (see
+	// [Trace.GeneratedTokens]).
+	Lengths []int `json:"lengths"`
+}
+
+// AdvantageRequest is the input of an algorithm plugin's advantages function:
+// every group of a batch, so that algorithms can normalise across the batch.
+//
+//	{"groups": [{"rewards": [1, 0], "lengths": [12, 30]}]}
+type AdvantageRequest struct {
+	Groups []Group `json:"groups"`
+}
+
+// Validate checks that every group has as many lengths as rewards, and finite
+// rewards.
+func (r AdvantageRequest) Validate() error {
+	for g, grp := range r.Groups {
+		if len(grp.Lengths) != len(grp.Rewards) {
+			return fmt.Errorf("%w: group %d has %d rewards and %d lengths", ErrInvalidRequest, g, len(grp.Rewards), len(grp.Lengths))
+		}
+		for i, x := range grp.Rewards {
+			if !finite(x) {
+				return fmt.Errorf("%w: group %d reward %d is %v", ErrInvalidRequest, g, i, x)
+			}
+		}
+		for i, l := range grp.Lengths {
+			if l < 0 {
+				return fmt.Errorf("%w: group %d length %d is %d", ErrInvalidRequest, g, i, l)
+			}
+		}
+	}
+	return nil
+}
+
+// PreferencePair is one DPO pair within a group: trace Chosen is preferred to
+// trace Rejected.
+type PreferencePair struct {
+	Group    int `json:"group"`
+	Chosen   int `json:"chosen"`
+	Rejected int `json:"rejected"`
+}
+
+// AdvantageResponse is the output of advantages: per-trace advantages
+// (advantages[g][i]), per-token advantages (token_advantages[g][i][t], t over
+// the trace's generated tokens), or DPO pairs.
+//
+//	{"advantages": [[0.7071, -0.7071]]}
+//	{"pairs": [{"group": 0, "chosen": 0, "rejected": 1}]}
+type AdvantageResponse struct {
+	Advantages      [][]float64      `json:"advantages,omitempty"`
+	TokenAdvantages [][][]float64    `json:"token_advantages,omitempty"`
+	Pairs           []PreferencePair `json:"pairs,omitempty"`
+}
+
+// Validate checks the response's shape against its request.
+func (r AdvantageResponse) Validate(req AdvantageRequest) error {
+	if r.Advantages == nil && r.TokenAdvantages == nil && r.Pairs == nil {
+		return fmt.Errorf("%w: algorithm returned no advantages and no pairs", ErrInvalidResponse)
+	}
+	if r.Advantages != nil {
+		if len(r.Advantages) != len(req.Groups) {
+			return fmt.Errorf("%w: advantages for %d groups, request has %d", ErrInvalidResponse, len(r.Advantages), len(req.Groups))
+		}
+		for g, a := range r.Advantages {
+			if len(a) != len(req.Groups[g].Rewards) {
+				return fmt.Errorf("%w: group %d has %d advantages for %d traces", ErrInvalidResponse, g, len(a), len(req.Groups[g].Rewards))
+			}
+			for i, x := range a {
+				if !finite(x) {
+					return fmt.Errorf("%w: advantage [%d][%d] is %v", ErrInvalidScore, g, i, x)
+				}
+			}
+		}
+	}
+	if r.TokenAdvantages != nil {
+		if len(r.TokenAdvantages) != len(req.Groups) {
+			return fmt.Errorf("%w: token advantages for %d groups, request has %d", ErrInvalidResponse, len(r.TokenAdvantages), len(req.Groups))
+		}
+		for g, a := range r.TokenAdvantages {
+			if len(a) != len(req.Groups[g].Rewards) {
+				return fmt.Errorf("%w: group %d has token advantages for %d traces, not %d", ErrInvalidResponse, g, len(a), len(req.Groups[g].Rewards))
+			}
+			for i, tok := range a {
+				if len(tok) != req.Groups[g].Lengths[i] {
+					return fmt.Errorf("%w: trace [%d][%d] has %d token advantages for %d tokens", ErrInvalidResponse, g, i, len(tok), req.Groups[g].Lengths[i])
+				}
+				for t, x := range tok {
+					if !finite(x) {
+						return fmt.Errorf("%w: token advantage [%d][%d][%d] is %v", ErrInvalidScore, g, i, t, x)
+					}
+				}
+			}
+		}
+	}
+	for _, p := range r.Pairs {
+		if p.Group < 0 || p.Group >= len(req.Groups) {
+			return fmt.Errorf("%w: pair names group %d of %d", ErrInvalidResponse, p.Group, len(req.Groups))
+		}
+		n := len(req.Groups[p.Group].Rewards)
+		if p.Chosen < 0 || p.Chosen >= n || p.Rejected < 0 || p.Rejected >= n || p.Chosen == p.Rejected {
+			return fmt.Errorf("%w: pair %+v out of range for a group of %d", ErrInvalidResponse, p, n)
+		}
+	}
+	return nil
+}
+
+// Algorithm turns a batch's rewards into advantages or preference pairs.
+type Algorithm interface {
+	Advantages(ctx context.Context, req AdvantageRequest) (AdvantageResponse, error)
+}
+
+// ---- interpreters (CodeAct) ----
+
+// InterpretRequest is the input of an interpreter plugin's interpret function.
+//
+//	{"code": "x = search(q='a')\nfinal_answer(x)", "tools": [...], "max_steps": 100000}
+type InterpretRequest struct {
+	Code string `json:"code"`
+	// State is the interpreter's opaque state from the previous turn's
+	// response, so variables persist across turns.
+	State json.RawMessage `json:"state,omitempty"`
+	// Tools the code may call (through the call-tool host function).
+	Tools []ToolSpec `json:"tools,omitempty"`
+	// MaxSteps caps the interpreter's execution steps; 0 means its default.
+	MaxSteps int64 `json:"max_steps,omitempty"`
+}
+
+// InterpretResponse is the output of interpret.
+//
+//	{"stdout": "3\n", "final_answer": "3", "steps": 42}
+type InterpretResponse struct {
+	Stdout       string          `json:"stdout"`
+	FinalAnswer  *string         `json:"final_answer,omitempty"`
+	ToolCalls    []ToolCall      `json:"tool_calls,omitempty"`
+	Observations []Observation   `json:"observations,omitempty"`
+	Error        string          `json:"error,omitempty"`
+	Steps        int64           `json:"steps,omitempty"`
+	State        json.RawMessage `json:"state,omitempty"`
+}
+
+// Interpreter runs agent code in a sandbox.
+type Interpreter interface {
+	Interpret(ctx context.Context, req InterpretRequest) (InterpretResponse, error)
+}
