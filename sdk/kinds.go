@@ -280,9 +280,11 @@ type PreferencePair struct {
 //	{"advantages": [[0.7071, -0.7071]]}
 //	{"pairs": [{"group": 0, "chosen": 0, "rejected": 1}]}
 type AdvantageResponse struct {
-	Advantages      [][]float64      `json:"advantages,omitempty"`
-	TokenAdvantages [][][]float64    `json:"token_advantages,omitempty"`
-	Pairs           []PreferencePair `json:"pairs,omitempty"`
+	Advantages      [][]float64   `json:"advantages,omitempty"`
+	TokenAdvantages [][][]float64 `json:"token_advantages,omitempty"`
+	// Pairs is omitzero, not omitempty: a DPO batch of ties returns an
+	// empty, non-nil list, which must survive the JSON round trip.
+	Pairs []PreferencePair `json:"pairs,omitzero"`
 }
 
 // Validate checks the response's shape against its request.
@@ -344,29 +346,62 @@ type Algorithm interface {
 
 // ---- interpreters (CodeAct) ----
 
-// InterpretRequest is the input of an interpreter plugin's interpret function.
+// InterpretRequest is the input of an interpreter plugin's interpret function:
+// one turn of agent code.
 //
 //	{"code": "x = search(q='a')\nfinal_answer(x)", "tools": [...], "max_steps": 100000}
+//
+// An interpreter keeps the globals of earlier turns while its instance lives
+// (the host runs one episode on one instance and discards it afterwards); an
+// interpreter that cannot keep them returns them in State instead.
 type InterpretRequest struct {
 	Code string `json:"code"`
 	// State is the interpreter's opaque state from the previous turn's
-	// response, so variables persist across turns.
+	// response, for interpreters that do not keep globals in the instance.
 	State json.RawMessage `json:"state,omitempty"`
-	// Tools the code may call (through the call-tool host function).
+	// Tools the code may call (through the toolbrain_call_tool host
+	// function), each as a function named after the tool.
 	Tools []ToolSpec `json:"tools,omitempty"`
 	// MaxSteps caps the interpreter's execution steps; 0 means its default.
 	MaxSteps int64 `json:"max_steps,omitempty"`
+	// MaxOutputBytes caps the printed output (and the final answer) of
+	// the turn; 0 means the interpreter's default.
+	MaxOutputBytes int `json:"max_output_bytes,omitempty"`
 }
 
-// InterpretResponse is the output of interpret.
+// Interpreter error kinds, the InterpretResponse.ErrorKind values.
+const (
+	// InterpretErrorSyntax: the code does not parse or refers to
+	// undefined names; nothing ran.
+	InterpretErrorSyntax = "syntax"
+	// InterpretErrorRuntime: the code failed while running.
+	InterpretErrorRuntime = "runtime"
+	// InterpretErrorSteps: the code ran past MaxSteps.
+	InterpretErrorSteps = "max_steps"
+	// InterpretErrorOutput: the code printed more than MaxOutputBytes.
+	InterpretErrorOutput = "max_output"
+	// InterpretErrorTool: a tool call failed (the tool's error, a refused
+	// argument or the per-episode tool call cap).
+	InterpretErrorTool = "tool"
+)
+
+// InterpretResponse is the output of interpret. A failure of the code is not
+// a failure of the call: it is reported in Error (with ErrorKind and, where
+// known, the 1-based ErrorLine), so that the model reads it as its
+// observation; printed output before the failure is kept in Stdout.
 //
 //	{"stdout": "3\n", "final_answer": "3", "steps": 42}
+//	{"stdout": "", "error": "line 2: undefined: serch", "error_kind": "syntax", "error_line": 2}
 type InterpretResponse struct {
-	Stdout       string          `json:"stdout"`
+	Stdout string `json:"stdout"`
+	// FinalAnswer is set when the code called final_answer(x): Python's
+	// str(x). The episode ends there.
 	FinalAnswer  *string         `json:"final_answer,omitempty"`
 	ToolCalls    []ToolCall      `json:"tool_calls,omitempty"`
 	Observations []Observation   `json:"observations,omitempty"`
 	Error        string          `json:"error,omitempty"`
+	ErrorKind    string          `json:"error_kind,omitempty"`
+	ErrorLine    int             `json:"error_line,omitempty"`
 	Steps        int64           `json:"steps,omitempty"`
 	State        json.RawMessage `json:"state,omitempty"`
 }
