@@ -1,0 +1,144 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+)
+
+// BenchConfig is the benchmark shape shared with DESIGN.md's reference
+// figures: hidden 256, 2 layers, 4 heads, FFN 1024, vocab 512.
+func BenchConfig() Config {
+	return Config{
+		Architecture: Llama, HiddenSize: 256, IntermediateSize: 1024, NumHiddenLayers: 2,
+		NumAttentionHeads: 4, NumKeyValueHeads: 4, RopeTheta: 10000, RMSNormEps: 1e-6,
+		VocabSize: 512, MaxPositionEmbeddings: 4096, BOSTokenID: 1, EOSTokenIDs: []int{2},
+	}
+}
+
+// BenchResult is one benchmark's figures, ready to print as JSON.
+type BenchResult struct {
+	Kind  string `json:"kind"` // "forward" or "decode"
+	Batch int    `json:"batch"`
+	// Seq is the sequence length (forward) or the cache length (decode).
+	Seq   int `json:"seq"`
+	Iters int `json:"iters"`
+	// FirstCallMS includes compiling the graph.
+	FirstCallMS float64 `json:"first_call_ms"`
+	// WarmCallMS is the mean of the later calls (forward) or decode steps.
+	WarmCallMS   float64 `json:"warm_call_ms"`
+	TokensPerSec float64 `json:"tokens_per_sec"`
+	// StepMSAt20 and StepMSAt500 are mean decode-step times around those
+	// positions (decode only, when the cache reaches them).
+	StepMSAt20  float64 `json:"step_ms_at_20,omitempty"`
+	StepMSAt500 float64 `json:"step_ms_at_500,omitempty"`
+}
+
+func benchModel(backend backends.Backend, cfg Config) (*Model, error) {
+	return New(backend, cfg, MapSource(RandomWeights(cfg, 1)), LoadOptions{})
+}
+
+func randomIDs(rng *rand.Rand, batch, seq, vocab int) [][]int32 {
+	ids := make([][]int32, batch)
+	for b := range ids {
+		ids[b] = make([]int32, seq)
+		for t := range ids[b] {
+			ids[b][t] = int32(rng.IntN(vocab))
+		}
+	}
+	return ids
+}
+
+// BenchForward times Logits on batch × seq random tokens with random
+// weights: one first call (compiling), then iters warm calls.
+func BenchForward(ctx context.Context, backend backends.Backend, cfg Config, batch, seq, iters int) (BenchResult, error) {
+	if batch <= 0 || seq <= 0 || iters <= 0 {
+		return BenchResult{}, fmt.Errorf("%w: bench forward needs positive batch, seq and iters", ErrInput)
+	}
+	m, err := benchModel(backend, cfg)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	defer m.Close()
+	ids := randomIDs(rand.New(rand.NewPCG(1, 2)), batch, seq, cfg.VocabSize)
+	r := BenchResult{Kind: "forward", Batch: batch, Seq: seq, Iters: iters}
+	t0 := time.Now()
+	if _, err := m.Logits(ctx, ids); err != nil {
+		return r, err
+	}
+	r.FirstCallMS = ms(time.Since(t0))
+	t0 = time.Now()
+	for range iters {
+		if _, err := m.Logits(ctx, ids); err != nil {
+			return r, err
+		}
+	}
+	warm := time.Since(t0)
+	r.WarmCallMS = ms(warm) / float64(iters)
+	r.TokensPerSec = float64(batch*seq*iters) / warm.Seconds()
+	return r, nil
+}
+
+// BenchDecode decodes batch rows one token per step from a one-token
+// prompt until each row holds maxLen tokens, and reports the mean step
+// time, tokens per second (batch × steps / time) and the step times around
+// positions 20 and 500.
+func BenchDecode(ctx context.Context, backend backends.Backend, cfg Config, batch, maxLen int) (BenchResult, error) {
+	if batch <= 0 || maxLen < 2 {
+		return BenchResult{}, fmt.Errorf("%w: bench decode needs batch > 0 and maxLen ≥ 2", ErrInput)
+	}
+	m, err := benchModel(backend, cfg)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	defer m.Close()
+	c, err := m.newCache(ctx, batch, maxLen)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	defer c.Close()
+	rng := rand.New(rand.NewPCG(3, 4))
+	r := BenchResult{Kind: "decode", Batch: batch, Seq: maxLen, Iters: maxLen - 1}
+	step := func() (time.Duration, error) {
+		toks := randomIDs(rng, batch, 1, cfg.VocabSize)
+		t0 := time.Now()
+		_, err := c.Append(ctx, toks)
+		return time.Since(t0), err
+	}
+	d, err := step() // prompt of one token; compiles the graph
+	if err != nil {
+		return r, err
+	}
+	r.FirstCallMS = ms(d)
+	var total, at20, at500 time.Duration
+	var n20, n500 int
+	for pos := 1; pos < maxLen; pos++ {
+		d, err := step()
+		if err != nil {
+			return r, err
+		}
+		total += d
+		if pos >= 16 && pos < 24 {
+			at20 += d
+			n20++
+		}
+		if pos >= 496 && pos < 504 {
+			at500 += d
+			n500++
+		}
+	}
+	r.WarmCallMS = ms(total) / float64(maxLen-1)
+	r.TokensPerSec = float64(batch*(maxLen-1)) / total.Seconds()
+	if n20 > 0 {
+		r.StepMSAt20 = ms(at20) / float64(n20)
+	}
+	if n500 > 0 {
+		r.StepMSAt500 = ms(at500) / float64(n500)
+	}
+	return r, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

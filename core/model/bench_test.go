@@ -1,0 +1,100 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkForward is the DESIGN.md benchmark shape: batch 8 × 64 tokens.
+func BenchmarkForward(b *testing.B) {
+	cfg := BenchConfig()
+	m, err := New(testBackend(b), cfg, MapSource(RandomWeights(cfg, 1)), LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	ids := randomIDs(rand.New(rand.NewPCG(1, 2)), 8, 64, cfg.VocabSize)
+	ctx := context.Background()
+	if _, err := m.Logits(ctx, ids); err != nil { // compile outside the timer
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := m.Logits(ctx, ids); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(8*64*b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// BenchmarkDecode times one decode step at batch 1 and 8, at positions
+// about 20 and 500 of a 1024-slot cache (the cost should not depend on the
+// position).
+func BenchmarkDecode(b *testing.B) {
+	cfg := BenchConfig()
+	m, err := New(testBackend(b), cfg, MapSource(RandomWeights(cfg, 1)), LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, batch := range []int{1, 8} {
+		for _, pos := range []int{20, 500} {
+			b.Run(fmt.Sprintf("batch=%d/pos=%d", batch, pos), func(b *testing.B) {
+				var c *Cache
+				reset := func() {
+					if c != nil {
+						c.Close()
+					}
+					if c, err = m.newCache(ctx, batch, 1024); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := c.Append(ctx, randomIDs(rng, batch, pos, cfg.VocabSize)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				reset()
+				defer func() { c.Close() }()
+				step := randomIDs(rng, batch, 1, cfg.VocabSize)
+				b.ResetTimer()
+				for b.Loop() {
+					if c.Len(0) >= pos+64 { // stay near pos
+						b.StopTimer()
+						reset()
+						b.StartTimer()
+					}
+					if _, err := c.Append(ctx, step); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "tokens/s")
+			})
+		}
+	}
+}
+
+// BenchmarkPrefill times a cache prefill of 8 rows × 64 tokens.
+func BenchmarkPrefill(b *testing.B) {
+	cfg := BenchConfig()
+	m, err := New(testBackend(b), cfg, MapSource(RandomWeights(cfg, 1)), LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	ids := randomIDs(rand.New(rand.NewPCG(7, 8)), 8, 64, cfg.VocabSize)
+	for b.Loop() {
+		c, err := m.newCache(ctx, 8, 512)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Append(ctx, ids); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+	b.ReportMetric(float64(8*64*b.N)/b.Elapsed().Seconds(), "tokens/s")
+}

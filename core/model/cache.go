@@ -1,0 +1,225 @@
+package model
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/toolbrain/toolbrain/core/generate"
+)
+
+// Cache is a KV-cache decoding session; it implements generate.Cache.
+//
+// # Why static shapes
+//
+// Each layer's keys and values live on the device as [B, KV, L, headDim]
+// and [B, KV, headDim, L] tensors (the layouts attend reads without
+// copying), B and L rounded up to buckets when the cache is made. Append
+// writes the new tokens into them inside the graph (a scatter at each
+// row's own offset) and attends over all L slots with a mask. The graph's
+// shapes never change during a session, so one compiled executable serves
+// every decode step and a step costs the same at position 20 as at 500;
+// the buffers are donated to each step, so they are updated in place
+// rather than copied.
+type Cache struct {
+	m      *Model
+	args   []any  // weight inputs, fixed at NewCache (adapter included)
+	lay    layout // matching layout
+	key    string
+	batch  int // rows the caller sees
+	rows   int // rows allocated (bucketed)
+	maxLen int // positions the caller may use per row
+	slots  int // positions allocated per row
+	lens   []int
+	k, v   []*tensors.Tensor // per layer, [rows, slots, KV, headDim]
+	closed bool
+}
+
+var _ generate.Cache = (*Cache)(nil)
+var _ generate.Model = (*Model)(nil)
+
+// NewCache starts a decoding session for batch rows with room for maxLen
+// positions per row. The adapter set at this moment is used for the whole
+// session. It implements generate.Model.
+func (m *Model) NewCache(ctx context.Context, batch, maxLen int) (generate.Cache, error) {
+	return m.newCache(ctx, batch, maxLen)
+}
+
+func (m *Model) newCache(ctx context.Context, batch, maxLen int) (*Cache, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if batch <= 0 || maxLen <= 0 {
+		return nil, fmt.Errorf("%w: cache needs positive batch and maxLen, got %d and %d", ErrInput, batch, maxLen)
+	}
+	args, lay, key, err := m.snapshot()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cache{
+		m: m, args: args, lay: lay, key: key,
+		batch: batch, rows: pow2(batch), maxLen: maxLen, slots: bucket(maxLen),
+		lens: make([]int, batch),
+	}
+	kvh, hd := m.cfg.KVHeads(), m.cfg.HeadDimension()
+	if int64(c.rows)*int64(c.slots)*int64(kvh*hd)*4*2*int64(m.cfg.NumHiddenLayers) > 1<<36 {
+		return nil, fmt.Errorf("%w: a cache of %d rows × %d positions would exceed 64 GiB", ErrInput, batch, maxLen)
+	}
+	for range m.cfg.NumHiddenLayers {
+		c.k = append(c.k, tensors.FromShape(shapes.Make(dtypes.Float32, c.rows, kvh, c.slots, hd)))
+		c.v = append(c.v, tensors.FromShape(shapes.Make(dtypes.Float32, c.rows, kvh, hd, c.slots)))
+	}
+	return c, nil
+}
+
+// Len reports how many tokens row b holds.
+func (c *Cache) Len(b int) int {
+	if b < 0 || b >= len(c.lens) {
+		return 0
+	}
+	return c.lens[b]
+}
+
+// Close releases the cache's buffers. Later calls to Append fail.
+func (c *Cache) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	finalize(c.k)
+	finalize(c.v)
+	c.k, c.v, c.args = nil, nil, nil
+	return nil
+}
+
+// Append feeds tokens[b] to row b and returns, for each row that got
+// tokens, the logits after its last new token (nil for the others). Each
+// row continues from its own length. On error no row changes.
+//
+// ctx is checked before the step starts; a running step is not interrupted.
+func (c *Cache) Append(ctx context.Context, tokens [][]int32) ([][]float32, error) {
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(tokens) != c.batch {
+		return nil, fmt.Errorf("%w: Append got %d rows, cache has %d", ErrInput, len(tokens), c.batch)
+	}
+	maxN := 0
+	for b, row := range tokens {
+		if c.lens[b]+len(row) > c.maxLen {
+			return nil, fmt.Errorf("%w: row %d would hold %d tokens, cache was made for %d", ErrInput, b, c.lens[b]+len(row), c.maxLen)
+		}
+		if err := c.m.checkTokens(b, row); err != nil {
+			return nil, err
+		}
+		maxN = max(maxN, len(row))
+	}
+	out := make([][]float32, c.batch)
+	if maxN == 0 {
+		return out, nil
+	}
+	tb := bucket(maxN)
+	ids := make([]int32, c.rows*tb)
+	start := make([]int32, c.rows)
+	count := make([]int32, c.rows)
+	for b, row := range tokens {
+		copy(ids[b*tb:], row)
+		start[b], count[b] = int32(c.lens[b]), int32(len(row))
+	}
+	e, err := c.m.exec("decode", c.key, func() (*graph.Exec, error) {
+		return graph.NewExec(c.m.backend, decodeGraph(c.lay))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("model: build decode graph: %w", err)
+	}
+	args := append([]any(nil), c.args...)
+	args = append(args, int32Tensor(ids, c.rows, tb), int32Tensor(start, c.rows), int32Tensor(count, c.rows))
+	for _, kv := range [][]*tensors.Tensor{c.k, c.v} {
+		for _, t := range kv {
+			// Donating lets the scatter write the new entries in place.
+			d, err := graph.DonateTensorBuffer(t, c.m.backend, 0)
+			if err != nil {
+				return nil, fmt.Errorf("model: cache buffer: %w", err)
+			}
+			args = append(args, d)
+		}
+	}
+	res, err := e.Exec(args...)
+	if err != nil {
+		// The donated buffers may be gone: the session cannot continue.
+		c.Close()
+		return nil, fmt.Errorf("model: decode step: %w", err)
+	}
+	nl := c.m.cfg.NumHiddenLayers
+	copy(c.k, res[1:1+nl])
+	copy(c.v, res[1+nl:1+2*nl])
+	logits, err := tensors.CopyFlatData[float32](res[0])
+	_ = res[0].FinalizeAll()
+	if err != nil {
+		return nil, fmt.Errorf("model: decode step: %w", err)
+	}
+	v := c.m.cfg.VocabSize
+	for b, row := range tokens {
+		c.lens[b] += len(row)
+		if len(row) > 0 {
+			out[b] = logits[b*v : (b+1)*v : (b+1)*v]
+		}
+	}
+	return out, nil
+}
+
+// decodeGraph builds one cache step. Inputs: weights, ids [B, T], start [B]
+// (each row's length so far), count [B] (new tokens per row, ≤ T), then the
+// key caches and the value caches. Outputs: logits [B, vocab] after each
+// row's last new token, then the updated caches.
+func decodeGraph(lay layout) func([]*graph.Node) []*graph.Node {
+	cfg := lay.cfg
+	nl := cfg.NumHiddenLayers
+	return func(in []*graph.Node) []*graph.Node {
+		n := lay.numInputs()
+		w := lay.weights(in[:n])
+		ids, start, count := in[n], in[n+1], in[n+2]
+		kc, vc := in[n+3:n+3+nl], in[n+3+nl:n+3+2*nl]
+		g := ids.Graph()
+		dims := ids.Shape().Dimensions
+		b, t := dims[0], dims[1]
+		slots := kc[0].Shape().Dimensions[2]
+		tIdx := graph.Iota(g, shapes.Make(dtypes.Int32, b, t), 1)
+		pos := graph.Add(graph.InsertAxes(start, -1), tIdx)        // [B, T]
+		valid := graph.LessThan(tIdx, graph.InsertAxes(count, -1)) // [B, T]
+		// Padding tokens write zeros (a no-op for ScatterSum) at a clamped
+		// slot, so they can neither corrupt a row nor index out of range.
+		// Real tokens land in slots never written before, which are zero.
+		slot := graph.MinScalar(pos, slots-1)
+		rowIdx := graph.Iota(g, shapes.Make(dtypes.Int32, b, t), 0)
+		idx := graph.Stack([]*graph.Node{rowIdx, slot}, -1) // [B, T, 2]
+		lIdx := graph.Iota(g, shapes.Make(dtypes.Int32, b, t, slots), 2)
+		mask := graph.LessOrEqual(lIdx, graph.InsertAxes(pos, -1)) // [B, T, L]
+		newK := make([]*graph.Node, nl)
+		newV := make([]*graph.Node, nl)
+		hidden := decoder(cfg, w, ids, pos, func(layer int, k, v *graph.Node) (*graph.Node, *graph.Node, *graph.Node) {
+			keep := graph.BroadcastToDims(graph.InsertAxes(valid, -1, -1), k.Shape().Dimensions...)
+			zero := graph.ZerosLike(k)
+			// The raw scatter places (row, slot) on axes (0, 2) of the keys
+			// and (0, 3) of the values; graph.ScatterSum only indexes
+			// leading axes, which would force the layouts attend must copy.
+			newK[layer] = graph.BackendScatterSum(kc[layer], idx, graph.Where(keep, k, zero),
+				2, []int{2, 3}, []int{0, 2}, []int{0, 2}, false, false)
+			newV[layer] = graph.BackendScatterSum(vc[layer], idx, graph.Where(keep, v, zero),
+				2, []int{2, 3}, []int{0, 3}, []int{0, 3}, false, false)
+			return newK[layer], newV[layer], mask
+		})
+		// Only each row's last new position needs the LM head.
+		last := graph.MaxScalar(graph.SubScalar(count, 1), 0)
+		lastIdx := graph.Stack([]*graph.Node{graph.Iota(g, shapes.Make(dtypes.Int32, b), 0), last}, -1) // [B, 2]
+		logits := Head(w, graph.Gather(hidden, lastIdx))                                                // [B, vocab]
+		return append(append([]*graph.Node{logits}, newK...), newV...)
+	}
+}

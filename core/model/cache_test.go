@@ -1,0 +1,182 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestCache_MatchesForward decodes a batch whose rows have different prompt
+// lengths, feeding each row its own number of tokens per step (sometimes
+// none, sometimes several), and checks every returned logit vector against
+// the full forward pass over that row's whole prefix.
+func TestCache_MatchesForward(t *testing.T) {
+	backend := testBackend(t)
+	for _, name := range []string{"llama-tiny", "qwen2-tiny-bf16"} {
+		t.Run(name, func(t *testing.T) {
+			m, err := Load(backend, filepath.Join(refDir, name), LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			ctx := context.Background()
+			vocab := int32(m.VocabSize())
+			tok := func(i int) int32 { return int32(i*37+11) % vocab }
+			steps := [][][]int32{
+				{{tok(1), tok(2), tok(3)}, {tok(4), tok(5), tok(6), tok(7), tok(8), tok(9), tok(10)}, {tok(11)}},
+				{{tok(12)}, {tok(13)}, {tok(14)}},
+				{{tok(15)}, nil, {tok(16), tok(17)}},
+				{{tok(18)}, {tok(19)}, {tok(20)}},
+				{nil, {tok(21)}, {tok(22)}},
+			}
+			for i := 23; i < 40; i++ {
+				steps = append(steps, [][]int32{{tok(i)}, {tok(i + 100)}, {tok(i + 200)}})
+			}
+			c, err := m.NewCache(ctx, 3, 40)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			prefix := make([][]int32, 3)
+			for s, step := range steps {
+				got, err := c.Append(ctx, step)
+				if err != nil {
+					t.Fatalf("step %d: %v", s, err)
+				}
+				for b := range step {
+					prefix[b] = append(prefix[b], step[b]...)
+				}
+				full, err := m.Logits(ctx, prefix)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for b := range step {
+					if c.Len(b) != len(prefix[b]) {
+						t.Fatalf("step %d row %d: Len %d, want %d", s, b, c.Len(b), len(prefix[b]))
+					}
+					if len(step[b]) == 0 {
+						if got[b] != nil {
+							t.Fatalf("step %d row %d: logits for a row given no tokens", s, b)
+						}
+						continue
+					}
+					want := full[b][len(prefix[b])-1]
+					worst := 0.0
+					for v := range want {
+						d := math.Abs(float64(got[b][v] - want[v]))
+						if math.IsNaN(d) || d > worst {
+							worst = d
+						}
+					}
+					if !(worst <= 1e-4) {
+						t.Fatalf("step %d row %d (len %d): max |cache - full| = %.3g", s, b, len(prefix[b]), worst)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestCache_Errors(t *testing.T) {
+	backend := testBackend(t)
+	cfg := tinyConfig()
+	m, err := New(backend, cfg, MapSource(RandomWeights(cfg, 1)), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		tokens [][]int32
+		want   error
+	}{
+		{"wrong batch", [][]int32{{1}}, ErrInput},
+		{"token out of range", [][]int32{{1}, {int32(cfg.VocabSize)}}, ErrInput},
+		{"negative token", [][]int32{{-1}, {1}}, ErrInput},
+		{"too long", [][]int32{{1, 2, 3, 4, 5}, {1}}, ErrInput},
+	}
+	c, err := m.NewCache(ctx, 2, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := c.Append(ctx, tt.tokens); !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if c.Len(0) != 0 || c.Len(1) != 0 {
+				t.Fatalf("a failed Append changed the cache")
+			}
+		})
+	}
+	if _, err := c.Append(ctx, [][]int32{{1, 2, 3, 4}, {5}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Append(ctx, [][]int32{{1}, nil}); !errors.Is(err, ErrInput) {
+		t.Fatalf("append past maxLen: got %v", err)
+	}
+	c.Close()
+	if _, err := c.Append(ctx, [][]int32{{1}, {1}}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after close: got %v", err)
+	}
+	if _, err := m.NewCache(ctx, 0, 4); !errors.Is(err, ErrInput) {
+		t.Fatalf("zero batch: got %v", err)
+	}
+}
+
+// tinyConfig is a small Llama with GQA for fast tests.
+func tinyConfig() Config {
+	return Config{
+		Architecture: Llama, HiddenSize: 32, IntermediateSize: 64, NumHiddenLayers: 2,
+		NumAttentionHeads: 4, NumKeyValueHeads: 2, RopeTheta: 10000, RMSNormEps: 1e-6,
+		VocabSize: 50, MaxPositionEmbeddings: 128, BOSTokenID: 1, EOSTokenIDs: []int{2},
+	}
+}
+
+// TestCache_StepCostFlat checks that a decode step at position ~500 costs
+// at most 1.5× one at ~20 (batch 1, benchmark shape). Steps of the two
+// caches are interleaved and the minimum over many is compared, so load
+// from other processes affects both alike.
+func TestCache_StepCostFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing test")
+	}
+	cfg := BenchConfig()
+	m, err := New(testBackend(t), cfg, MapSource(RandomWeights(cfg, 1)), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var caches [2]*Cache
+	for i, pos := range []int{20, 500} {
+		if caches[i], err = m.newCache(ctx, 1, 600); err != nil {
+			t.Fatal(err)
+		}
+		defer caches[i].Close()
+		if _, err := caches[i].Append(ctx, randomIDs(rng, 1, pos, cfg.VocabSize)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	best := [2]time.Duration{time.Hour, time.Hour}
+	for range 40 {
+		for i, c := range caches {
+			tok := randomIDs(rng, 1, 1, cfg.VocabSize)
+			t0 := time.Now()
+			if _, err := c.Append(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+			best[i] = min(best[i], time.Since(t0))
+		}
+	}
+	t.Logf("fastest step at ~20: %v, at ~500: %v", best[0], best[1])
+	if float64(best[1]) > 1.5*float64(best[0]) {
+		t.Fatalf("step at ~500 (%v) costs more than 1.5× a step at ~20 (%v)", best[1], best[0])
+	}
+}
