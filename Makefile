@@ -1,10 +1,15 @@
 # The two commands a newcomer needs are in README.md; this file holds their steps.
-.PHONY: test build
+.PHONY: test build plugins
 
-# test runs the whole suite (what CI runs, through .ci/run).
-test:
+# test runs the whole suite (what CI runs, through .ci/run): build the
+# WebAssembly plugins from source (installing wabt and the npm packages they
+# need when missing), vet, then test.
+test: plugins
 	go vet ./...
 	go test ./...
+
+plugins:
+	bash plugins/build.sh
 
 build:
 	go build -o bin/toolbrain ./cmd/toolbrain

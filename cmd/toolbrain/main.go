@@ -46,6 +46,15 @@ var errUsage = errors.New("usage")
 func commands() []command {
 	return []command{
 		{"run", "[--config FILE]", "the main job: generate text with the configured (or a tiny random) model", runMain},
+		{"model info", "DIR|ID", "print a checkpoint's config, tensors and tokenizer as JSON", modelInfo},
+		{"model init", "--arch llama|qwen2 --hidden N --layers N --heads N --kv-heads N --ffn N --vocab N --out DIR", "write a tiny random checkpoint with a tokenizer", modelInit},
+		{"model logits", "--model DIR [--adapter DIR] [--quant int8|nf4] --ids 1,2,3", "print {\"logits\": [[...], ...]} for every position", modelLogits},
+		{"model quantize", "--model DIR --to int8|nf4 --out DIR", "write a quantized, loadable checkpoint", modelQuantize},
+		{"model pull", "ID[@REVISION]", "download a model into the Hugging Face cache", modelPull},
+		{"tokenize", "--tokenizer DIR TEXT | --decode 1,2,3", "print {\"ids\": [...]} or {\"text\": ...}", tokenizeCmd},
+		{"generate", "--model DIR [--adapter DIR] [--quant int8|nf4] --prompt TEXT [--chat] [--max-new N] [--seed N]", "complete a prompt", generateCmd},
+		{"bench forward", "[--batch N] [--seq N]", "forward-pass throughput on the benchmark shape (one JSON line)", benchCmd("forward")},
+		{"bench decode", "[--batch N] [--seq N]", "KV-cache decode throughput on the benchmark shape (one JSON line)", benchCmd("decode")},
 		{"config check", "[FILE]", "validate a toolbrain.toml (default: ./toolbrain.toml, else the embedded default)", configCheck},
 		{"version", "", "print the version", func(_ context.Context, o *cmdIO, _ []string) error {
 			fmt.Fprintln(o.stdout, "toolbrain", version)

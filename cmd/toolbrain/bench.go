@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/toolbrain/toolbrain/core/backend"
+	"github.com/toolbrain/toolbrain/core/model"
+)
+
+// benchCmd runs `toolbrain bench forward|decode` on the benchmark shape of
+// DESIGN.md (hidden 256, 2 layers, 4 heads, FFN 1024, vocab 512) and prints
+// one JSON line.
+func benchCmd(kind string) func(context.Context, *cmdIO, []string) error {
+	return func(ctx context.Context, o *cmdIO, args []string) error {
+		fs := newFlags(o, "bench "+kind, "[--batch N] [--seq N] [--iters N] [--backend go|xla]")
+		batch := fs.Int("batch", 8, "batch size")
+		seq := fs.Int("seq", 64, "tokens per row (forward) or cache length (decode)")
+		iters := fs.Int("iters", 10, "warm iterations (forward)")
+		be := fs.String("backend", "go", "gomlx backend")
+		hidden := fs.Int("hidden", 0, "override hidden size (0 = benchmark shape)")
+		layers := fs.Int("layers", 0, "override layer count")
+		if _, err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		b, err := backend.New(*be)
+		if err != nil {
+			return err
+		}
+		defer b.Finalize()
+		cfg := model.BenchConfig()
+		if *hidden > 0 {
+			cfg.HiddenSize = *hidden
+		}
+		if *layers > 0 {
+			cfg.NumHiddenLayers = *layers
+		}
+		var r model.BenchResult
+		switch kind {
+		case "forward":
+			r, err = model.BenchForward(ctx, b, cfg, *batch, *seq, *iters)
+		case "decode":
+			r, err = model.BenchDecode(ctx, b, cfg, *batch, *seq)
+		default:
+			err = fmt.Errorf("%w: unknown benchmark %q", errUsage, kind)
+		}
+		if err != nil {
+			return err
+		}
+		return writeJSON(o.stdout, r)
+	}
+}
