@@ -20,6 +20,8 @@ func benchCmd(kind string) func(context.Context, *cmdIO, []string) error {
 		be := fs.String("backend", "go", "gomlx backend")
 		hidden := fs.Int("hidden", 0, "override hidden size (0 = benchmark shape)")
 		layers := fs.Int("layers", 0, "override layer count")
+		preset := fs.String("shape", "bench", "model shape: bench (DESIGN.md's benchmark shape) or qwen2.5-0.5b (random weights)")
+		quantFlag := fs.String("quant", "", "quantize linear weights: int8 or nf4")
 		if _, err := parseFlags(fs, args); err != nil {
 			return err
 		}
@@ -28,7 +30,16 @@ func benchCmd(kind string) func(context.Context, *cmdIO, []string) error {
 			return err
 		}
 		defer b.Finalize()
-		cfg := model.BenchConfig()
+		var cfg model.Config
+		switch *preset {
+		case "bench":
+			cfg = model.BenchConfig()
+		case "qwen2.5-0.5b":
+			cfg = model.Qwen25HalfBConfig()
+		default:
+			return fmt.Errorf("%w: --shape must be bench or qwen2.5-0.5b, got %q", errUsage, *preset)
+		}
+		opts := model.LoadOptions{Quant: *quantFlag}
 		if *hidden > 0 {
 			cfg.HiddenSize = *hidden
 		}
@@ -38,9 +49,9 @@ func benchCmd(kind string) func(context.Context, *cmdIO, []string) error {
 		var r model.BenchResult
 		switch kind {
 		case "forward":
-			r, err = model.BenchForward(ctx, b, cfg, *batch, *seq, *iters)
+			r, err = model.BenchForward(ctx, b, cfg, *batch, *seq, *iters, opts)
 		case "decode":
-			r, err = model.BenchDecode(ctx, b, cfg, *batch, *seq)
+			r, err = model.BenchDecode(ctx, b, cfg, *batch, *seq, opts)
 		default:
 			err = fmt.Errorf("%w: unknown benchmark %q", errUsage, kind)
 		}

@@ -35,10 +35,34 @@ type BenchResult struct {
 	// positions (decode only, when the cache reaches them).
 	StepMSAt20  float64 `json:"step_ms_at_20,omitempty"`
 	StepMSAt500 float64 `json:"step_ms_at_500,omitempty"`
+	// Quant is the LoadOptions.Quant of the model ("" = float32).
+	Quant string `json:"quant,omitempty"`
+	// LinearWeightBytes and OtherWeightBytes are Model.WeightBytes: the
+	// resident bytes of the projections and of everything else.
+	LinearWeightBytes int64 `json:"linear_weight_bytes"`
+	OtherWeightBytes  int64 `json:"other_weight_bytes"`
 }
 
-func benchModel(backend backends.Backend, cfg Config) (*Model, error) {
-	return New(backend, cfg, MapSource(RandomWeights(cfg, 1)), LoadOptions{})
+// Qwen25HalfBConfig has the shapes of Qwen2.5-0.5B (hidden 896, 24
+// layers, 14 heads over 2 KV heads, FFN 4864, vocab 151,936, tied
+// embeddings), for memory and speed figures with random weights.
+func Qwen25HalfBConfig() Config {
+	return Config{
+		Architecture: Qwen2, HiddenSize: 896, IntermediateSize: 4864, NumHiddenLayers: 24,
+		NumAttentionHeads: 14, NumKeyValueHeads: 2, RopeTheta: 1e6, RMSNormEps: 1e-6,
+		VocabSize: 151936, MaxPositionEmbeddings: 32768, TieWordEmbeddings: true, AttentionBias: true,
+		BOSTokenID: 151643, EOSTokenIDs: []int{151645},
+	}
+}
+
+func benchModel(backend backends.Backend, cfg Config, opts LoadOptions) (*Model, error) {
+	return New(backend, cfg, MapSource(RandomWeights(cfg, 1)), opts)
+}
+
+// withBytes records the model's resident weight bytes in r.
+func withBytes(r *BenchResult, m *Model, opts LoadOptions) {
+	r.Quant = opts.Quant
+	r.LinearWeightBytes, r.OtherWeightBytes = m.WeightBytes()
 }
 
 func randomIDs(rng *rand.Rand, batch, seq, vocab int) [][]int32 {
@@ -54,17 +78,18 @@ func randomIDs(rng *rand.Rand, batch, seq, vocab int) [][]int32 {
 
 // BenchForward times Logits on batch × seq random tokens with random
 // weights: one first call (compiling), then iters warm calls.
-func BenchForward(ctx context.Context, backend backends.Backend, cfg Config, batch, seq, iters int) (BenchResult, error) {
+func BenchForward(ctx context.Context, backend backends.Backend, cfg Config, batch, seq, iters int, opts LoadOptions) (BenchResult, error) {
 	if batch <= 0 || seq <= 0 || iters <= 0 {
 		return BenchResult{}, fmt.Errorf("%w: bench forward needs positive batch, seq and iters", ErrInput)
 	}
-	m, err := benchModel(backend, cfg)
+	m, err := benchModel(backend, cfg, opts)
 	if err != nil {
 		return BenchResult{}, err
 	}
 	defer m.Close()
 	ids := randomIDs(rand.New(rand.NewPCG(1, 2)), batch, seq, cfg.VocabSize)
 	r := BenchResult{Kind: "forward", Batch: batch, Seq: seq, Iters: iters}
+	withBytes(&r, m, opts)
 	t0 := time.Now()
 	if _, err := m.Logits(ctx, ids); err != nil {
 		return r, err
@@ -86,11 +111,11 @@ func BenchForward(ctx context.Context, backend backends.Backend, cfg Config, bat
 // prompt until each row holds maxLen tokens, and reports the mean step
 // time, tokens per second (batch × steps / time) and the step times around
 // positions 20 and 500.
-func BenchDecode(ctx context.Context, backend backends.Backend, cfg Config, batch, maxLen int) (BenchResult, error) {
+func BenchDecode(ctx context.Context, backend backends.Backend, cfg Config, batch, maxLen int, opts LoadOptions) (BenchResult, error) {
 	if batch <= 0 || maxLen < 2 {
 		return BenchResult{}, fmt.Errorf("%w: bench decode needs batch > 0 and maxLen ≥ 2", ErrInput)
 	}
-	m, err := benchModel(backend, cfg)
+	m, err := benchModel(backend, cfg, opts)
 	if err != nil {
 		return BenchResult{}, err
 	}
@@ -102,6 +127,7 @@ func BenchDecode(ctx context.Context, backend backends.Backend, cfg Config, batc
 	defer c.Close()
 	rng := rand.New(rand.NewPCG(3, 4))
 	r := BenchResult{Kind: "decode", Batch: batch, Seq: maxLen, Iters: maxLen - 1}
+	withBytes(&r, m, opts)
 	step := func() (time.Duration, error) {
 		toks := randomIDs(rng, batch, 1, cfg.VocabSize)
 		t0 := time.Now()
