@@ -68,4 +68,14 @@ for pkg in exactmatch-go hostile-go; do
     (cd "$root" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$target" "./plugins/wasm/$pkg")
   fi
 done
+# ---- tool packs (plugins/packs/NAME/wasm → build/NAME.wasm; the tests assemble and pack them) ----
+for dir in "$here"/packs/*/wasm; do
+  [[ -d "$dir" ]] || continue
+  name="$(basename "$(dirname "$dir")")"
+  target="$out/$name.wasm"
+  if stale "$target" "$here/packs/$name" "$root/sdk" "$root/go.mod"; then
+    log "go build pack $name"
+    (cd "$root" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$target" "./plugins/packs/$name/wasm")
+  fi
+done
 log "ok: $(cd "$out" && ls *.wasm | tr '\n' ' ')"
