@@ -46,3 +46,15 @@ func copyFileAtomic(src, dst string) error {
 	}
 	return os.Rename(tmp.Name(), dst)
 }
+
+// readAllLimited reads r to the end, failing past limit bytes.
+func readAllLimited(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("input larger than %d bytes", limit)
+	}
+	return data, nil
+}

@@ -55,6 +55,11 @@ func commands() []command {
 		{"generate", "--model DIR [--adapter DIR] [--quant int8|nf4] --prompt TEXT [--chat] [--max-new N] [--seed N]", "complete a prompt", generateCmd},
 		{"bench forward", "[--batch N] [--seq N]", "forward-pass throughput on the benchmark shape (one JSON line)", benchCmd("forward")},
 		{"bench decode", "[--batch N] [--seq N]", "KV-cache decode throughput on the benchmark shape (one JSON line)", benchCmd("decode")},
+		{"pack build", "DIR [-o OUT]", "hash a tool pack's module into toolpack.toml and write a reproducible .tar.gz", packBuild},
+		{"pack inspect", "PACK [--json]", "show a pack's manifest, files and whether its hashes match", packInspect},
+		{"pack verify", "PACK", "check a pack's module hash and files", packVerify},
+		{"pack install", "PACK", "verify and install a pack into [plugins] pack_dir", packInstall},
+		{"plugin call", "--plugin FILE|PACK [--function NAME] --input FILE.json", "call one plugin function and print its JSON output", pluginCall},
 		{"config check", "[FILE]", "validate a toolbrain.toml (default: ./toolbrain.toml, else the embedded default)", configCheck},
 		{"version", "", "print the version", func(_ context.Context, o *cmdIO, _ []string) error {
 			fmt.Fprintln(o.stdout, "toolbrain", version)

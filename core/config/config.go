@@ -12,10 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/toolbrain/toolbrain/runtime"
 )
 
 // DefaultTOML is the documented default configuration, embedded in the binary.
@@ -31,6 +34,20 @@ type Config struct {
 	Core     Core     `toml:"core"`
 	Generate Generate `toml:"generate"`
 	Hub      Hub      `toml:"hub"`
+	Plugins  Plugins  `toml:"plugins"`
+}
+
+// Plugins configures the plugin runtime and where tool packs live.
+type Plugins struct {
+	// PackDir is where `toolbrain pack install` puts packs ("" =
+	// $XDG_DATA_HOME/toolbrain/packs, else ~/.local/share/toolbrain/packs).
+	PackDir string `toml:"pack_dir"`
+	// CacheDir holds compiled WebAssembly modules ("" = the user cache
+	// directory's toolbrain/wasm).
+	CacheDir string `toml:"cache_dir"`
+	// Limits override a plugin manifest's limits where set (non-zero);
+	// where neither sets one, the runtime's default applies.
+	Limits runtime.Limits `toml:"limits"`
 }
 
 // Core selects the compute backend and the model.
@@ -81,6 +98,32 @@ func Default() Config {
 	}
 }
 
+// PackDirOrDefault returns the configured pack directory or its default.
+func (p Plugins) PackDirOrDefault() (string, error) {
+	if p.PackDir != "" {
+		return p.PackDir, nil
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "toolbrain", "packs"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("config: plugins.pack_dir is not set and there is no home directory: %w", err)
+	}
+	return filepath.Join(home, ".local", "share", "toolbrain", "packs"), nil
+}
+
+// CacheDirOrDefault returns the configured module cache or its default.
+func (p Plugins) CacheDirOrDefault() string {
+	if p.CacheDir != "" {
+		return p.CacheDir
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "toolbrain", "wasm")
+	}
+	return filepath.Join(os.TempDir(), "toolbrain-wasm")
+}
+
 // Load reads path over the defaults. An empty path loads the embedded default.
 func Load(path string) (Config, error) {
 	if path == "" {
@@ -100,6 +143,9 @@ func Parse(name, src string) (Config, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
+			if pe.LastKey != "" {
+				return Config{}, fmt.Errorf("%w: %s:%d: %s: %s", ErrInvalid, name, pe.Position.Line, pe.LastKey, pe.Message)
+			}
 			return Config{}, fmt.Errorf("%w: %s:%d: %s", ErrInvalid, name, pe.Position.Line, pe.Message)
 		}
 		if m := typeErr.FindStringSubmatch(err.Error()); m != nil {
@@ -151,6 +197,16 @@ func (c Config) Validate() error {
 		return bad("generate.top_p", "got %g, want > 0 and <= 1", c.Generate.TopP)
 	case c.Generate.TopK < 0:
 		return bad("generate.top_k", "got %d, want >= 0 (0 = off)", c.Generate.TopK)
+	}
+	switch l := c.Plugins.Limits; {
+	case l.MemoryPages > 65536:
+		return bad("plugins.limits.memory_pages", "got %d, want at most 65536 (4 GiB, the wasm32 maximum)", l.MemoryPages)
+	case l.Timeout < 0:
+		return bad("plugins.limits.timeout", "got %v, want a positive duration such as \"2s\"", l.Timeout)
+	case l.MaxOutputBytes < 0:
+		return bad("plugins.limits.max_output_bytes", "got %d, want >= 0", l.MaxOutputBytes)
+	case l.MaxInstances < 0:
+		return bad("plugins.limits.max_instances", "got %d, want >= 0 (0 = one per CPU)", l.MaxInstances)
 	}
 	for i, s := range c.Generate.Stop {
 		if s == "" {

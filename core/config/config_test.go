@@ -41,6 +41,9 @@ func TestParse(t *testing.T) {
 	if cfg.Core.Quant != "nf4" || cfg.Generate.Temperature != 0 || cfg.Generate.Stop[0] != "\n\n" {
 		t.Errorf("got %+v", cfg)
 	}
+	if cfg2, err := Parse("t.toml", "[plugins.limits]\ntimeout = \"250ms\"\n"); err != nil || cfg2.Plugins.Limits.Timeout.Milliseconds() != 250 {
+		t.Errorf("timeout = \"250ms\": %v, %v", cfg2.Plugins.Limits.Timeout, err)
+	}
 	if cfg.Generate.MaxNewTokens != Default().Generate.MaxNewTokens {
 		t.Error("an absent key must keep its default")
 	}
@@ -59,6 +62,10 @@ func TestParse_Errors(t *testing.T) {
 		{name: "bad quant", src: "[core]\nquant = \"int3\"\n", want: []string{"t.toml:2", "core.quant", "int3"}},
 		{name: "bad backend", src: "[core]\nbackend = \"tpu\"\n", want: []string{"t.toml:2", "core.backend"}},
 		{name: "empty stop", src: "[generate]\nstop = [\"\"]\n", want: []string{"t.toml:2", "generate.stop"}},
+		{name: "plugin memory above wasm32", src: "[plugins.limits]\nmemory_pages = 70000\n", want: []string{"t.toml:2", "plugins.limits.memory_pages"}},
+		{name: "negative plugin timeout", src: "[plugins.limits]\ntimeout = \"-1s\"\n", want: []string{"t.toml:2", "plugins.limits.timeout"}},
+		{name: "plugin timeout not a duration", src: "[plugins.limits]\ntimeout = \"soon\"\n", want: []string{"t.toml:2", "timeout"}},
+		{name: "unknown plugin limit", src: "[plugins.limits]\ncpu = 1\n", want: []string{"t.toml:2", `"plugins.limits.cpu"`}},
 		{name: "syntax", src: "[core\n", want: []string{"t.toml:2", "table name"}},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/pack"
+)
+
+func packBuild(_ context.Context, o *cmdIO, args []string) error {
+	fs := newFlags(o, "pack build", "DIR [-o OUT]")
+	out := fs.String("o", "", "output .tar.gz, or a directory for NAME-VERSION.tar.gz (default: current directory)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: want exactly one pack DIR", errUsage)
+	}
+	path, err := pack.Build(pos[0], *out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(o.stdout, path)
+	return nil
+}
+
+func packInspect(_ context.Context, o *cmdIO, args []string) error {
+	fs := newFlags(o, "pack inspect", "PACK [--json]")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: want exactly one PACK", errUsage)
+	}
+	info, err := pack.Inspect(pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		err = writeJSONIndent(o.stdout, info)
+	} else {
+		err = info.WriteText(o.stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if !info.Verified {
+		return fmt.Errorf("%s is not verified: %s", pos[0], info.Problem)
+	}
+	return nil
+}
+
+func packVerify(_ context.Context, o *cmdIO, args []string) error {
+	fs := newFlags(o, "pack verify", "PACK")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: want exactly one PACK", errUsage)
+	}
+	p, err := pack.Verify(pos[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.stdout, "ok %s %s %s\n", p.Manifest.Name, p.Manifest.Version, p.Manifest.Module.SHA256)
+	return nil
+}
+
+func packInstall(_ context.Context, o *cmdIO, args []string) error {
+	fs := newFlags(o, "pack install", "PACK [--config FILE]")
+	cfgPath := fs.String("config", "", "toolbrain.toml ([plugins] pack_dir)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: want exactly one PACK", errUsage)
+	}
+	cfg, _, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	dir, err := cfg.Plugins.PackDirOrDefault()
+	if err != nil {
+		return err
+	}
+	installed, err := pack.Install(pos[0], dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(o.stdout, installed)
+	return nil
+}
+
+func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
+	fs := newFlags(o, "plugin call", "--plugin FILE|PACK [--function NAME] --input FILE.json")
+	plugin := fs.String("plugin", "", "a .wasm module or a tool pack (directory or .tar.gz)")
+	function := fs.String("function", "", "function to call (default: call_tool)")
+	input := fs.String("input", "", "JSON input file, - for standard input")
+	sdkVersion := fs.String("sdk-version", "", "SDK version of a bare .wasm that does not export toolbrain_sdk_version")
+	grant := fs.String("grant", "", "comma-separated host functions to grant (tool, llm, log, config)")
+	cfgPath := fs.String("config", "", "toolbrain.toml ([plugins] limits and cache)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *plugin == "" || *input == "" {
+		return fmt.Errorf("%w: --plugin and --input are required", errUsage)
+	}
+	cfg, _, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	var in []byte
+	if *input == "-" {
+		in, err = readAllLimited(os.Stdin, 64<<20)
+	} else {
+		in, err = os.ReadFile(*input)
+	}
+	if err != nil {
+		return fmt.Errorf("read input: %w", err)
+	}
+	h, err := runtime.NewHost(ctx, runtime.HostConfig{CacheDir: cfg.Plugins.CacheDirOrDefault()})
+	if err != nil {
+		return err
+	}
+	defer h.Close(ctx)
+	pc := runtime.PluginConfig{Limits: cfg.Plugins.Limits}
+	if *grant != "" {
+		pc.Grant.HostFunctions = strings.Split(*grant, ",")
+	}
+	out, err := pack.CallFile(ctx, *plugin, *function, in, pack.CallOptions{
+		Host: h, Config: pc, Manifest: runtime.Manifest{SDKVersion: *sdkVersion},
+	})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(o.stdout, "%s\n", out)
+	return err
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
+)
+
+// TestPackCommands builds, inspects, verifies, installs and calls the
+// calculator pack through the CLI, then tampers with its module.
+func TestPackCommands(t *testing.T) {
+	wasm := pluginbuild.Path(t, "calculator.wasm")
+	dir := filepath.Join(t.TempDir(), "calculator")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for src, dst := range map[string]string{"../../plugins/packs/calculator/toolpack.toml": "toolpack.toml", wasm: "calculator.wasm"} {
+		if err := copyFileAtomic(src, filepath.Join(dir, dst)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outDir := t.TempDir()
+	archive := strings.TrimSpace(mustTB(t, "pack", "build", dir, "-o", outDir))
+	if !strings.HasSuffix(archive, ".tar.gz") {
+		t.Fatalf("pack build printed %q, want a .tar.gz path", archive)
+	}
+	if out := mustTB(t, "pack", "verify", archive); !strings.HasPrefix(out, "ok calculator 0.1.0 ") {
+		t.Errorf("pack verify: %q", out)
+	}
+	if out := mustTB(t, "pack", "inspect", archive); !strings.Contains(out, "arith") {
+		t.Errorf("pack inspect does not list the arith tool:\n%s", out)
+	}
+
+	packDir := t.TempDir()
+	cfg := filepath.Join(t.TempDir(), "toolbrain.toml")
+	if err := os.WriteFile(cfg, []byte("[plugins]\npack_dir = \""+packDir+"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	installed := strings.TrimSpace(mustTB(t, "pack", "install", archive, "--config", cfg))
+	if installed != filepath.Join(packDir, "calculator", "0.1.0") {
+		t.Errorf("installed into %q", installed)
+	}
+
+	call := func(args string) map[string]any {
+		in := filepath.Join(t.TempDir(), "in.json")
+		if err := os.WriteFile(in, []byte(args), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var resp map[string]any
+		if err := json.Unmarshal([]byte(mustTB(t, "plugin", "call", "--plugin", installed, "--input", in)), &resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	ok := call(`{"name": "arith", "arguments": {"op": "add", "a": 0.1, "b": 0.2}}`)
+	if b, _ := json.Marshal(ok); !strings.Contains(string(b), "0.30000000000000004") || ok["is_error"] == true {
+		t.Errorf("arith add: %s", b)
+	}
+	bad := call(`{"name": "arith", "arguments": {"op": "add", "a": "one", "b": 2}}`)
+	if bad["is_error"] != true || !strings.Contains(bad["content"].(string), "/a") {
+		t.Errorf("a string operand must come back as a schema error naming /a, got %v", bad)
+	}
+
+	// Tamper with the installed module: verify and call must refuse it.
+	mod := filepath.Join(installed, "calculator.wasm")
+	data, err := os.ReadFile(mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 0xff
+	if err := os.WriteFile(mod, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := tb(t, "pack", "verify", installed)
+	if code != 1 || !strings.Contains(errs, "sha256") && !strings.Contains(errs, "hash") {
+		t.Errorf("verify of a tampered pack: exit %d, stderr %q", code, errs)
+	}
+}
