@@ -1,0 +1,78 @@
+package goplugin
+
+import (
+	"fmt"
+	"log/slog"
+	goruntime "runtime"
+	"time"
+
+	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/sdk"
+)
+
+// DefaultStartTimeout bounds the start of a plugin process: until it has
+// answered the handshake and Info.
+const DefaultStartTimeout = 10 * time.Second
+
+// Config configures one go-plugin process. The zero value works: the
+// runtime's default limits, no arguments, the host's environment, logs to
+// slog.Default.
+type Config struct {
+	// Args are the plugin binary's command-line arguments.
+	Args []string
+	// Env entries ("NAME=value") are added to the environment the process
+	// inherits from the host, replacing a host variable of the same name.
+	Env []string
+	// Limits, field by field as in runtime.Limits: Timeout is the
+	// wall-clock limit of one call, MaxOutputBytes caps a call's output,
+	// MaxInstances caps concurrent calls into the process (0 means
+	// GOMAXPROCS). MemoryPages does not apply to a native process and is
+	// ignored.
+	Limits runtime.Limits
+	// StartTimeout bounds a (re)start of the process; 0 means
+	// DefaultStartTimeout.
+	StartTimeout time.Duration
+	// Config is handed to the plugin's Configure after every start (the
+	// values a WebAssembly plugin reads with config_get).
+	Config map[string]string
+	// Kind, when set, is the kind the plugin must declare; Open refuses
+	// another.
+	Kind sdk.Kind
+	// Logger receives go-plugin's messages and the plugin's own log
+	// records; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// withDefaults fills zero fields and validates.
+func (c Config) withDefaults() (Config, error) {
+	l := c.Limits
+	switch {
+	case l.Timeout < 0:
+		return c, fmt.Errorf("%w: negative timeout %v", runtime.ErrBadConfig, l.Timeout)
+	case l.MaxOutputBytes < 0:
+		return c, fmt.Errorf("%w: negative max_output_bytes %d", runtime.ErrBadConfig, l.MaxOutputBytes)
+	case l.MaxInstances < 0:
+		return c, fmt.Errorf("%w: negative max_instances %d", runtime.ErrBadConfig, l.MaxInstances)
+	case c.StartTimeout < 0:
+		return c, fmt.Errorf("%w: negative start timeout %v", runtime.ErrBadConfig, c.StartTimeout)
+	case c.Kind != "" && !c.Kind.Valid():
+		return c, fmt.Errorf("%w: unknown kind %q", runtime.ErrBadConfig, c.Kind)
+	}
+	if l.Timeout == 0 {
+		l.Timeout = runtime.DefaultTimeout
+	}
+	if l.MaxOutputBytes == 0 {
+		l.MaxOutputBytes = runtime.DefaultMaxOutputBytes
+	}
+	if l.MaxInstances == 0 {
+		l.MaxInstances = goruntime.GOMAXPROCS(0)
+	}
+	c.Limits = l
+	if c.StartTimeout == 0 {
+		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}

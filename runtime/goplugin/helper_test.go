@@ -1,0 +1,238 @@
+package goplugin_test
+
+// The plugin processes of these tests are this test binary, re-executed with
+// helperEnv naming the plugin to serve (go-plugin's own helperProcess
+// pattern): TestMain serves instead of running tests.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/rpc"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/toolbrain/toolbrain/plugins/rewards"
+	"github.com/toolbrain/toolbrain/runtime/goplugin"
+	"github.com/toolbrain/toolbrain/runtime/goplugin/internal/wire"
+	"github.com/toolbrain/toolbrain/runtime/goplugin/serve"
+	"github.com/toolbrain/toolbrain/sdk"
+)
+
+const helperEnv = "TOOLBRAIN_GOPLUGIN_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if name := os.Getenv(helperEnv); name != "" {
+		if err := serveHelper(name); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// helperConfig is the Config that starts helper plugin name, logging to the
+// test's output.
+func helperConfig(t testing.TB, name string) goplugin.Config {
+	return goplugin.Config{
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// No tests run if the helper env were lost: the process would
+		// then print "PASS" and fail the handshake, not recurse.
+		Args: []string{"-test.run=^$"},
+		Env:  []string{helperEnv + "=" + name},
+	}
+}
+
+// openHelper starts helper plugin name and closes it at the end of the test.
+func openHelper(t testing.TB, name string, cfg goplugin.Config) *goplugin.Plugin {
+	t.Helper()
+	base := helperConfig(t, name)
+	cfg.Args, cfg.Env = base.Args, append(base.Env, cfg.Env...)
+	if cfg.Logger == nil {
+		cfg.Logger = base.Logger
+	}
+	p, err := goplugin.Open(context.Background(), os.Args[0], cfg)
+	if err != nil {
+		t.Fatalf("open helper %s: %v", name, err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	return p
+}
+
+func serveHelper(name string) error {
+	switch name {
+	case "rewards":
+		w := &configured{}
+		return serve.Serve(serve.Plugin{Name: "rewards", Version: "0.1.0", Kind: sdk.KindReward, Reward: w, Configure: w.configure})
+	case "all":
+		a := allKinds{}
+		return serve.Serve(serve.Plugin{Name: "all", Kind: sdk.KindJudge,
+			Tool: a, Reward: a, GroupReward: a, Judge: a, Algorithm: a, Interpreter: a})
+	case "tools":
+		return serve.Serve(serve.Plugin{Name: "tools", Kind: sdk.KindTool, Tool: tools{}})
+	case "future":
+		return serve.Serve(serve.Plugin{Name: "future", Kind: sdk.KindTool, Tool: tools{}, SDKVersion: "1.9"})
+	case "major2":
+		return serve.Serve(serve.Plugin{Name: "major2", Kind: sdk.KindTool, Tool: tools{}, SDKVersion: "2.0"})
+	case "badconfig":
+		return serve.Serve(serve.Plugin{Name: "badconfig", Kind: sdk.KindTool, Tool: tools{},
+			Configure: func(map[string]string) error { return errors.New("api_key is required") }})
+	case "netrpc":
+		// A plugin of the right handshake served over net/rpc: the host
+		// accepts gRPC only.
+		plugin.Serve(&plugin.ServeConfig{
+			HandshakeConfig: wire.Handshake(1),
+			Plugins:         plugin.PluginSet{wire.PluginName: netRPCPlugin{}},
+		})
+		return nil
+	}
+	return fmt.Errorf("unknown helper %q", name)
+}
+
+// configured is the weighted reward list of the plugin's configuration.
+type configured struct {
+	mu sync.Mutex
+	w  *rewards.Weighted
+}
+
+func (c *configured) configure(cfg map[string]string) error {
+	var list []rewards.Config
+	if err := json.Unmarshal([]byte(cfg["rewards"]), &list); err != nil {
+		return fmt.Errorf("rewards: %w", err)
+	}
+	w, err := rewards.FromConfig(list)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.w = w
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *configured) Reward(ctx context.Context, req sdk.RewardRequest) (sdk.RewardResponse, error) {
+	c.mu.Lock()
+	w := c.w
+	c.mu.Unlock()
+	return w.Reward(ctx, req)
+}
+
+// tools is a tool plugin whose tools misbehave on demand.
+type tools struct{}
+
+type toolArgs struct {
+	Text  string `json:"text"`
+	Code  int    `json:"code"`
+	Ms    int    `json:"ms"`
+	Bytes int    `json:"bytes"`
+}
+
+func (tools) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.ToolCallResponse, error) {
+	var a toolArgs
+	if len(req.Arguments) > 0 {
+		if err := json.Unmarshal(req.Arguments, &a); err != nil {
+			return sdk.ToolCallResponse{}, err
+		}
+	}
+	switch req.Name {
+	case "echo":
+		return sdk.ToolCallResponse{Content: a.Text}, nil
+	case "pid":
+		return sdk.ToolCallResponse{Content: strconv.Itoa(os.Getpid())}, nil
+	case "exit":
+		os.Exit(a.Code)
+	case "goroutine-panic":
+		// Not recoverable by the server: takes the process down with the
+		// panic on the real stderr.
+		go panic("kaboom")
+		time.Sleep(time.Minute)
+	case "sleep":
+		// Ignores ctx on purpose: the host's timeout must not depend on
+		// the plugin's manners.
+		time.Sleep(time.Duration(a.Ms) * time.Millisecond)
+		return sdk.ToolCallResponse{Content: "slept"}, nil
+	case "panic":
+		panic("boom")
+	case "fail":
+		return sdk.ToolCallResponse{}, errors.New("mailbox unreachable")
+	case "big":
+		return sdk.ToolCallResponse{Content: strings.Repeat("x", a.Bytes)}, nil
+	case "log":
+		serve.Logger().Info("searched", "query", a.Text, "hits", 3)
+		return sdk.ToolCallResponse{Content: "logged"}, nil
+	}
+	return sdk.ToolCallResponse{Content: "no such tool: " + req.Name, IsError: true}, nil
+}
+
+// allKinds serves every kind with simple, checkable arithmetic.
+type allKinds struct{}
+
+func (allKinds) CallTool(_ context.Context, req sdk.ToolCallRequest) (sdk.ToolCallResponse, error) {
+	return sdk.ToolCallResponse{Content: req.Name, Data: req.Arguments}, nil
+}
+
+func (allKinds) Reward(_ context.Context, req sdk.RewardRequest) (sdk.RewardResponse, error) {
+	return sdk.RewardResponse{Score: float64(len(req.Trace.FinalAnswer)), Info: map[string]float64{"turns": float64(len(req.Trace.Turns))}}, nil
+}
+
+func (allKinds) RewardGroup(_ context.Context, req sdk.RewardGroupRequest) (sdk.RewardGroupResponse, error) {
+	var s []float64
+	for _, tr := range req.Traces {
+		s = append(s, -float64(len(tr.FinalAnswer)))
+	}
+	return sdk.RewardGroupResponse{Scores: s}, nil
+}
+
+// Judge ranks shorter answers first.
+func (allKinds) Judge(_ context.Context, req sdk.JudgeRequest) (sdk.JudgeResponse, error) {
+	r := make([]int, len(req.Traces))
+	for i := range r {
+		r[i] = i
+	}
+	slices.SortStableFunc(r, func(a, b int) int { return len(req.Traces[a].FinalAnswer) - len(req.Traces[b].FinalAnswer) })
+	return sdk.JudgeResponse{Ranking: r}, nil
+}
+
+// Advantages are GRPO's group-normalised rewards (population std, +1e-4).
+func (allKinds) Advantages(_ context.Context, req sdk.AdvantageRequest) (sdk.AdvantageResponse, error) {
+	var out [][]float64
+	for _, g := range req.Groups {
+		mean, sq := 0.0, 0.0
+		for _, r := range g.Rewards {
+			mean += r
+		}
+		mean /= float64(len(g.Rewards))
+		for _, r := range g.Rewards {
+			sq += (r - mean) * (r - mean)
+		}
+		std := math.Sqrt(sq / float64(len(g.Rewards)))
+		a := make([]float64, len(g.Rewards))
+		for i, r := range g.Rewards {
+			a[i] = (r - mean) / (std + 1e-4)
+		}
+		out = append(out, a)
+	}
+	return sdk.AdvantageResponse{Advantages: out}, nil
+}
+
+func (allKinds) Interpret(_ context.Context, req sdk.InterpretRequest) (sdk.InterpretResponse, error) {
+	answer := strings.ToUpper(req.Code)
+	return sdk.InterpretResponse{Stdout: req.Code + "\n", FinalAnswer: &answer, Steps: int64(len(req.Code)), State: req.State}, nil
+}
+
+// netRPCPlugin serves over net/rpc only.
+type netRPCPlugin struct{}
+
+func (netRPCPlugin) Server(*plugin.MuxBroker) (any, error)              { return new(int), nil }
+func (netRPCPlugin) Client(*plugin.MuxBroker, *rpc.Client) (any, error) { return nil, nil }

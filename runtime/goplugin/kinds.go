@@ -1,0 +1,111 @@
+package goplugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/toolbrain/toolbrain/sdk"
+)
+
+// invoke encodes req, calls function and decodes its output into resp.
+func (p *Plugin) invoke(ctx context.Context, function string, req, resp any) error {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return p.wrap(function, fmt.Errorf("encode request: %w", err))
+	}
+	out, err := p.Call(ctx, function, in)
+	if err != nil {
+		return err
+	}
+	if err := sdk.DecodeResponse(out, resp); err != nil {
+		return p.wrap(function, err)
+	}
+	return nil
+}
+
+// Reward calls the plugin's reward function (sdk.Reward).
+func (p *Plugin) Reward(ctx context.Context, req sdk.RewardRequest) (sdk.RewardResponse, error) {
+	var resp sdk.RewardResponse
+	if err := p.invoke(ctx, sdk.RewardFunction, req, &resp); err != nil {
+		return sdk.RewardResponse{}, err
+	}
+	if err := resp.Validate(); err != nil {
+		return sdk.RewardResponse{}, p.wrap(sdk.RewardFunction, err)
+	}
+	return resp, nil
+}
+
+// RewardGroup calls reward_group when the plugin exports it, and otherwise
+// reward once per trace (sdk.GroupReward).
+func (p *Plugin) RewardGroup(ctx context.Context, req sdk.RewardGroupRequest) (sdk.RewardGroupResponse, error) {
+	if !p.exports[sdk.RewardGroupFunction] {
+		scores := make([]float64, len(req.Traces))
+		for i, tr := range req.Traces {
+			r, err := p.Reward(ctx, sdk.RewardRequest{Expected: req.Expected, Trace: tr, Task: req.Task})
+			if err != nil {
+				return sdk.RewardGroupResponse{}, fmt.Errorf("trace %d: %w", i, err)
+			}
+			scores[i] = r.Score
+		}
+		return sdk.RewardGroupResponse{Scores: scores}, nil
+	}
+	var resp sdk.RewardGroupResponse
+	if err := p.invoke(ctx, sdk.RewardGroupFunction, req, &resp); err != nil {
+		return sdk.RewardGroupResponse{}, err
+	}
+	if err := resp.Validate(len(req.Traces)); err != nil {
+		return sdk.RewardGroupResponse{}, p.wrap(sdk.RewardGroupFunction, err)
+	}
+	return resp, nil
+}
+
+// Judge calls the plugin's judge function (sdk.Judge).
+func (p *Plugin) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeResponse, error) {
+	var resp sdk.JudgeResponse
+	if err := p.invoke(ctx, sdk.JudgeFunction, req, &resp); err != nil {
+		return sdk.JudgeResponse{}, err
+	}
+	if err := resp.Validate(len(req.Traces)); err != nil {
+		return sdk.JudgeResponse{}, p.wrap(sdk.JudgeFunction, err)
+	}
+	return resp, nil
+}
+
+// Advantages calls the plugin's advantages function (sdk.Algorithm).
+func (p *Plugin) Advantages(ctx context.Context, req sdk.AdvantageRequest) (sdk.AdvantageResponse, error) {
+	if err := req.Validate(); err != nil {
+		return sdk.AdvantageResponse{}, p.wrap(sdk.AlgorithmFunction, err)
+	}
+	var resp sdk.AdvantageResponse
+	if err := p.invoke(ctx, sdk.AlgorithmFunction, req, &resp); err != nil {
+		return sdk.AdvantageResponse{}, err
+	}
+	if err := resp.Validate(req); err != nil {
+		return sdk.AdvantageResponse{}, p.wrap(sdk.AlgorithmFunction, err)
+	}
+	return resp, nil
+}
+
+// CallTool calls the plugin's call_tool function (sdk.Tool).
+func (p *Plugin) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.ToolCallResponse, error) {
+	var resp sdk.ToolCallResponse
+	if err := p.invoke(ctx, sdk.ToolFunction, req, &resp); err != nil {
+		return sdk.ToolCallResponse{}, err
+	}
+	return resp, nil
+}
+
+// Interpret calls the plugin's interpret function (sdk.Interpreter).
+func (p *Plugin) Interpret(ctx context.Context, req sdk.InterpretRequest) (sdk.InterpretResponse, error) {
+	var resp sdk.InterpretResponse
+	if err := p.invoke(ctx, sdk.InterpreterFunction, req, &resp); err != nil {
+		return sdk.InterpretResponse{}, err
+	}
+	return resp, nil
+}
+
+// wrap names the plugin, its path and the function in err.
+func (p *Plugin) wrap(function string, err error) error {
+	return fmt.Errorf("plugin %q (%s): %s: %w", p.name, p.path, function, err)
+}

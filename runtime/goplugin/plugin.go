@@ -1,0 +1,455 @@
+package goplugin
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/goplugin/internal/wire"
+	"github.com/toolbrain/toolbrain/sdk"
+	pb "github.com/toolbrain/toolbrain/sdk/proto"
+)
+
+// Plugin is a plugin served by a separate process over go-plugin (gRPC). It
+// is safe for concurrent use: calls are multiplexed on one connection, at
+// most Limits.MaxInstances at once (others wait).
+//
+// The process is started by [Open] and restarted by the first call after it
+// crashed or exited; a call in flight when it crashed fails with
+// [ErrCrashed] naming the plugin and its path.
+type Plugin struct {
+	path    string
+	cfg     Config
+	log     *slog.Logger
+	sem     chan struct{}
+	name    string
+	version string
+	kind    sdk.Kind
+	sdkVer  string
+	exports map[string]bool
+
+	mu     sync.Mutex
+	cur    *conn
+	starts int
+	closed bool
+}
+
+// Compile-time checks: a go-plugin plugin serves every kind, as a
+// WebAssembly one does.
+var (
+	_ sdk.Reward      = (*Plugin)(nil)
+	_ sdk.GroupReward = (*Plugin)(nil)
+	_ sdk.Judge       = (*Plugin)(nil)
+	_ sdk.Algorithm   = (*Plugin)(nil)
+	_ sdk.Tool        = (*Plugin)(nil)
+	_ sdk.Interpreter = (*Plugin)(nil)
+)
+
+// conn is one running process and its gRPC client.
+type conn struct {
+	client *plugin.Client
+	cmd    *exec.Cmd
+	rpc    pb.PluginClient
+	stderr *lineTail
+	kill   func()
+}
+
+// Open starts the plugin binary at path, completes go-plugin's handshake,
+// calls Info and negotiates the SDK version, and returns the running plugin.
+//
+// A plugin of another SDK major version is refused by the handshake, one of
+// a newer minor by sdk.Negotiate; both errors wrap sdk.ErrIncompatibleVersion
+// and name both versions. The start waits at most cfg.StartTimeout; ctx
+// bounds the Info call. Close the plugin to stop the process.
+func Open(ctx context.Context, path string, cfg Config) (*Plugin, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("open go-plugin %s: %w", path, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("open go-plugin %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("open go-plugin %s: %w: a directory, not an executable", path, ErrStart)
+	}
+	p := &Plugin{
+		path: path,
+		cfg:  cfg,
+		log:  cfg.Logger.With("plugin_path", path),
+		sem:  make(chan struct{}, cfg.Limits.MaxInstances),
+		name: filepath.Base(path),
+	}
+	c, info, err := p.start(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open go-plugin %s: %w", path, err)
+	}
+	p.name, p.version, p.kind, p.sdkVer = info.GetName(), info.GetVersion(), sdk.Kind(info.GetKind()), info.GetSdkVersion()
+	p.exports = map[string]bool{}
+	for _, f := range info.GetFunctions() {
+		p.exports[f] = true
+	}
+	p.cur, p.starts = c, 1
+	return p, nil
+}
+
+// Name is the name the plugin reports.
+func (p *Plugin) Name() string { return p.name }
+
+// Path is the plugin binary's path as given to Open.
+func (p *Plugin) Path() string { return p.path }
+
+// Kind is the kind the plugin declares.
+func (p *Plugin) Kind() sdk.Kind { return p.kind }
+
+// Version is the plugin's own version, for display.
+func (p *Plugin) Version() string { return p.version }
+
+// SDKVersion is the SDK version the plugin was built against.
+func (p *Plugin) SDKVersion() string { return p.sdkVer }
+
+// Limits are the effective limits.
+func (p *Plugin) Limits() runtime.Limits { return p.cfg.Limits }
+
+// Exports reports whether the plugin serves function name.
+func (p *Plugin) Exports(name string) bool { return p.exports[name] }
+
+// Restarts is how many times the process was started again after it
+// crashed or exited.
+func (p *Plugin) Restarts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.starts - 1
+}
+
+// Close stops the process: go-plugin asks it to shut down and kills it after
+// two seconds. Calls in flight fail; later calls fail with runtime.ErrClosed.
+// Close returns ctx.Err() when ctx is done first, leaving the stop to finish
+// in the background.
+func (p *Plugin) Close(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed = true
+	c := p.cur
+	p.cur = nil
+	p.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { c.kill(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Call runs function with a JSON input and returns its JSON output. The call
+// stops at the plugin's timeout or when ctx is done, whichever comes first
+// (the error then wraps runtime.ErrTimeout, or ctx.Err()); gRPC passes the
+// deadline and the cancellation on to the plugin's context. A timeout leaves
+// the process running. Errors name the plugin, its path and the function.
+func (p *Plugin) Call(ctx context.Context, function string, input []byte) ([]byte, error) {
+	out, err := p.call(ctx, function, input)
+	if err != nil {
+		return nil, p.wrap(function, err)
+	}
+	return out, nil
+}
+
+// frameOverhead is what protobuf adds around a call's output; the gRPC
+// receive limit is the output limit plus this, and the output itself is
+// checked exactly.
+const frameOverhead = 64
+
+func (p *Plugin) call(ctx context.Context, function string, input []byte) ([]byte, error) {
+	if !p.exports[function] {
+		return nil, runtime.ErrNoFunction
+	}
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-p.sem }()
+	c, err := p.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.Limits.Timeout)
+	resp, err := c.rpc.Call(cctx, &pb.CallRequest{Kind: string(p.kind), Function: function, Input: input},
+		grpc.MaxCallRecvMsgSize(p.cfg.Limits.MaxOutputBytes+frameOverhead))
+	cancel()
+	if err != nil {
+		return nil, p.classify(ctx, c, err)
+	}
+	if resp.GetError() != "" {
+		return nil, fmt.Errorf("%w: %s", runtime.ErrPluginFailed, resp.GetError())
+	}
+	if len(resp.GetOutput()) > p.cfg.Limits.MaxOutputBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", runtime.ErrOutputLimit, len(resp.GetOutput()), p.cfg.Limits.MaxOutputBytes)
+	}
+	return resp.GetOutput(), nil
+}
+
+// conn returns the running process, starting a new one when the last one
+// exited. Starts are serialised: concurrent callers wait for one start.
+func (p *Plugin) conn(ctx context.Context) (*conn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, runtime.ErrClosed
+	}
+	if p.cur != nil && !p.cur.client.Exited() {
+		return p.cur, nil
+	}
+	if old := p.cur; old != nil {
+		// Exited between calls: nothing was lost, so restart quietly.
+		p.cfg.Logger.Warn("go-plugin process exited; restarting", "plugin", p.name, "path", p.path, "exit", exitStatus(old))
+		old.kill()
+		p.cur = nil
+	}
+	c, info, err := p.start(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("restart: %w", err)
+	}
+	if sdk.Kind(info.GetKind()) != p.kind || info.GetName() != p.name {
+		c.kill()
+		return nil, fmt.Errorf("%w: restarted process is %s plugin %q, was %s plugin %q (binary replaced?)",
+			ErrStart, info.GetKind(), info.GetName(), p.kind, p.name)
+	}
+	p.cur = c
+	p.starts++
+	return c, nil
+}
+
+// hostProtocol is go-plugin's protocol version for this host's SDK.
+func hostProtocol() (uint, error) { return wire.ProtocolVersion(sdk.Version) }
+
+// start starts a process, dispenses the client and checks Info.
+func (p *Plugin) start(ctx context.Context) (*conn, *pb.InfoResponse, error) {
+	protocol, err := hostProtocol()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(p.path, p.cfg.Args...)
+	// The host's environment first, so that Env overrides it (exec keeps the
+	// last value of a name); go-plugin then adds its own handshake values.
+	cmd.Env = append(os.Environ(), p.cfg.Env...)
+	tail := newLineTail(8)
+	stdio := func(stream string) *lineWriter {
+		return &lineWriter{emit: func(line string) {
+			tail.add(line)
+			p.cfg.Logger.Debug(line, "plugin", p.name, "stream", stream)
+		}}
+	}
+	hl := newHCLogger(p.log)
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  wire.Handshake(protocol),
+		Plugins:          plugin.PluginSet{wire.PluginName: &wire.GRPCPlugin{}},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Cmd:              cmd,
+		SkipHostEnv:      true,
+		StartTimeout:     p.cfg.StartTimeout,
+		Logger:           hl,
+		Stderr:           &lineWriter{emit: tail.addRaw},
+		SyncStdout:       stdio("stdout"),
+		SyncStderr:       stdio("stderr"),
+		GRPCDialOptions:  wire.DialOptions(),
+	})
+	var once sync.Once
+	c := &conn{client: client, cmd: cmd, stderr: tail, kill: func() {
+		once.Do(func() {
+			hl.stopping.Store(true)
+			client.Kill()
+		})
+	}}
+	fail := func(err error) (*conn, *pb.InfoResponse, error) {
+		c.kill()
+		return nil, nil, err
+	}
+	proto, err := client.Client()
+	if err != nil {
+		return fail(startError(err, tail))
+	}
+	raw, err := proto.Dispense(wire.PluginName)
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrStart, err))
+	}
+	rpc, ok := raw.(pb.PluginClient)
+	if !ok {
+		return fail(fmt.Errorf("%w: dispensed %T, not a plugin client", ErrStart, raw))
+	}
+	c.rpc = rpc
+	ictx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
+	defer cancel()
+	info, err := rpc.Info(ictx, &pb.InfoRequest{HostSdkVersion: sdk.Version, Config: p.cfg.Config})
+	if err != nil {
+		if st, ok := status.FromError(err); ok && st.Code() == codes.FailedPrecondition {
+			return fail(fmt.Errorf("%w: %s", ErrStart, st.Message()))
+		}
+		return fail(fmt.Errorf("%w: info: %v%s", ErrStart, err, tail.suffix()))
+	}
+	if err := sdk.Negotiate(sdk.Version, info.GetSdkVersion()); err != nil {
+		return fail(fmt.Errorf("plugin %q: %w", info.GetName(), err))
+	}
+	kind := sdk.Kind(info.GetKind())
+	switch {
+	case !kind.Valid():
+		return fail(fmt.Errorf("%w: plugin %q declares unknown kind %q", ErrStart, info.GetName(), kind))
+	case p.cfg.Kind != "" && kind != p.cfg.Kind:
+		return fail(fmt.Errorf("%w: plugin %q is a %s plugin, configured as %s", runtime.ErrBadConfig, info.GetName(), kind, p.cfg.Kind))
+	}
+	return c, info, nil
+}
+
+var pluginProtocolRE = regexp.MustCompile(`Plugin version: (\d+)`)
+
+// startError turns go-plugin's start errors into ours; the handshake's
+// protocol mismatch becomes sdk.ErrIncompatibleVersion with both versions.
+func startError(err error, tail *lineTail) error {
+	msg := err.Error()
+	if strings.Contains(msg, "incompatible API version") {
+		theirs := "?"
+		if m := pluginProtocolRE.FindStringSubmatch(msg); m != nil {
+			theirs = m[1]
+		}
+		major, _, _ := sdk.ParseVersion(sdk.Version)
+		return fmt.Errorf("%w: plugin was built for SDK %s.x (go-plugin protocol %s), host speaks SDK %s; rebuild the plugin against SDK %d.x",
+			sdk.ErrIncompatibleVersion, theirs, theirs, sdk.Version, major)
+	}
+	return fmt.Errorf("%w: %s%s", ErrStart, strings.TrimSpace(msg), tail.suffix())
+}
+
+// classify turns a failed gRPC call into the runtime's error, the caller's
+// cancellation first.
+func (p *Plugin) classify(ctx context.Context, c *conn, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	st, _ := status.FromError(err)
+	switch st.Code() {
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("%w: no answer after %v", runtime.ErrTimeout, p.cfg.Limits.Timeout)
+	case codes.ResourceExhausted:
+		return fmt.Errorf("%w: %s", runtime.ErrOutputLimit, st.Message())
+	case codes.Unimplemented:
+		return fmt.Errorf("%w: %s", runtime.ErrNoFunction, st.Message())
+	case codes.Unavailable, codes.Canceled:
+		return p.crashed(c, st.Message())
+	}
+	// Other codes (Internal on a torn frame, say) are a crash when the
+	// process is going away.
+	if waitExited(c, 200*time.Millisecond) {
+		return p.crashed(c, st.Message())
+	}
+	return fmt.Errorf("%w: %v", ErrTransport, err)
+}
+
+// waitExited waits up to d for go-plugin to reap the process and reports
+// whether it did.
+func waitExited(c *conn, d time.Duration) bool {
+	for deadline := time.Now().Add(d); !c.client.Exited(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
+// crashed drops a process that died (or whose connection broke) during a
+// call, so that the next call starts a new one, and describes the crash.
+func (p *Plugin) crashed(c *conn, msg string) error {
+	p.mu.Lock()
+	if p.cur == c {
+		p.cur = nil
+	}
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return runtime.ErrClosed
+	}
+	// The connection breaks a moment before the process is reaped; wait
+	// for the exit status, which says more than "EOF". A process that
+	// lost its connection but lives on is killed after the wait.
+	waitExited(c, 3*time.Second)
+	c.kill()
+	p.cfg.Logger.Warn("go-plugin process crashed; it restarts on the next call", "plugin", p.name, "path", p.path, "exit", exitStatus(c))
+	return fmt.Errorf("%w: %s (%s)%s", ErrCrashed, exitStatus(c), msg, c.stderr.suffix())
+}
+
+// exitStatus describes how the process ended, once go-plugin has reaped it.
+func exitStatus(c *conn) string {
+	if !c.client.Exited() || c.cmd.ProcessState == nil {
+		return "connection lost"
+	}
+	return c.cmd.ProcessState.String()
+}
+
+// lineTail keeps the last lines a process wrote to stderr, for error
+// messages. go-plugin's own log lines (hclog JSON) are skipped: they reach
+// the logger anyway.
+type lineTail struct {
+	mu    sync.Mutex
+	lines []string
+	max   int
+}
+
+func newLineTail(max int) *lineTail { return &lineTail{max: max} }
+
+func (t *lineTail) addRaw(line string) {
+	if strings.HasPrefix(line, `{"@`) {
+		return
+	}
+	t.add(line)
+}
+
+func (t *lineTail) add(line string) {
+	const maxLine = 300
+	if len(line) > maxLine {
+		line = line[:maxLine] + "..."
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// After a panic's first line come goroutine stacks; keep the panic.
+	if len(t.lines) > 0 && isPanic(t.lines[0]) {
+		if len(t.lines) < t.max {
+			t.lines = append(t.lines, line)
+		}
+		return
+	}
+	if isPanic(line) {
+		t.lines = t.lines[:0]
+	}
+	t.lines = append(t.lines, line)
+	if len(t.lines) > t.max {
+		t.lines = append(t.lines[:0], t.lines[len(t.lines)-t.max:]...)
+	}
+}
+
+func isPanic(line string) bool {
+	return strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ")
+}
+
+func (t *lineTail) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.lines) == 0 {
+		return ""
+	}
+	return "; plugin stderr: " + strings.Join(t.lines, " | ")
+}

@@ -1,0 +1,263 @@
+// Package serve turns a Go program into a ToolBrain plugin that the host
+// runs as a separate process over hashicorp/go-plugin (gRPC), loaded with
+// runtime/goplugin.Open.
+//
+// A plugin's main fills a [Plugin] with its sdk implementations and calls
+// [Serve]:
+//
+//	func main() {
+//		err := serve.Serve(serve.Plugin{
+//			Name:   "exact-match",
+//			Kind:   sdk.KindReward,
+//			Reward: rewards.ExactMatch{Normalize: true},
+//		})
+//		if err != nil {
+//			fmt.Fprintln(os.Stderr, err)
+//			os.Exit(1)
+//		}
+//	}
+//
+// The package depends on sdk, go-plugin and gRPC, not on the WebAssembly
+// runtime, so a plugin binary stays small.
+//
+// # Why a process
+//
+// Use go-plugin for plugins that need what WebAssembly cannot give: cgo,
+// real network clients, files, goroutines on all cores. The process runs
+// with the user's privileges: it is trusted code, unlike a WebAssembly
+// plugin, which gets no file system or network unless granted.
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/toolbrain/toolbrain/runtime/goplugin/internal/wire"
+	"github.com/toolbrain/toolbrain/sdk"
+	pb "github.com/toolbrain/toolbrain/sdk/proto"
+)
+
+// ErrBadPlugin means a [Plugin] cannot be served: no name, an unknown kind,
+// or no implementation of its kind.
+var ErrBadPlugin = errors.New("serve: invalid plugin")
+
+// MaxInputBytes caps one request a plugin accepts (gRPC's default is 4 MiB;
+// a judge request of many long traces can pass that).
+const MaxInputBytes = 256 << 20
+
+// Plugin is what a plugin process serves. Set the implementation of Kind;
+// the others are optional (a reward may also set GroupReward).
+type Plugin struct {
+	// Name identifies the plugin in the host's errors and logs.
+	Name string
+	// Version is the plugin's own version, for display.
+	Version string
+	// Kind is the plugin kind; its implementation below must be set.
+	Kind sdk.Kind
+	// SDKVersion is the SDK version the plugin states; "" means sdk.Version
+	// as compiled into the plugin, which is right for every real plugin.
+	SDKVersion string
+
+	Tool        sdk.Tool
+	Reward      sdk.Reward
+	GroupReward sdk.GroupReward
+	Judge       sdk.Judge
+	Algorithm   sdk.Algorithm
+	Interpreter sdk.Interpreter
+
+	// Configure, when set, receives the user's configuration of the plugin
+	// (toolbrain.toml) after every start of the process, before any call.
+	// An error fails the host's Open (or the call that restarted the
+	// process) with its message.
+	Configure func(config map[string]string) error
+}
+
+// Serve serves p until the host stops the process. It returns an error
+// without serving when p is invalid; a binary started by hand rather than by
+// the host prints an explanation and exits with status 1 (go-plugin's
+// behaviour).
+func Serve(p Plugin) error {
+	srv, err := NewServer(p)
+	if err != nil {
+		return err
+	}
+	protocol, err := wire.ProtocolVersion(srv.sdkVersion)
+	if err != nil {
+		return fmt.Errorf("plugin %q: %w", p.Name, err)
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: wire.Handshake(protocol),
+		Plugins:         plugin.PluginSet{wire.PluginName: &wire.GRPCPlugin{Impl: srv}},
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, wire.ServerOptions(MaxInputBytes)...)...)
+		},
+	})
+	return nil
+}
+
+// Server is the gRPC service of a plugin, exported so that a plugin's own
+// tests can call it in-process, without starting a process.
+type Server struct {
+	pb.UnimplementedPluginServer
+	p          Plugin
+	sdkVersion string
+	fns        map[string]handler
+	names      []string
+}
+
+type handler func(ctx context.Context, input []byte) ([]byte, error)
+
+// NewServer validates p and returns its service.
+func NewServer(p Plugin) (*Server, error) {
+	if p.Name == "" {
+		return nil, fmt.Errorf("%w: no name", ErrBadPlugin)
+	}
+	if !p.Kind.Valid() {
+		return nil, fmt.Errorf("%w: plugin %q: unknown kind %q", ErrBadPlugin, p.Name, p.Kind)
+	}
+	s := &Server{p: p, sdkVersion: p.SDKVersion, fns: map[string]handler{}}
+	if s.sdkVersion == "" {
+		s.sdkVersion = sdk.Version
+	}
+	if p.Tool != nil {
+		s.fns[sdk.ToolFunction] = handle(p.Tool.CallTool)
+	}
+	if p.Reward != nil {
+		s.fns[sdk.RewardFunction] = handle(p.Reward.Reward)
+	}
+	if p.GroupReward != nil {
+		s.fns[sdk.RewardGroupFunction] = handle(p.GroupReward.RewardGroup)
+	}
+	if p.Judge != nil {
+		s.fns[sdk.JudgeFunction] = handle(p.Judge.Judge)
+	}
+	if p.Algorithm != nil {
+		s.fns[sdk.AlgorithmFunction] = handle(p.Algorithm.Advantages)
+	}
+	if p.Interpreter != nil {
+		s.fns[sdk.InterpreterFunction] = handle(p.Interpreter.Interpret)
+	}
+	if s.fns[p.Kind.Function()] == nil {
+		return nil, fmt.Errorf("%w: plugin %q of kind %s has no %s implementation", ErrBadPlugin, p.Name, p.Kind, p.Kind)
+	}
+	for name := range s.fns {
+		s.names = append(s.names, name)
+	}
+	slices.Sort(s.names)
+	return s, nil
+}
+
+// handle adapts a typed sdk method to JSON in, JSON out.
+func handle[Req, Resp any](f func(context.Context, Req) (Resp, error)) handler {
+	return func(ctx context.Context, input []byte) ([]byte, error) {
+		var req Req
+		if err := json.Unmarshal(input, &req); err != nil {
+			return nil, fmt.Errorf("%w: %v", sdk.ErrInvalidRequest, err)
+		}
+		resp, err := f(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(resp)
+	}
+}
+
+// Info implements pb.PluginServer.
+func (s *Server) Info(_ context.Context, req *pb.InfoRequest) (*pb.InfoResponse, error) {
+	if s.p.Configure != nil {
+		if err := s.p.Configure(req.GetConfig()); err != nil {
+			return nil, status.Errorf(codes.FailedPrecondition, "configure: %v", err)
+		}
+	}
+	return &pb.InfoResponse{
+		Name:       s.p.Name,
+		Version:    s.p.Version,
+		Kind:       string(s.p.Kind),
+		SdkVersion: s.sdkVersion,
+		Functions:  s.names,
+	}, nil
+}
+
+// Call implements pb.PluginServer. A failure of the implementation travels
+// back as the response's error; a panic is recovered into one, so that one
+// bad input does not take the process (and every call in flight) down.
+func (s *Server) Call(ctx context.Context, req *pb.CallRequest) (resp *pb.CallResponse, err error) {
+	f := s.fns[req.GetFunction()]
+	if f == nil {
+		return nil, status.Errorf(codes.Unimplemented, "plugin %q does not serve function %q", s.p.Name, req.GetFunction())
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			resp, err = &pb.CallResponse{Error: fmt.Sprintf("panic: %v\n%s", r, firstFrames(debug.Stack()))}, nil
+		}
+	}()
+	out, ferr := f(ctx, req.GetInput())
+	if ferr != nil {
+		return &pb.CallResponse{Error: ferr.Error()}, nil
+	}
+	return &pb.CallResponse{Output: out}, nil
+}
+
+// firstFrames keeps the head of a stack trace for an error message.
+func firstFrames(stack []byte) string {
+	const max = 1024
+	s := strings.TrimSpace(string(stack))
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return s
+}
+
+// stderr is the process's real standard error, kept before go-plugin
+// replaces os.Stderr with a pipe to the host.
+var stderr io.Writer = os.Stderr
+
+// Logger returns a logger whose records the host re-logs through its own
+// slog logger with their level, message and attributes. It writes go-plugin's
+// log line format (hclog JSON) to the process's standard error.
+func Logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{
+		Level: slog.LevelDebug - 4,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) > 0 {
+				return a
+			}
+			switch a.Key {
+			case slog.TimeKey:
+				return slog.String("@timestamp", a.Value.Time().Format("2006-01-02T15:04:05.000000Z07:00"))
+			case slog.MessageKey:
+				return slog.String("@message", a.Value.String())
+			case slog.LevelKey:
+				return slog.String("@level", hclogLevel(a.Value.Any().(slog.Level)))
+			}
+			return a
+		},
+	}))
+}
+
+func hclogLevel(l slog.Level) string {
+	switch {
+	case l < slog.LevelDebug:
+		return "trace"
+	case l < slog.LevelInfo:
+		return "debug"
+	case l < slog.LevelWarn:
+		return "info"
+	case l < slog.LevelError:
+		return "warn"
+	}
+	return "error"
+}
