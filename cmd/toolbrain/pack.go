@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
 	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 )
 
@@ -135,12 +137,47 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	if *grant != "" {
 		pc.Grant.HostFunctions = strings.Split(*grant, ",")
 	}
-	out, err := pack.CallFile(ctx, *plugin, *function, in, pack.CallOptions{
-		Host: h, Config: pc, Manifest: runtime.Manifest{SDKVersion: *sdkVersion},
-	})
+	var out []byte
+	if isExecutable(*plugin) {
+		// A go-plugin process: any function of its kind, JSON in and out.
+		var pl *goplugin.Plugin
+		if pl, err = goplugin.Open(ctx, *plugin, goplugin.Config{Limits: cfg.Plugins.Limits}); err != nil {
+			return err
+		}
+		defer pl.Close(ctx)
+		fn := *function
+		if fn == "" {
+			fn = pl.Kind().Function()
+		}
+		out, err = pl.Call(ctx, fn, in)
+	} else {
+		out, err = pack.CallFile(ctx, *plugin, *function, in, pack.CallOptions{
+			Host: h, Config: pc, Manifest: runtime.Manifest{SDKVersion: *sdkVersion},
+			Openers: pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(goplugin.Config{})},
+		})
+	}
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(o.stdout, "%s\n", out)
 	return err
+}
+
+// isExecutable reports whether path is a regular file with an execute bit
+// that is not a WebAssembly module: a go-plugin plugin.
+func isExecutable(path string) bool {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(f, magic); err != nil {
+		return false
+	}
+	return string(magic) != "\x00asm"
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,5 +79,35 @@ func TestPackCommands(t *testing.T) {
 	code, _, errs := tb(t, "pack", "verify", installed)
 	if code != 1 || !strings.Contains(errs, "sha256") && !strings.Contains(errs, "hash") {
 		t.Errorf("verify of a tampered pack: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestPluginCall_GoPlugin runs the first-party rewards as a go-plugin
+// process through `plugin call`: the same exact-match scores as in-process.
+func TestPluginCall_GoPlugin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a plugin binary")
+	}
+	bin := filepath.Join(t.TempDir(), "rewards")
+	build := exec.Command("go", "build", "-o", bin, "../../plugins/goplugin/rewards")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, tt := range []struct {
+		answer string
+		want   float64
+	}{{"Paris", 1}, {"Lyon", 0}} {
+		in := filepath.Join(t.TempDir(), "in.json")
+		req := `{"expected": "Paris", "trace": {"final_answer": "` + tt.answer + `", "turns": []}}`
+		if err := os.WriteFile(in, []byte(req), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var resp struct{ Score float64 }
+		if err := json.Unmarshal([]byte(mustTB(t, "plugin", "call", "--plugin", bin, "--input", in)), &resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.Score != tt.want {
+			t.Errorf("answer %q: score %g, want %g", tt.answer, resp.Score, tt.want)
+		}
 	}
 }

@@ -41,6 +41,10 @@ type Config struct {
 	// Logger receives go-plugin's messages and the plugin's own log
 	// records; nil means slog.Default().
 	Logger *slog.Logger
+	// SHA256 is the hex digest the executable must have. When set,
+	// go-plugin checks it before every start and restart, so a binary
+	// replaced after it was verified is refused (a pack's manifest gives it).
+	SHA256 string
 }
 
 // withDefaults fills zero fields and validates.

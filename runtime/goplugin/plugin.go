@@ -2,6 +2,8 @@ package goplugin
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -258,7 +260,16 @@ func (p *Plugin) start(ctx context.Context) (*conn, *pb.InfoResponse, error) {
 		}}
 	}
 	hl := newHCLogger(p.log)
+	var secure *plugin.SecureConfig
+	if p.cfg.SHA256 != "" {
+		sum, err := hex.DecodeString(p.cfg.SHA256)
+		if err != nil || len(sum) != sha256.Size {
+			return nil, nil, fmt.Errorf("plugin %s: %w: sha256 %q is not 64 hex digits", p.path, runtime.ErrBadConfig, p.cfg.SHA256)
+		}
+		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
+		SecureConfig:     secure,
 		HandshakeConfig:  wire.Handshake(protocol),
 		Plugins:          plugin.PluginSet{wire.PluginName: &wire.GRPCPlugin{}},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},

@@ -1,0 +1,42 @@
+package goplugin
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/pack"
+	"github.com/toolbrain/toolbrain/sdk"
+)
+
+// PackOpener returns the pack.Opener of go-plugin modules: it runs the
+// pack's executable as a tool plugin with base's settings, the manifest's
+// limits (overridden by the user's) and the manifest's sha256, which
+// go-plugin checks before every start.
+//
+// The executable must be on disk: an installed pack or a pack directory,
+// not a .tar.gz read into memory.
+func PackOpener(base Config) pack.Opener {
+	return pack.OpenerFunc(func(ctx context.Context, p *pack.Pack, cfg runtime.PluginConfig) (pack.Module, error) {
+		if p.Manifest.Module.Kind != pack.ModuleGoPlugin {
+			return nil, fmt.Errorf("pack %s: %w %q (this opener runs goplugin)", p.Manifest.Name, pack.ErrNoOpener, p.Manifest.Module.Kind)
+		}
+		if p.Dir() == "" {
+			return nil, fmt.Errorf("pack %s: a go-plugin pack runs from a directory: install it first (toolbrain pack install)", p.Manifest.Name)
+		}
+		if _, err := p.Module(); err != nil { // checks the digest now, go-plugin again at start
+			return nil, err
+		}
+		c := base
+		c.Kind = sdk.KindTool
+		c.Limits = p.Manifest.Limits.Override(cfg.Limits)
+		c.Config = cfg.Config
+		c.SHA256 = p.Manifest.Module.SHA256
+		pl, err := Open(ctx, filepath.Join(p.Dir(), p.Manifest.Module.Path), c)
+		if err != nil {
+			return nil, fmt.Errorf("pack %s: %w", p.Manifest.Name, err)
+		}
+		return pl, nil
+	})
+}
