@@ -78,4 +78,15 @@ for dir in "$here"/packs/*/wasm; do
     (cd "$root" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$target" "./plugins/packs/$name/wasm")
   fi
 done
+# ---- CodeAct interpreter (Starlark, wasip1) → build/interpreter-starlark.wasm, copied into
+# runtime/sandbox/embedded/ (gitignored) so that the next `go build` embeds it in the binary ----
+target="$out/interpreter-starlark.wasm"
+if stale "$target" "$here/interpreter/starlark" "$root/sdk" "$root/go.mod" "$root/go.sum"; then
+  log "go build interpreter-starlark"
+  (cd "$root" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags="-s -w" -o "$target" ./plugins/interpreter/starlark)
+fi
+embedded="$root/runtime/sandbox/embedded/starlark.wasm"
+if [[ -d "$(dirname "$embedded")" ]] && ! cmp -s "$target" "$embedded"; then
+  cp "$target" "$embedded.tmp" && mv "$embedded.tmp" "$embedded"
+fi
 log "ok: $(cd "$out" && ls *.wasm | tr '\n' ' ')"

@@ -1,0 +1,556 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/sdk"
+)
+
+// Defaults for the zero fields of [Options].
+const (
+	DefaultTimeout        = 5 * time.Second
+	DefaultMaxSteps       = 10_000_000
+	DefaultMemoryPages    = 1024 // 64 MiB
+	DefaultMaxOutputBytes = 64 << 10
+	DefaultMaxToolCalls   = 100
+	DefaultMaxToolArgs    = 64 << 10
+	DefaultMaxCodeBytes   = 256 << 10
+	DefaultPoolSize       = 4
+)
+
+// Validator checks a tool call's arguments before the tool runs; a
+// *schema.Set (runtime/schema) is one. A non-nil error refuses the call and
+// its message is what the code sees.
+type Validator interface {
+	Validate(req sdk.ToolCallRequest) error
+}
+
+// Options configure a [Sandbox]. The zero value works when the binary embeds
+// the interpreter: no tools, default limits.
+type Options struct {
+	// Interpreter is the interpreter module (any plugin of kind
+	// interpreter, sdk/ABI.md); nil means the embedded Starlark one.
+	Interpreter []byte
+	// Name names the interpreter in errors; "" means "interpreter-starlark".
+	Name string
+	// CacheDir keeps the compiled module on disk across processes: the
+	// first compile of the 7 MB Starlark module takes seconds, a cached
+	// one tens of milliseconds. "" compiles once per process.
+	CacheDir string
+
+	// ToolSpecs are the tools the code may call, each a function named
+	// after the tool; Tools runs them. Calls go through Validator first
+	// when it is set.
+	ToolSpecs []sdk.ToolSpec
+	Tools     sdk.Tool
+	Validator Validator
+
+	// Timeout is the wall-clock limit of one Run.
+	Timeout time.Duration
+	// MaxSteps caps the interpreter's execution steps per Run: the
+	// deterministic CPU limit (the same code stops at the same step on
+	// every machine).
+	MaxSteps int64
+	// MemoryPages caps the interpreter's memory in 64 KiB pages.
+	MemoryPages uint32
+	// MaxOutputBytes caps what one Run may print, and the final answer.
+	MaxOutputBytes int
+	// MaxToolCalls caps tool calls per episode (refused calls count).
+	MaxToolCalls int
+	// MaxToolArgBytes caps the JSON arguments of one tool call.
+	MaxToolArgBytes int
+	// MaxCodeBytes caps the code of one Run.
+	MaxCodeBytes int
+	// PoolSize is how many started interpreters wait for the next
+	// episodes, refilled in the background; negative means none (each
+	// episode starts its own).
+	PoolSize int
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Interpreter == nil {
+		b, err := EmbeddedInterpreter()
+		if err != nil {
+			return o, err
+		}
+		o.Interpreter = b
+	}
+	if o.Name == "" {
+		o.Name = "interpreter-starlark"
+	}
+	def := func(p *int, d int) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxSteps == 0 {
+		o.MaxSteps = DefaultMaxSteps
+	}
+	if o.MemoryPages == 0 {
+		o.MemoryPages = DefaultMemoryPages
+	}
+	def(&o.MaxOutputBytes, DefaultMaxOutputBytes)
+	def(&o.MaxToolCalls, DefaultMaxToolCalls)
+	def(&o.MaxToolArgBytes, DefaultMaxToolArgs)
+	def(&o.MaxCodeBytes, DefaultMaxCodeBytes)
+	def(&o.PoolSize, DefaultPoolSize)
+	if o.Timeout < 0 || o.MaxSteps < 0 || o.MaxOutputBytes < 0 || o.MaxToolCalls < 0 || o.MaxToolArgBytes < 0 || o.MaxCodeBytes < 0 {
+		return o, fmt.Errorf("sandbox: %w: negative limit", runtime.ErrBadConfig)
+	}
+	if len(o.ToolSpecs) > 0 && o.Tools == nil {
+		return o, fmt.Errorf("sandbox: %w: ToolSpecs without Tools to run them", runtime.ErrBadConfig)
+	}
+	return o, nil
+}
+
+// Sandbox runs untrusted agent code in a WebAssembly interpreter. It keeps a
+// pool of started interpreters so that an episode starts in microseconds;
+// each episode gets its own interpreter instance, discarded when the
+// episode closes, so nothing leaks from one episode to the next. It is safe
+// for concurrent use.
+type Sandbox struct {
+	opts     Options
+	host     *runtime.Host
+	manifest runtime.Manifest
+	cfg      runtime.PluginConfig
+	tools    map[string]bool
+
+	pool   chan *runtime.Plugin
+	stop   chan struct{}
+	filler sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+}
+
+// New compiles the interpreter (or takes it from Options.CacheDir), starts
+// one instance to check that it loads, and starts filling the pool in the
+// background. Cancelling ctx affects only this call.
+func New(ctx context.Context, opts Options) (*Sandbox, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Sandbox{opts: opts, tools: map[string]bool{}, stop: make(chan struct{})}
+	for _, t := range opts.ToolSpecs {
+		s.tools[t.Name] = true
+	}
+	s.host, err = runtime.NewHost(ctx, runtime.HostConfig{CacheDir: opts.CacheDir, Tools: router{}})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	s.manifest = runtime.Manifest{
+		Name: opts.Name, Kind: sdk.KindInterpreter,
+		Permissions: runtime.Permissions{HostFunctions: []string{sdk.PermissionTool}},
+	}
+	s.cfg = runtime.PluginConfig{
+		Limits: runtime.Limits{
+			MemoryPages: opts.MemoryPages,
+			Timeout:     opts.Timeout,
+			// The response carries the printed output and the final
+			// answer, JSON-escaped (up to 6 bytes per byte).
+			MaxOutputBytes: 12*opts.MaxOutputBytes + 1<<20,
+			MaxInstances:   1, // one instance per episode: its globals are the episode's
+		},
+		Grant: runtime.Permissions{HostFunctions: []string{sdk.PermissionTool}},
+	}
+	first, err := s.load(ctx)
+	if err != nil {
+		s.host.Close(ctx)
+		return nil, err
+	}
+	if opts.PoolSize > 0 {
+		s.pool = make(chan *runtime.Plugin, opts.PoolSize)
+		s.pool <- first
+		s.filler.Add(1)
+		go s.fill()
+	} else {
+		first.Close(ctx)
+	}
+	return s, nil
+}
+
+// load starts one interpreter instance.
+func (s *Sandbox) load(ctx context.Context) (*runtime.Plugin, error) {
+	p, err := s.host.Load(ctx, s.opts.Interpreter, s.manifest, s.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	return p, nil
+}
+
+// fill keeps the pool full until Close.
+func (s *Sandbox) fill() {
+	defer s.filler.Done()
+	ctx := context.Background()
+	for {
+		p, err := s.load(ctx)
+		if err != nil {
+			// Loading worked in New, so this is the host closing or
+			// memory pressure: back off rather than spin.
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				continue
+			}
+		}
+		select {
+		case s.pool <- p:
+		case <-s.stop:
+			p.Close(ctx)
+			return
+		}
+	}
+}
+
+// take returns a started interpreter: a pooled one when one is ready,
+// otherwise a new one started now.
+func (s *Sandbox) take(ctx context.Context) (*runtime.Plugin, error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	select {
+	case p := <-s.pool:
+		if p != nil {
+			return p, nil
+		}
+	default:
+	}
+	return s.load(ctx)
+}
+
+// Close stops the pool and releases every interpreter; episodes still open
+// fail their next Run with ErrClosed.
+func (s *Sandbox) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.filler.Wait()
+	if s.pool != nil {
+	drain:
+		for {
+			select {
+			case p := <-s.pool:
+				p.Close(ctx)
+			default:
+				break drain
+			}
+		}
+	}
+	return s.host.Close(ctx)
+}
+
+// Start begins an episode on its own interpreter instance: microseconds when
+// the pool has one ready, a full instance start (tens of milliseconds)
+// otherwise.
+func (s *Sandbox) Start(ctx context.Context) (*Episode, error) {
+	p, err := s.take(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Episode{s: s, plugin: p}, nil
+}
+
+// Episode is one agent episode: the code of successive Run calls shares its
+// globals. Close it when the episode ends. Its methods are safe for
+// concurrent use but Runs are serialised.
+type Episode struct {
+	s  *Sandbox
+	mu sync.Mutex
+
+	plugin    *runtime.Plugin
+	done      bool
+	closed    bool
+	stateLost bool
+	turns     int
+
+	// Tool calls of the episode, and of the current Run (callMu guards
+	// them: the router writes them from the wasm call's goroutine).
+	callMu    sync.Mutex
+	toolCalls int
+	capHit    bool
+	argsBad   bool
+	calls     []ToolCall
+}
+
+// ToolCall is one tool call the code made: what it asked and what it got.
+type ToolCall struct {
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+	Content   string          `json:"content"`
+	IsError   bool            `json:"is_error,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+}
+
+// Result is what one Run did. Err is nil when the code ran to its end or to
+// final_answer; otherwise it wraps a sentinel of this package (ErrSyntax,
+// ErrSteps, ErrTimeout, ...) and Error holds the message the model reads,
+// with the line where it is known.
+type Result struct {
+	// Output is what the code printed (lost when it timed out, ran out of
+	// memory or crashed: then only the error is known).
+	Output      string     `json:"output"`
+	FinalAnswer *string    `json:"final_answer"`
+	ToolCalls   []ToolCall `json:"tool_calls"`
+	Error       string     `json:"error,omitempty"`
+	// ErrorKind is the interpreter's kind (sdk.InterpretError*) or the
+	// host's: "timeout", "memory", "output", "code_too_large", "crash".
+	ErrorKind string `json:"error_kind,omitempty"`
+	ErrorLine int    `json:"error_line,omitempty"`
+	Steps     int64  `json:"steps"`
+	// WallTime is the Run's duration.
+	WallTime time.Duration `json:"wall_time_ns"`
+	// StateLost reports that this Run started on a fresh interpreter
+	// because the previous one was stopped: earlier variables are gone.
+	StateLost bool  `json:"state_lost,omitempty"`
+	Err       error `json:"-"`
+}
+
+// Observation is the text a CodeAct agent appends for the model: the printed
+// output, then the error if any.
+func (r Result) Observation() string {
+	var b strings.Builder
+	b.WriteString(r.Output)
+	if r.Error != "" {
+		if b.Len() > 0 && !strings.HasSuffix(b.String(), "\n") {
+			b.WriteByte('\n')
+		}
+		b.WriteString("Error: ")
+		b.WriteString(r.Error)
+	}
+	return b.String()
+}
+
+type episodeKey struct{}
+
+// Run runs one turn of code. The code's own failures (syntax, runtime,
+// limits) are reported in the Result with a nil error; Run returns an error
+// only when it could not run the code at all: the episode is closed or over
+// (ErrClosed, ErrEpisodeDone), or ctx was cancelled (ctx.Err() wrapped; the
+// interpreter is then stopped and the episode goes on with a fresh one).
+func (e *Episode) Run(ctx context.Context, code string) (Result, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.closed:
+		return Result{}, ErrClosed
+	case e.done:
+		return Result{}, ErrEpisodeDone
+	}
+	o := e.s.opts
+	start := time.Now()
+	res := Result{StateLost: e.stateLost}
+	e.stateLost = false
+	if len(code) > o.MaxCodeBytes {
+		res.Error = fmt.Sprintf("the code is %d bytes, more than the limit of %d", len(code), o.MaxCodeBytes)
+		res.ErrorKind, res.Err = "code_too_large", fmt.Errorf("%w: %s", ErrCodeTooLarge, res.Error)
+		res.WallTime = time.Since(start)
+		return res, nil
+	}
+	if e.plugin == nil {
+		p, err := e.s.take(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		e.plugin = p
+	}
+	e.callMu.Lock()
+	e.calls, e.capHit, e.argsBad = nil, false, false
+	e.callMu.Unlock()
+
+	req := sdk.InterpretRequest{Code: code, Tools: o.ToolSpecs, MaxSteps: o.MaxSteps, MaxOutputBytes: o.MaxOutputBytes}
+	resp, err := e.plugin.Interpret(context.WithValue(ctx, episodeKey{}, e), req)
+	e.turns++
+	res.WallTime = time.Since(start)
+	e.callMu.Lock()
+	res.ToolCalls = e.calls
+	if res.ToolCalls == nil {
+		res.ToolCalls = []ToolCall{} // "tool_calls": [] in JSON
+	}
+	capHit := e.capHit
+	e.calls = nil
+	e.callMu.Unlock()
+
+	if err != nil {
+		kind, sentinel, healthy := classify(err)
+		if !healthy {
+			// The instance was discarded with the episode's globals:
+			// go on with a fresh one and say so.
+			e.plugin.Close(context.Background())
+			e.plugin = nil
+			e.stateLost = true
+		}
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("sandbox: run: %w", ctx.Err())
+		}
+		res.Error = hostMessage(kind, err, o)
+		if !healthy {
+			res.Error += "; the interpreter was restarted, so variables from earlier code are gone"
+		}
+		res.ErrorKind, res.Err = kind, fmt.Errorf("%w: %w", sentinel, err)
+		return res, nil
+	}
+	res.Output, res.FinalAnswer, res.Steps = resp.Stdout, resp.FinalAnswer, resp.Steps
+	res.Error, res.ErrorKind, res.ErrorLine = resp.Error, resp.ErrorKind, resp.ErrorLine
+	if resp.FinalAnswer != nil {
+		e.done = true
+	}
+	if resp.Error != "" {
+		sentinel := ErrRuntime
+		switch resp.ErrorKind {
+		case sdk.InterpretErrorSyntax:
+			sentinel = ErrSyntax
+		case sdk.InterpretErrorSteps:
+			sentinel = ErrSteps
+		case sdk.InterpretErrorOutput:
+			sentinel = ErrOutput
+		case sdk.InterpretErrorTool:
+			sentinel = ErrTool
+			if capHit {
+				sentinel = ErrToolCalls
+			}
+		}
+		res.Err = fmt.Errorf("%w: %s", sentinel, resp.Error)
+	}
+	return res, nil
+}
+
+// classify maps a failed interpreter call to a kind, a sentinel, and whether
+// the instance survived.
+func classify(err error) (kind string, sentinel error, healthy bool) {
+	switch {
+	case errors.Is(err, runtime.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout", ErrTimeout, false
+	case errors.Is(err, runtime.ErrMemoryLimit):
+		return "memory", ErrMemory, false
+	case errors.Is(err, runtime.ErrOutputLimit):
+		return "output", ErrOutput, false
+	case errors.Is(err, runtime.ErrPluginFailed):
+		return "crash", ErrCrashed, true
+	case errors.Is(err, context.Canceled):
+		return "cancelled", ErrCrashed, false
+	}
+	return "crash", ErrCrashed, false
+}
+
+// hostMessage is the observation for a failure the interpreter could not
+// report itself.
+func hostMessage(kind string, err error, o Options) string {
+	switch kind {
+	case "timeout":
+		return fmt.Sprintf("the code was stopped after the time limit of %v", o.Timeout)
+	case "memory":
+		return fmt.Sprintf("the code used more than the memory limit of %d MiB", o.MemoryPages/16)
+	case "output":
+		return fmt.Sprintf("the code produced more than the output limit of %d bytes", o.MaxOutputBytes)
+	}
+	msg := err.Error()
+	if len(msg) > 500 {
+		msg = msg[:500] + "..."
+	}
+	return "the interpreter crashed: " + msg
+}
+
+// Close ends the episode and discards its interpreter.
+func (e *Episode) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	if e.plugin != nil {
+		e.plugin.Close(context.Background())
+		e.plugin = nil
+	}
+	return nil
+}
+
+// router answers the interpreter's tool calls for the episode in the call's
+// context: it enforces the per-episode cap and the argument size, refuses
+// unknown tools, validates, runs the tool and records the call.
+type router struct{}
+
+func (router) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.ToolCallResponse, error) {
+	e, _ := ctx.Value(episodeKey{}).(*Episode)
+	if e == nil {
+		return sdk.ToolCallResponse{}, fmt.Errorf("%w: tool call outside an episode", ErrTool)
+	}
+	o := e.s.opts
+	record := func(resp sdk.ToolCallResponse) {
+		e.callMu.Lock()
+		e.calls = append(e.calls, ToolCall{Name: req.Name, Arguments: req.Arguments, Content: resp.Content, IsError: resp.IsError, Data: resp.Data})
+		e.callMu.Unlock()
+	}
+	refuse := func(format string, args ...any) (sdk.ToolCallResponse, error) {
+		resp := sdk.ToolCallResponse{Content: fmt.Sprintf(format, args...), IsError: true}
+		record(resp)
+		return resp, nil
+	}
+	e.callMu.Lock()
+	e.toolCalls++
+	n := e.toolCalls
+	if n > o.MaxToolCalls {
+		e.capHit = true
+	}
+	e.callMu.Unlock()
+	if n > o.MaxToolCalls {
+		// Not recorded: a runaway loop would otherwise fill the result.
+		return sdk.ToolCallResponse{Content: fmt.Sprintf("tool call limit of %d per episode reached", o.MaxToolCalls), IsError: true}, nil
+	}
+	if size := len(req.Arguments); size > o.MaxToolArgBytes {
+		req.Arguments = json.RawMessage(fmt.Sprintf(`"<%d bytes omitted>"`, size))
+		return refuse("arguments of %d bytes exceed the limit of %d", size, o.MaxToolArgBytes)
+	}
+	if !e.s.tools[req.Name] {
+		return refuse("unknown tool %q", req.Name)
+	}
+	if o.Validator != nil {
+		if err := o.Validator.Validate(req); err != nil {
+			return refuse("%v", err)
+		}
+	}
+	resp, err := o.Tools.CallTool(ctx, req)
+	if err != nil {
+		resp = sdk.ToolCallResponse{Content: err.Error(), IsError: true}
+	}
+	record(resp)
+	return resp, nil
+}
+
+// Run runs one program in a fresh sandbox and closes it: what
+// `toolbrain sandbox run` does. For many episodes, keep a [Sandbox].
+func Run(ctx context.Context, code string, opts Options) (Result, error) {
+	if opts.PoolSize == 0 {
+		opts.PoolSize = -1
+	}
+	s, err := New(ctx, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	defer s.Close(ctx)
+	e, err := s.Start(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer e.Close()
+	return e.Run(ctx, code)
+}
