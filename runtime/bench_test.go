@@ -19,17 +19,21 @@ func BenchmarkReward(b *testing.B) {
 	in, _ := json.Marshal(req)
 	b.Logf("input %d bytes", len(in))
 	for _, file := range exactMatchPlugins {
-		b.Run(file, func(b *testing.B) {
-			p := load(b, h, file, runtime.Manifest{}, runtime.PluginConfig{})
-			b.SetBytes(int64(len(in)))
-			b.ReportAllocs()
-			for b.Loop() {
-				out, err := p.Call(context.Background(), sdk.RewardFunction, in)
-				if err != nil || string(out) == "" {
-					b.Fatal(err)
+		// guarded is the default; trusted is PluginConfig.Trusted (no
+		// termination checks in compiled code).
+		for _, mode := range []string{"guarded", "trusted"} {
+			b.Run(file+"/"+mode, func(b *testing.B) {
+				p := load(b, h, file, runtime.Manifest{}, runtime.PluginConfig{Trusted: mode == "trusted"})
+				b.SetBytes(int64(len(in)))
+				b.ReportAllocs()
+				for b.Loop() {
+					out, err := p.Call(context.Background(), sdk.RewardFunction, in)
+					if err != nil || string(out) == "" {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

@@ -22,22 +22,29 @@ type Host struct {
 	rt     wazero.Runtime
 	cache  wazero.CompilationCache
 
-	mu       sync.Mutex
-	compiled map[[32]byte]wazero.CompiledModule
-	closed   bool
+	mu sync.Mutex
+	// trustedRT runs trusted plugins (PluginConfig.Trusted): compiled
+	// without wazero's termination checks. Started on first use.
+	trustedRT wazero.Runtime
+	compiled  map[compileKey]wazero.CompiledModule
+	closed    bool
+}
+
+// compileKey names a compiled module: a module compiled for one runtime
+// cannot be instantiated in the other.
+type compileKey struct {
+	sum     [32]byte
+	trusted bool
 }
 
 // NewHost starts a wazero runtime with the Extism host functions and, when
 // cfg.CacheDir is set, a compilation cache in that directory (created if
 // missing). Cancelling ctx affects only this call.
 func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
-	h := &Host{cfg: cfg, logger: cfg.Logger, compiled: map[[32]byte]wazero.CompiledModule{}}
+	h := &Host{cfg: cfg, logger: cfg.Logger, compiled: map[compileKey]wazero.CompiledModule{}}
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
-	// CloseOnContextDone is what stops a plugin that loops forever: wazero
-	// then checks the call's context at function entries and loop heads.
-	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
 	if cfg.CacheDir != "" {
 		if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
 			return nil, fmt.Errorf("create wasm cache %s: %w", cfg.CacheDir, err)
@@ -47,18 +54,53 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 			return nil, fmt.Errorf("open wasm cache %s: %w", cfg.CacheDir, err)
 		}
 		h.cache = cache
-		rc = rc.WithCompilationCache(cache)
 	}
-	h.rt = wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, h.rt); err != nil {
-		h.rt.Close(ctx)
-		return nil, fmt.Errorf("instantiate wasi: %w", err)
-	}
-	if err := defineHostModules(ctx, h); err != nil {
-		h.rt.Close(ctx)
+	// CloseOnContextDone is what stops a plugin that loops forever: wazero
+	// then checks, at every loop head, whether the call's context is done.
+	rt, err := h.newRuntime(ctx, true)
+	if err != nil {
+		if h.cache != nil {
+			h.cache.Close(ctx)
+		}
 		return nil, err
 	}
+	h.rt = rt
 	return h, nil
+}
+
+// newRuntime starts a wazero runtime with WASI and the host modules, sharing
+// h's compilation cache.
+func (h *Host) newRuntime(ctx context.Context, terminate bool) (wazero.Runtime, error) {
+	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(terminate)
+	if h.cache != nil {
+		rc = rc.WithCompilationCache(h.cache)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("instantiate wasi: %w", err)
+	}
+	if err := defineHostModules(ctx, h, rt); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	return rt, nil
+}
+
+// runtimeFor returns the runtime that runs trusted or guarded plugins; h.mu
+// must be held.
+func (h *Host) runtimeFor(ctx context.Context, trusted bool) (wazero.Runtime, error) {
+	if !trusted {
+		return h.rt, nil
+	}
+	if h.trustedRT == nil {
+		rt, err := h.newRuntime(ctx, false)
+		if err != nil {
+			return nil, err
+		}
+		h.trustedRT = rt
+	}
+	return h.trustedRT, nil
 }
 
 // Close closes every plugin loaded by h and releases the runtime. Calls in
@@ -66,8 +108,12 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
+	trusted := h.trustedRT
 	h.mu.Unlock()
 	err := h.rt.Close(ctx)
+	if trusted != nil {
+		err = errors.Join(err, trusted.Close(ctx))
+	}
 	if h.cache != nil {
 		err = errors.Join(err, h.cache.Close(ctx))
 	}
@@ -76,22 +122,26 @@ func (h *Host) Close(ctx context.Context) error {
 
 // compile returns the compiled module for wasm, compiling it at most once per
 // host (and, with a cache directory, once per machine).
-func (h *Host) compile(ctx context.Context, wasm []byte) (wazero.CompiledModule, error) {
-	sum := sha256.Sum256(wasm)
+func (h *Host) compile(ctx context.Context, wasm []byte, trusted bool) (wazero.Runtime, wazero.CompiledModule, error) {
+	key := compileKey{sum: sha256.Sum256(wasm), trusted: trusted}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
-	if c, ok := h.compiled[sum]; ok {
-		return c, nil
-	}
-	c, err := h.rt.CompileModule(ctx, wasm)
+	rt, err := h.runtimeFor(ctx, trusted)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadModule, err)
+		return nil, nil, err
 	}
-	h.compiled[sum] = c
-	return c, nil
+	if c, ok := h.compiled[key]; ok {
+		return rt, c, nil
+	}
+	c, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadModule, err)
+	}
+	h.compiled[key] = c
+	return rt, c, nil
 }
 
 // LoadFile reads a .wasm file and loads it (see [Host.Load]).
@@ -124,7 +174,7 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConf
 	if err != nil {
 		return nil, fmt.Errorf("plugin %q: %w", m.Name, err)
 	}
-	compiled, err := h.compile(ctx, wasm)
+	rt, compiled, err := h.compile(ctx, wasm, cfg.Trusted)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %q: %w", m.Name, err)
 	}
@@ -139,7 +189,7 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConf
 		}
 	}
 	p := &Plugin{
-		host: h, name: m.Name, kind: m.Kind, compiled: compiled, limits: limits,
+		host: h, rt: rt, trusted: cfg.Trusted, name: m.Name, kind: m.Kind, compiled: compiled, limits: limits,
 		perms:   m.Permissions.Intersect(cfg.Grant),
 		config:  cfg.Config,
 		vars:    map[string][]byte{},

@@ -24,6 +24,8 @@ import (
 // and at most Limits.MaxInstances calls run at once (others wait).
 type Plugin struct {
 	host       *Host
+	rt         wazero.Runtime // h.rt, or h.trustedRT for a trusted plugin
+	trusted    bool
 	name       string
 	kind       sdk.Kind
 	sdkVersion string
@@ -193,7 +195,7 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	ictx, cancel := context.WithTimeout(ictx, p.limits.Timeout)
 	defer cancel()
 	in.ctx = ictx
-	mod, err := p.host.rt.InstantiateModule(ictx, p.compiled, cfg)
+	mod, err := p.rt.InstantiateModule(ictx, p.compiled, cfg)
 	if err != nil {
 		if mod != nil {
 			mod.Close(ctx)
