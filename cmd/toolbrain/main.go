@@ -60,6 +60,7 @@ func commands() []command {
 		{"pack verify", "PACK", "check a pack's module hash and files", packVerify},
 		{"pack install", "PACK", "verify and install a pack into [plugins] pack_dir", packInstall},
 		{"plugin call", "--plugin FILE|PACK [--function NAME] --input FILE.json", "call one plugin function and print its JSON output", pluginCall},
+		{"sandbox run", "--code FILE [--tools PACK] [--timeout D] [--max-steps N]", "run a CodeAct program in the WebAssembly sandbox and print a JSON result", sandboxRun},
 		{"config check", "[FILE]", "validate a toolbrain.toml (default: ./toolbrain.toml, else the embedded default)", configCheck},
 		{"version", "", "print the version", func(_ context.Context, o *cmdIO, _ []string) error {
 			fmt.Fprintln(o.stdout, "toolbrain", version)
@@ -71,7 +72,8 @@ func commands() []command {
 const version = "0.1.0-dev"
 
 // run executes the command line args and returns the process exit code:
-// 0 on success, 1 on failure, 2 on a usage error.
+// 0 on success, 1 on failure, 2 on a usage error, 3 when a sandboxed
+// program ran and failed (its result is printed).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o := &cmdIO{stdout: stdout, stderr: stderr}
 	cmds := commands()
@@ -102,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errProgramFailed):
+		return 3
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "toolbrain %s: %v\nusage: toolbrain %s %s\n", best.name, err, best.name, best.args)
 		return 2

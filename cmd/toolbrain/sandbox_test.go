@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
+)
+
+// TestSandboxRun runs CodeAct programs through the CLI: one that calls the
+// calculator pack's tools and answers, and two that hit limits.
+func TestSandboxRun(t *testing.T) {
+	interp := pluginbuild.Path(t, "interpreter-starlark.wasm")
+	dir := filepath.Join(t.TempDir(), "calculator")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for src, dst := range map[string]string{"../../plugins/packs/calculator/toolpack.toml": "toolpack.toml", pluginbuild.Path(t, "calculator.wasm"): "calculator.wasm"} {
+		if err := copyFileAtomic(src, filepath.Join(dir, dst)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustTB(t, "pack", "build", dir, "-o", t.TempDir()) // writes the module's sha256 into toolpack.toml
+
+	write := func(code string) string {
+		p := filepath.Join(t.TempDir(), "prog.star")
+		if err := os.WriteFile(p, []byte(code), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	type result struct {
+		Output      string  `json:"output"`
+		FinalAnswer *string `json:"final_answer"`
+		ToolCalls   []struct {
+			Name string `json:"name"`
+		} `json:"tool_calls"`
+		Error     string `json:"error"`
+		ErrorKind string `json:"error_kind"`
+	}
+	run := func(wantCode int, args ...string) result {
+		t.Helper()
+		code, out, errs := tb(t, append([]string{"sandbox", "run", "--interpreter", interp}, args...)...)
+		if code != wantCode {
+			t.Fatalf("exit %d, want %d; stderr %s", code, wantCode, errs)
+		}
+		var r result
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return r
+	}
+
+	r := run(0, "--code", write("s = arith(op=\"add\", a=0.5, b=2)\nprint(f\"s={s}\")\nfinal_answer(s)\n"), "--tools", dir)
+	if r.FinalAnswer == nil || *r.FinalAnswer != "2.5" || len(r.ToolCalls) != 1 || r.ToolCalls[0].Name != "arith" {
+		t.Errorf("tool program: %+v", r)
+	}
+	r = run(3, "--code", write("while True:\n    pass\n"), "--max-steps", "5000")
+	if r.ErrorKind != "max_steps" {
+		t.Errorf("endless loop: %+v", r)
+	}
+	r = run(3, "--code", write("x = 1 +\n"))
+	if r.ErrorKind != "syntax" || !strings.Contains(r.Error, "line 1") {
+		t.Errorf("syntax error: %+v", r)
+	}
+}
