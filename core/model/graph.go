@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 
+	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads better unqualified
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -22,6 +23,9 @@ type Linear struct {
 	// LoRAA [r, in], LoRAB [out, r] and the scalar LoRAScale are the
 	// unmerged adapter, or all nil.
 	LoRAA, LoRAB, LoRAScale *Node
+	// LoRADropout, when set, is applied to the input of the LoRA branch
+	// only (PEFT's lora_dropout during training); nil at inference.
+	LoRADropout func(x *Node) *Node
 }
 
 // Layer holds one decoder block's weights.
@@ -64,11 +68,23 @@ func (l Linear) Apply(x *Node) *Node {
 func matmulT(x, w *Node) *Node {
 	out, in := w.Shape().Dimensions[0], w.Shape().Dimensions[1]
 	rows := x.Shape().Size() / in
-	p := splitWays
+	p, limit := splitWays, smallDotLimit
+	if rows <= maxDecodeRows {
+		// Large weights (an LM head of 150k rows) with a few rows of x:
+		// more parts, each under the simple kernel's limit, because the
+		// blocked kernel would copy the whole weight into blocks on every
+		// call (545 MB per token for Qwen2.5-0.5B's head).
+		for rows*out > smallDotLimit*p && out%(2*p) == 0 {
+			p *= 2
+		}
+	}
 	for p > 1 && out%p != 0 {
 		p /= 2
 	}
-	if p <= 1 || rows*out > smallDotLimit {
+	if rows <= maxDecodeRows {
+		limit = smallDotLimit * p // each part under the limit
+	}
+	if p <= 1 || rows*out > limit {
 		return DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
 	}
 	lead := x.Shape().Dimensions[:x.Rank()-1]
@@ -78,9 +94,17 @@ func matmulT(x, w *Node) *Node {
 	return Reshape(y, append(slices.Clone(lead), out)...)
 }
 
+// maxDecodeRows is the most rows of x for which a large weight is split
+// into parts for the simple kernel rather than copied into blocks.
+const maxDecodeRows = 8
+
 // smallDotLimit is gomlx's pure-Go threshold between its simple and its
-// blocked DotGeneral kernels (lhs cross × rhs cross, in elements).
-const smallDotLimit = 16 * 64 * 64
+// blocked DotGeneral kernels (lhs cross × rhs cross, in elements): 16
+// blocks of the float32 block size, 32×32 in gomlx v0.26.
+var smallDotLimit = func() int {
+	d := 1 << simplego.DotGeneralTargetBlockLog2Dim[dtypes.Float32]
+	return 16 * d * d
+}()
 
 // splitWays is how many workers a small product is split over: the CPUs
 // Go may use, rounded down to a power of two, at most 8.
@@ -98,6 +122,9 @@ func (l Linear) extras(x, y *Node) *Node {
 		y = Add(y, ExpandLeftToRank(l.B, y.Rank()))
 	}
 	if l.LoRAA != nil {
+		if l.LoRADropout != nil {
+			x = l.LoRADropout(x)
+		}
 		a := DotGeneral(x, []int{x.Rank() - 1}, nil, l.LoRAA, []int{1}, nil)
 		ab := DotGeneral(a, []int{a.Rank() - 1}, nil, l.LoRAB, []int{1}, nil)
 		y = Add(y, Mul(ab, l.LoRAScale))
