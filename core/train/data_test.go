@@ -1,0 +1,102 @@
+package train
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// byteEncode is a stand-in tokenizer: one token per byte.
+func byteEncode(s string) []int32 {
+	out := make([]int32, len(s))
+	for i := range s {
+		out[i] = int32(s[i])
+	}
+	return out
+}
+
+func TestReadSFT(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.jsonl")
+	data := `[{"role": "other", "text": "Q?"}, {"role": "assistant", "text": "ok"}]
+
+[{"role":"assistant","text":"A"},{"role":"other","text":"b"}]
+`
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := ReadSFT(path, byteEncode, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex) != 2 || ex[0].Line != 1 || ex[1].Line != 3 {
+		t.Fatalf("examples %+v", ex)
+	}
+	if got := ex[0].IDs; string(rune(got[1]))+string(rune(got[2])) != "Q?" || got[0] != 1 {
+		t.Errorf("ids %v", got)
+	}
+	if want := []float32{0, 0, 0, 1, 1}; !equalF(ex[0].Mask, want) {
+		t.Errorf("mask %v, want %v", ex[0].Mask, want)
+	}
+	if want := []float32{0, 1, 0}; !equalF(ex[1].Mask, want) {
+		t.Errorf("mask %v, want %v", ex[1].Mask, want)
+	}
+}
+
+func equalF(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestReadSFT_Errors(t *testing.T) {
+	for _, c := range []struct {
+		name, data, want string
+		maxLen           int
+	}{
+		{"empty", "\n\n", "no examples", 0},
+		{"not json", `[{"role":"assistant","text":"a"}]` + "\nhello\n", "d.jsonl:2: not a JSON array", 0},
+		{"role", `[{"role":"user","text":"a"}]`, `d.jsonl:1: segment 0: role "user"`, 0},
+		{"no assistant", `[{"role":"other","text":"a"}]`, "no assistant text", 0},
+		{"unknown field", `[{"role":"assistant","text":"a","x":1}]`, "unknown field", 0},
+		{"trailing", `[{"role":"assistant","text":"a"}] []`, "extra data", 0},
+		{"too long", `[{"role":"assistant","text":"abcdef"}]`, "d.jsonl:1: 7 tokens, longer than the model's context (4)", 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "d.jsonl")
+			if err := os.WriteFile(path, []byte(c.data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadSFT(path, byteEncode, 1, c.maxLen)
+			if !errors.Is(err, ErrData) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err %v, want ErrData with %q", err, c.want)
+			}
+		})
+	}
+	if _, err := ReadSFT(filepath.Join(t.TempDir(), "missing.jsonl"), byteEncode, 1, 0); err == nil || !strings.Contains(err.Error(), "missing.jsonl") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func FuzzParseSegments(f *testing.F) {
+	f.Add([]byte(`[{"role":"other","text":"Q"},{"role":"assistant","text":"A"}]`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"role":"assistant"}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		segs, err := ParseSegments(line)
+		if err != nil {
+			return
+		}
+		ids, mask := Tokenize(segs, byteEncode, -1)
+		if len(ids) != len(mask) {
+			t.Fatalf("%d ids, %d mask values", len(ids), len(mask))
+		}
+	})
+}
