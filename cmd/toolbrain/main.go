@@ -60,6 +60,7 @@ func commands() []command {
 		{"pack verify", "PACK", "check a pack's module hash and files", packVerify},
 		{"pack install", "PACK", "verify and install a pack into [plugins] pack_dir", packInstall},
 		{"plugin call", "--plugin FILE|PACK [--function NAME] --input FILE.json", "call one plugin function and print its JSON output", pluginCall},
+		{"sft", "--model DIR --data FILE.jsonl --out RUN [--eval FILE.jsonl] [--steps N] [--resume]", "supervised fine-tuning (LoRA, QLoRA or full) on chat-segment data", sftCmd},
 		{"sandbox run", "--code FILE [--tools PACK] [--timeout D] [--max-steps N]", "run a CodeAct program in the WebAssembly sandbox and print a JSON result", sandboxRun},
 		{"config check", "[FILE]", "validate a toolbrain.toml (default: ./toolbrain.toml, else the embedded default)", configCheck},
 		{"version", "", "print the version", func(_ context.Context, o *cmdIO, _ []string) error {
