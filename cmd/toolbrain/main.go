@@ -50,6 +50,7 @@ func commands() []command {
 		{"model init", "--arch llama|qwen2 --hidden N --layers N --heads N --kv-heads N --ffn N --vocab N --out DIR", "write a tiny random checkpoint with a tokenizer", modelInit},
 		{"model logits", "--model DIR [--adapter DIR] [--quant int8|nf4] --ids 1,2,3", "print {\"logits\": [[...], ...]} for every position", modelLogits},
 		{"model quantize", "--model DIR --to int8|nf4 --out DIR", "write a quantized, loadable checkpoint", modelQuantize},
+		{"model merge", "--model DIR --adapter DIR --out DIR", "fold a LoRA adapter into the base weights and write a full checkpoint", modelMerge},
 		{"model pull", "ID[@REVISION]", "download a model into the Hugging Face cache", modelPull},
 		{"tokenize", "--tokenizer DIR TEXT | --decode 1,2,3", "print {\"ids\": [...]} or {\"text\": ...}", tokenizeCmd},
 		{"generate", "--model DIR [--adapter DIR] [--quant int8|nf4] --prompt TEXT [--chat] [--max-new N] [--seed N]", "complete a prompt", generateCmd},

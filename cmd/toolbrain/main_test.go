@@ -264,3 +264,17 @@ func TestInitGenerate(t *testing.T) {
 		t.Errorf("--chat prompt %v looks like the plain prompt %v", chat.PromptIDs, a.PromptIDs)
 	}
 }
+
+// TestModelMerge folds the reference adapter into llama-tiny: the merged
+// checkpoint alone must give the reference logits_with_lora.
+func TestModelMerge(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "merged")
+	mustTB(t, "model", "merge", "--model", filepath.Join(testdata, "models", "llama-tiny"), "--adapter", filepath.Join(testdata, "models", "llama-tiny-lora"), "--out", out)
+	ref := loadRef(t, "llama-tiny")
+	for ci, c := range ref.Cases {
+		got := parseLogits(t, mustTB(t, "model", "logits", "--model", out, "--ids", idsArg(c.IDs)))
+		if d := maxDiff(t, got, c.LogitsWithLoRA); d > 2e-4 {
+			t.Errorf("case %d: merged model differs from logits_with_lora by %g", ci, d)
+		}
+	}
+}

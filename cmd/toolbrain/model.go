@@ -288,3 +288,39 @@ func writeJSONIndent(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+func modelMerge(_ context.Context, o *cmdIO, args []string) error {
+	fs := newFlags(o, "model merge", "--model DIR --adapter DIR --out DIR")
+	var mf modelFlags
+	mf.register(fs)
+	out := fs.String("out", "", "output directory (required)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if mf.adapter == "" || *out == "" {
+		return fmt.Errorf("%w: --adapter and --out are required", errUsage)
+	}
+	if mf.quant != "" {
+		return fmt.Errorf("%w: merge into float32 weights; quantize the merged model afterwards", errUsage)
+	}
+	l, err := mf.load()
+	if err != nil {
+		return err
+	}
+	defer l.model.Close()
+	a := l.model.Adapter()
+	if err := l.model.SetAdapter(nil); err != nil {
+		return err
+	}
+	if err := l.model.MergeAdapter(a); err != nil {
+		return err
+	}
+	if err := l.model.Save(*out); err != nil {
+		return err
+	}
+	if err := copyTokenizerFiles(l.ckpt.Dir, *out); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.stdout, "wrote %s (%s merged into %s)\n", *out, mf.adapter, l.ckpt.Dir)
+	return nil
+}
