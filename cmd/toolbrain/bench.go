@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"strconv"
+
+	"github.com/gomlx/gomlx/backends"
 
 	"github.com/toolbrain/toolbrain/core/backend"
 	"github.com/toolbrain/toolbrain/core/model"
+	"github.com/toolbrain/toolbrain/core/train/bench"
 )
 
 // benchCmd runs `toolbrain bench forward|decode` on the benchmark shape of
@@ -16,10 +22,14 @@ func benchCmd(kind string) func(context.Context, *cmdIO, []string) error {
 		fs := newFlags(o, "bench "+kind, "[--batch N] [--seq N] [--iters N] [--backend go|xla]")
 		batch := fs.Int("batch", 8, "batch size")
 		seq := fs.Int("seq", 64, "tokens per row (forward) or cache length (decode)")
-		iters := fs.Int("iters", 10, "warm iterations (forward)")
+		iters := fs.Int("iters", 10, "warm iterations (forward) or timed steps (train)")
 		be := fs.String("backend", "go", "gomlx backend")
 		hidden := fs.Int("hidden", 0, "override hidden size (0 = benchmark shape)")
 		layers := fs.Int("layers", 0, "override layer count")
+		if kind == "train" {
+			fs.Int("lora", 0, "train LoRA adapters of this rank on every projection (0 = full fine-tuning)")
+			fs.Bool("qlora", false, "hold the frozen base in NF4 (needs --lora)")
+		}
 		preset := fs.String("shape", "bench", "model shape: bench (DESIGN.md's benchmark shape) or qwen2.5-0.5b (random weights)")
 		quantFlag := fs.String("quant", "", "quantize linear weights: int8 or nf4")
 		if _, err := parseFlags(fs, args); err != nil {
@@ -46,6 +56,9 @@ func benchCmd(kind string) func(context.Context, *cmdIO, []string) error {
 		if *layers > 0 {
 			cfg.NumHiddenLayers = *layers
 		}
+		if kind == "train" {
+			return benchTrain(ctx, o, b, cfg, *batch, *seq, *iters, *quantFlag, fs)
+		}
 		var r model.BenchResult
 		switch kind {
 		case "forward":
@@ -60,4 +73,22 @@ func benchCmd(kind string) func(context.Context, *cmdIO, []string) error {
 		}
 		return writeJSON(o.stdout, r)
 	}
+}
+
+// benchTrain is `toolbrain bench train [--lora R] [--qlora]`: training
+// steps of core/train's Trainer against forward passes, in one process.
+func benchTrain(ctx context.Context, o *cmdIO, b backends.Backend, cfg model.Config, batch, seq, steps int, quant string, fs *flag.FlagSet) error {
+	rank, _ := strconv.Atoi(fs.Lookup("lora").Value.String())
+	qlora := fs.Lookup("qlora").Value.String() == "true"
+	if quant != "" {
+		return fmt.Errorf("%w: use --qlora for a quantized base", errUsage)
+	}
+	r, err := bench.Train(ctx, b, cfg, batch, seq, steps, bench.Options{LoRARank: rank, QLoRA: qlora})
+	if errors.Is(err, bench.ErrOptions) {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(o.stdout, r)
 }

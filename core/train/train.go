@@ -49,6 +49,10 @@ import (
 	"github.com/toolbrain/toolbrain/core/model"
 	"github.com/toolbrain/toolbrain/core/train/loss"
 	"github.com/toolbrain/toolbrain/core/train/optim"
+
+	// Efficient DotGeneral gradients, and the Slice and Rsqrt gradients
+	// that gomlx v0.26's pure-Go backend lacks: the model needs them.
+	_ "github.com/toolbrain/toolbrain/core/train/dotgrad"
 )
 
 // Sentinel errors, wrapped with the field or row at fault.
@@ -264,7 +268,6 @@ type stepExec struct {
 // adapter is applied); call m.SetAdapter(t.Adapter()) to run inference
 // with what was trained.
 func NewTrainer(m *model.Model, cfg Config) (*Trainer, error) {
-	registerSliceGradient()
 	if m == nil {
 		return nil, fmt.Errorf("%w: nil model", ErrConfig)
 	}
