@@ -60,28 +60,39 @@ func TestGoBackend_NoDeadlock(t *testing.T) {
 	}
 	in := tensors.FromFlatDataAndDimensions(x, n, n)
 	const runs = 60
-	done := make(chan error, 1)
-	go func() {
-		for i := 0; i < runs; i++ {
-			out, err := exec.Exec1(in, in, in, in, in)
-			if err != nil {
-				done <- err
-				return
-			}
-			// Each of the 4 products is n·n entries of value n.
-			if got, want := tensors.ToScalar[float32](out), float32(4*n*n*n); got != want {
-				done <- errors.New("wrong sum")
-				return
-			}
-		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("%d runs of a graph with 4 independent matmuls did not finish in 60s: deadlock", runs)
+	// Two goroutines execute at once, as model.Logits does when it splits a
+	// batch over concurrent executions.
+	const concurrent = 2
+	done := make(chan error, concurrent)
+	for range concurrent {
+		go runGraph(exec, in, runs, n, done)
 	}
+	for range concurrent {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%d runs of a graph with 4 independent matmuls did not finish in 60s: deadlock", runs)
+		}
+	}
+}
+
+// runGraph executes exec runs times and reports the first problem (or nil)
+// on done.
+func runGraph(exec *graph.Exec, in *tensors.Tensor, runs, n int, done chan<- error) {
+	for i := 0; i < runs; i++ {
+		out, err := exec.Exec1(in, in, in, in, in)
+		if err != nil {
+			done <- err
+			return
+		}
+		// Each of the 4 products is n·n entries of value n.
+		if got, want := tensors.ToScalar[float32](out), float32(4*n*n*n); got != want {
+			done <- errors.New("wrong sum")
+			return
+		}
+	}
+	done <- nil
 }
