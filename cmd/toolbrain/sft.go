@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -12,8 +14,10 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/toolbrain/toolbrain/core/chattemplate"
 	"github.com/toolbrain/toolbrain/core/lora"
 	"github.com/toolbrain/toolbrain/core/model"
+	"github.com/toolbrain/toolbrain/core/tokenizer"
 	"github.com/toolbrain/toolbrain/core/train"
 	"github.com/toolbrain/toolbrain/core/train/optim"
 )
@@ -33,7 +37,7 @@ func sftCmd(ctx context.Context, o *cmdIO, args []string) error {
 	fs := newFlags(o, "sft", "--model DIR --data FILE.jsonl --out RUN [--eval FILE.jsonl] [--steps N] [--resume]")
 	var mf modelFlags
 	mf.register(fs)
-	data := fs.String("data", "", "training data: one JSON list of {\"role\": \"assistant\"|\"other\", \"text\": ...} segments per line")
+	data := fs.String("data", "", "training data, one example per line: a JSON list of {\"role\": \"assistant\"|\"other\", \"text\": ...} segments, or {\"messages\": [...]} rendered by the chat template")
 	evalData := fs.String("eval", "", "held-out data in the same format: its loss is reported before and after")
 	out := fs.String("out", "", "run directory: checkpoints, and the trained adapter (or model) at the end")
 	steps := fs.Int("steps", 0, "optimizer steps (default: one epoch)")
@@ -75,21 +79,17 @@ func sftCmd(ctx context.Context, o *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	bos := int32(-1)
-	if id, ok := tok.BOS(); ok {
-		bos = id
-	}
-	maxLen := l.ckpt.Config.MaxPositionEmbeddings
-	examples, err := train.ReadSFT(*data, tok.EncodeOrdinary, bos, maxLen)
+	read, err := sftReader(l, tok, *data)
 	if err != nil {
 		return err
 	}
-	if len(examples) == 0 {
-		return fmt.Errorf("%s: no training examples", *data)
+	examples, err := read(*data)
+	if err != nil {
+		return err
 	}
 	var held []train.Example
 	if *evalData != "" {
-		if held, err = train.ReadSFT(*evalData, tok.EncodeOrdinary, bos, maxLen); err != nil {
+		if held, err = read(*evalData); err != nil {
 			return err
 		}
 	}
@@ -109,6 +109,17 @@ func sftCmd(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	if *full {
 		cfg.Mode = train.ModeFull
+	}
+	if a := l.model.Adapter(); a != nil {
+		// --adapter: continue training that adapter (it was checked against
+		// the base when it loaded); the Trainer applies it from now on.
+		if *full {
+			return fmt.Errorf("%w: --adapter trains an adapter; it cannot go with --full", errUsage)
+		}
+		if err := l.model.SetAdapter(nil); err != nil {
+			return err
+		}
+		cfg.Adapter = a
 	}
 	tr, err := train.NewTrainer(l.model, cfg)
 	if err != nil {
@@ -218,4 +229,36 @@ func heldOutLoss(ctx context.Context, tr *train.Trainer, ex []train.Example, bat
 		return 0, errors.New("held-out data has no assistant tokens")
 	}
 	return nll / n, nil
+}
+
+// sftReader picks the reader of a data file by its first line: a JSON list
+// is ToolBrain's chat-segment format, a JSON object {"messages": [...]} is a
+// conversation rendered by the checkpoint's chat template (assistant
+// messages trained on).
+func sftReader(l *loaded, tok *tokenizer.Tokenizer, path string) (func(string) ([]train.Example, error), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	first, err := bufio.NewReader(f).ReadString('\n')
+	f.Close()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	maxLen := l.ckpt.Config.MaxPositionEmbeddings
+	if !strings.HasPrefix(strings.TrimSpace(first), "{") {
+		bos := int32(-1)
+		if id, ok := tok.BOS(); ok {
+			bos = id
+		}
+		return func(p string) ([]train.Example, error) { return train.ReadSFT(p, tok.EncodeOrdinary, bos, maxLen) }, nil
+	}
+	tmpl, err := l.ckpt.ChatTemplate()
+	if err != nil {
+		return nil, fmt.Errorf("%s holds chat messages, which need the checkpoint's chat template: %w", path, err)
+	}
+	c := tok.Config()
+	parse := train.MessagesParser(tmpl, chattemplate.Options{BOSToken: c.BOSToken, EOSToken: c.EOSToken})
+	// The template writes the special tokens (BOS included) as text.
+	return func(p string) ([]train.Example, error) { return train.ReadSFTWith(p, parse, tok.Encode, -1, maxLen) }, nil
 }

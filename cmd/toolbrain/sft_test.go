@@ -94,3 +94,36 @@ func TestSFT_BadData(t *testing.T) {
 		})
 	}
 }
+
+// TestSFT_Messages trains on conversations rendered by the checkpoint's
+// chat template, then continues the adapter it wrote in a new run.
+func TestSFT_Messages(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tiny")
+	mustTB(t, "model", "init", "--arch", "qwen2", "--hidden", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--ffn", "128", "--vocab", "320", "--out", dir)
+	msg := func(th, col string) string {
+		return fmt.Sprintf(`{"messages": [{"role": "user", "content": "What colour is the %s?"}, {"role": "assistant", "content": "The %s is %s."}]}`, th, th, col)
+	}
+	var lines []string
+	for i := 0; i < 6; i++ {
+		lines = append(lines, msg("sky", "blue"), msg("grass", "green"), msg("snow", "white"), msg("coal", "black"))
+	}
+	train, held := writeLines(t, lines), writeLines(t, []string{msg("sky", "blue"), msg("coal", "black")})
+	all := "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+	var sum sftSummary
+	if err := json.Unmarshal([]byte(mustTB(t, "sft", "--model", dir, "--data", train, "--eval", held, "--out", filepath.Join(t.TempDir(), "run"),
+		"--steps", "12", "--lr", "0.01", "--lora-targets", all)), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if !(sum.EvalLossAfter < sum.EvalLossBefore-0.5) {
+		t.Errorf("held-out loss %.4f -> %.4f: want it to fall by more than 0.5 nats", sum.EvalLossBefore, sum.EvalLossAfter)
+	}
+	// Continue the adapter: its held-out loss starts where the first run ended.
+	var more sftSummary
+	if err := json.Unmarshal([]byte(mustTB(t, "sft", "--model", dir, "--adapter", sum.Output, "--data", train, "--eval", held,
+		"--out", filepath.Join(t.TempDir(), "run2"), "--steps", "2", "--lr", "0.01")), &more); err != nil {
+		t.Fatal(err)
+	}
+	if d := more.EvalLossBefore - sum.EvalLossAfter; d > 1e-3 || d < -1e-3 {
+		t.Errorf("continued adapter starts at held-out loss %.5f, the first run ended at %.5f", more.EvalLossBefore, sum.EvalLossAfter)
+	}
+}

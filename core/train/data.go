@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/toolbrain/toolbrain/core/chattemplate"
 )
 
 // ErrData marks training data that cannot be read: the error names the
@@ -92,15 +95,22 @@ func Tokenize(segs []Segment, encode func(string) []int32, bos int32) (ids []int
 // maxLen (when maxLen > 0), fails the whole read with an ErrData naming
 // the file and line; so does a file with no examples.
 func ReadSFT(path string, encode func(string) []int32, bos int32, maxLen int) ([]Example, error) {
+	return ReadSFTWith(path, ParseSegments, encode, bos, maxLen)
+}
+
+// ReadSFTWith is ReadSFT with another line format: parse turns one
+// non-blank line into segments (ParseSegments, or MessagesParser for chat
+// messages rendered by a template).
+func ReadSFTWith(path string, parse func([]byte) ([]Segment, error), encode func(string) []int32, bos int32, maxLen int) ([]Example, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	defer f.Close()
-	return readSFT(path, f, encode, bos, maxLen)
+	return readSFT(path, f, parse, encode, bos, maxLen)
 }
 
-func readSFT(path string, r io.Reader, encode func(string) []int32, bos int32, maxLen int) ([]Example, error) {
+func readSFT(path string, r io.Reader, parse func([]byte) ([]Segment, error), encode func(string) []int32, bos int32, maxLen int) ([]Example, error) {
 	br := bufio.NewReader(r)
 	var out []Example
 	for n := 1; ; n++ {
@@ -109,7 +119,7 @@ func readSFT(path string, r io.Reader, encode func(string) []int32, bos int32, m
 			return nil, fmt.Errorf("read %s:%d: %w", path, n, err)
 		}
 		if t := bytes.TrimSpace(line); len(t) > 0 {
-			segs, perr := ParseSegments(t)
+			segs, perr := parse(t)
 			if perr != nil {
 				return nil, fmt.Errorf("%w: %s:%d: %v", ErrData, path, n, perr)
 			}
@@ -136,4 +146,78 @@ func SFTBatch(ex []Example) Batch {
 		b.IDs, b.Mask = append(b.IDs, e.IDs), append(b.Mask, e.Mask)
 	}
 	return b
+}
+
+// MessagesLine is one line of chat-message JSONL:
+//
+//	{"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}], "tools": [...]}
+type MessagesLine struct {
+	Messages []chattemplate.Message `json:"messages"`
+	Tools    []json.RawMessage      `json:"tools,omitempty"`
+}
+
+// MessagesParser returns a line parser for chat-message JSONL that renders
+// each conversation with the chat template t and trains on the assistant
+// messages only.
+//
+// The conversation is rendered once. Each assistant message starts where
+// the template's generation prompt for the messages before it ends, and
+// ends after its content and, when it follows, opts.EOSToken (the
+// end-of-turn marker the model must learn to emit). Everything else is
+// context. A template whose generation prompt is not a prefix of the
+// rendered conversation, or an assistant message without content (tool
+// calls only), cannot be split this way: the line fails saying so.
+func MessagesParser(t *chattemplate.Template, opts chattemplate.Options) func([]byte) ([]Segment, error) {
+	return func(line []byte) ([]Segment, error) {
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.DisallowUnknownFields()
+		var ml MessagesLine
+		if err := dec.Decode(&ml); err != nil {
+			return nil, fmt.Errorf("not a {\"messages\": [...]} object: %v", err)
+		}
+		if len(ml.Messages) == 0 {
+			return nil, errors.New("no messages")
+		}
+		o := opts
+		for _, tool := range ml.Tools {
+			o.Tools = append(o.Tools, tool)
+		}
+		o.AddGenerationPrompt = false
+		full, err := t.Render(ml.Messages, o)
+		if err != nil {
+			return nil, err
+		}
+		var segs []Segment
+		done := 0 // bytes of full already in segs
+		for i, m := range ml.Messages {
+			if m.Role != RoleAssistant {
+				continue
+			}
+			if m.Content == "" {
+				return nil, fmt.Errorf("message %d: an assistant message without content cannot be located in the rendered text", i)
+			}
+			o.AddGenerationPrompt = true
+			prompt, err := t.Render(ml.Messages[:i], o)
+			if err != nil {
+				return nil, fmt.Errorf("message %d: %w", i, err)
+			}
+			if !strings.HasPrefix(full, prompt) || len(prompt) < done {
+				return nil, fmt.Errorf("message %d: the chat template's generation prompt is not a prefix of the rendered conversation", i)
+			}
+			k := strings.Index(full[len(prompt):], m.Content)
+			if k < 0 {
+				return nil, fmt.Errorf("message %d: its content does not appear in the rendered conversation", i)
+			}
+			end := len(prompt) + k + len(m.Content)
+			if opts.EOSToken != "" && strings.HasPrefix(full[end:], opts.EOSToken) {
+				end += len(opts.EOSToken)
+			}
+			segs = append(segs, Segment{Role: RoleOther, Text: full[done:len(prompt)]}, Segment{Role: RoleAssistant, Text: full[len(prompt):end]})
+			done = end
+		}
+		if len(segs) == 0 {
+			return nil, errors.New("no assistant message to train on")
+		}
+		return segs, nil
+	}
 }

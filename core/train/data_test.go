@@ -1,7 +1,9 @@
 package train
 
 import (
+	"encoding/json"
 	"errors"
+	"github.com/toolbrain/toolbrain/core/chattemplate"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,4 +101,68 @@ func FuzzParseSegments(f *testing.F) {
 			t.Fatalf("%d ids, %d mask values", len(ids), len(mask))
 		}
 	})
+}
+
+func TestMessagesParser_Llama3(t *testing.T) {
+	tmpl, err := chattemplate.FromTokenizerConfig("../../../shared/testdata/tokenizers/llama3/tokenizer_config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := MessagesParser(tmpl, chattemplate.Options{BOSToken: "<|begin_of_text|>", EOSToken: "<|eot_id|>"})
+	line := `{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}, {"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "6"}]}`
+	segs, err := parse([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	var trained []string
+	for _, s := range segs {
+		all.WriteString(s.Text)
+		if s.Role == RoleAssistant {
+			trained = append(trained, s.Text)
+		}
+	}
+	if want := []string{"4<|eot_id|>", "6<|eot_id|>"}; strings.Join(trained, "|") != strings.Join(want, "|") {
+		t.Errorf("assistant segments %q, want %q", trained, want)
+	}
+	var ml MessagesLine
+	if err := json.Unmarshal([]byte(line), &ml); err != nil {
+		t.Fatal(err)
+	}
+	full, err := tmpl.Render(ml.Messages, chattemplate.Options{BOSToken: "<|begin_of_text|>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Everything up to the last assistant turn, in order: the template's
+	// trailing generation prompt is not trained on.
+	if !strings.HasPrefix(full, all.String()) || !strings.HasSuffix(all.String(), "6<|eot_id|>") {
+		t.Errorf("segments do not add up to the rendered conversation:\n%q\n%q", all.String(), full)
+	}
+	for _, bad := range []string{`{"messages": []}`, `{"messages": [{"role": "user", "content": "hi"}]}`, `{"msgs": []}`} {
+		if _, err := parse([]byte(bad)); err == nil {
+			t.Errorf("%s: parsed, want an error", bad)
+		}
+	}
+}
+
+func TestMessagesParser_Qwen3(t *testing.T) {
+	tmpl, err := chattemplate.FromTokenizerConfig("../../../shared/testdata/tokenizers/qwen3/tokenizer_config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, err := MessagesParser(tmpl, chattemplate.Options{EOSToken: "<|im_end|>"})([]byte(
+		`{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}, {"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "6"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trained []string
+	for _, s := range segs {
+		if s.Role == RoleAssistant {
+			trained = append(trained, s.Text)
+		}
+	}
+	// Qwen3 writes an empty think block into the final assistant turn only.
+	if len(trained) != 2 || !strings.HasSuffix(trained[0], "4<|im_end|>") || !strings.HasSuffix(trained[1], "6<|im_end|>") {
+		t.Errorf("assistant segments %q", trained)
+	}
 }

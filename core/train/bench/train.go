@@ -81,8 +81,8 @@ type Result struct {
 	StepOverForward        float64 `json:"step_over_forward"`
 	TorchTrainTokensPerSec float64 `json:"torch_train_tokens_per_sec"`
 	// PeakRSSBytes is VmHWM from /proc/self/status. When PeakRSSReset is
-	// true the high-water mark was reset as Train started, so it covers
-	// this benchmark only; otherwise it covers the whole process.
+	// true the high-water mark was reset once the model was loaded, so it
+	// covers the resident model and training; otherwise the whole process.
 	PeakRSSBytes int64 `json:"peak_rss_bytes"`
 	PeakRSSReset bool  `json:"peak_rss_reset"`
 	// FirstLoss and LastLoss are the SFT loss before the first and the
@@ -117,12 +117,13 @@ func Train(ctx context.Context, backend backends.Backend, cfg model.Config, batc
 			r.Mode = "qlora"
 		}
 	}
-	r.PeakRSSReset = resetPeakRSS()
-
 	s, err := newSession(backend, cfg, batch, seq, opts)
 	if err != nil {
 		return r, err
 	}
+	// The peak covers the resident model and training, not the random
+	// host weights the model was built from (a checkpoint streams them).
+	r.PeakRSSReset = resetPeakRSS()
 	defer s.close()
 	r.Parameters = cfg.NumParameters()
 	r.TrainableParams = s.trainableParams()
