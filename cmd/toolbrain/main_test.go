@@ -68,6 +68,8 @@ func TestRun_UsageErrors(t *testing.T) {
 		{name: "quantize to int3", args: []string{"model", "quantize", "--model", "x", "--to", "int3", "--out", "y"}, code: 2, inStderr: "int8 or nf4"},
 		{name: "tokenize without dir", args: []string{"tokenize", "hi"}, code: 2, inStderr: "--tokenizer is required"},
 		{name: "decode id outside vocab", args: []string{"tokenize", "--tokenizer", testdata + "/tokenizers/llama3", "--decode", "99999999"}, code: 1, inStderr: "outside the vocabulary"},
+		{name: "unknown reward", args: []string{"config", "check", "testdata/bad_reward.toml"}, code: 1, inStderr: `rewards[0]: rewards: unknown reward "exact"`},
+		{name: "option for another algorithm", args: []string{"config", "check", "testdata/bad_algorithm.toml"}, code: 1, inStderr: "scale_rewards does not apply to rloo"},
 		{name: "config with unknown key", args: []string{"config", "check", "testdata/bad.toml"}, code: 1, inStderr: `bad.toml:3: unknown key "generate.temprature"`},
 	}
 	for _, tt := range tests {

@@ -11,9 +11,11 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -35,6 +37,33 @@ type Config struct {
 	Generate Generate `toml:"generate"`
 	Hub      Hub      `toml:"hub"`
 	Plugins  Plugins  `toml:"plugins"`
+	// Rewards score each trace; the trace's reward is their weighted sum.
+	Rewards []Reward `toml:"rewards"`
+	// Algorithm turns a group's rewards into advantages or DPO pairs.
+	Algorithm Algorithm `toml:"algorithm"`
+}
+
+// Reward is one [[rewards]] entry: a built-in reward by name
+// (exact_match, token_f1, tool_success, step_efficiency) or a plugin.
+type Reward struct {
+	Name   string  `toml:"name"`
+	Weight float64 `toml:"weight"`
+	// Plugin is a WebAssembly module or go-plugin executable of kind
+	// reward; empty means the built-in reward Name.
+	Plugin string `toml:"plugin"`
+	// MaxTurns configures step_efficiency; Normalize, exact_match.
+	MaxTurns  int  `toml:"max_turns"`
+	Normalize bool `toml:"normalize"`
+}
+
+// Algorithm is the [algorithm] table (plugins/algorithms.Config).
+type Algorithm struct {
+	// Name is grpo, dr_grpo, rloo, reinforce_pp_baseline or dpo.
+	Name string `toml:"name"`
+	// ScaleRewards is GRPO's std scaling: group, batch or none.
+	ScaleRewards        string  `toml:"scale_rewards"`
+	Epsilon             float64 `toml:"epsilon"`
+	NormalizeAdvantages bool    `toml:"normalize_advantages"`
 }
 
 // Plugins configures the plugin runtime and where tool packs live.
@@ -86,7 +115,9 @@ type Hub struct {
 // Default returns the configuration used when no file sets a key.
 func Default() Config {
 	return Config{
-		Core: Core{Backend: "go"},
+		Core:      Core{Backend: "go"},
+		Rewards:   []Reward{{Name: "exact_match", Weight: 1}},
+		Algorithm: Algorithm{Name: "grpo"},
 		Generate: Generate{
 			MaxNewTokens: 32,
 			Temperature:  0.8,
@@ -208,6 +239,23 @@ func (c Config) Validate() error {
 	case l.MaxInstances < 0:
 		return bad("plugins.limits.max_instances", "got %d, want >= 0 (0 = one per CPU)", l.MaxInstances)
 	}
+	for i, r := range c.Rewards {
+		key := fmt.Sprintf("rewards[%d]", i)
+		switch {
+		case r.Name == "" && r.Plugin == "":
+			return bad(key+".name", "a reward needs a name (built-in) or a plugin")
+		case math.IsNaN(r.Weight) || math.IsInf(r.Weight, 0):
+			return bad(key+".weight", "got %v, want a finite number", r.Weight)
+		case r.MaxTurns < 0:
+			return bad(key+".max_turns", "got %d, want >= 0", r.MaxTurns)
+		}
+	}
+	switch a := c.Algorithm; {
+	case a.ScaleRewards != "" && a.ScaleRewards != "group" && a.ScaleRewards != "batch" && a.ScaleRewards != "none":
+		return bad("algorithm.scale_rewards", "got %q, want group, batch or none", a.ScaleRewards)
+	case !(a.Epsilon >= 0):
+		return bad("algorithm.epsilon", "got %v, want >= 0", a.Epsilon)
+	}
 	for i, s := range c.Generate.Stop {
 		if s == "" {
 			return bad("generate.stop", "entry %d is empty", i)
@@ -219,17 +267,29 @@ func (c Config) Validate() error {
 // keyLine finds the line where key is set in src: 1-based, 0 if not found.
 // BurntSushi/toml keeps key positions private, so this scans the source for
 // the table header and then the key, which covers the flat layout that
-// toolbrain.toml uses.
+// toolbrain.toml uses. An array-of-tables element is written "rewards[1]"
+// by FieldError: the second [[rewards]] header.
 func keyLine(src string, key toml.Key) int {
 	if len(key) == 0 {
 		return 0
 	}
-	table, leaf := strings.Join(key[:len(key)-1], "."), key[len(key)-1]
-	current := ""
+	tableParts, leaf := key[:len(key)-1], key[len(key)-1]
+	table, want := strings.Join(tableParts, "."), 0
+	if open := strings.IndexByte(table, '['); open > 0 && strings.HasSuffix(table, "]") {
+		if n, err := strconv.Atoi(table[open+1 : len(table)-1]); err == nil {
+			table, want = table[:open], n
+		}
+	}
+	current, seen, header := "", -1, 0
 	for i, line := range strings.Split(src, "\n") {
 		l := strings.TrimSpace(line)
 		if strings.HasPrefix(l, "[") {
 			current = strings.Trim(strings.TrimSpace(strings.SplitN(l, "#", 2)[0]), "[] ")
+			if current == table && strings.HasPrefix(l, "[[") {
+				if seen++; seen == want {
+					header = i + 1
+				}
+			}
 			if current == strings.Join(key, ".") {
 				return i + 1 // an unknown table
 			}
@@ -240,12 +300,12 @@ func keyLine(src string, key toml.Key) int {
 			continue
 		}
 		name = strings.Trim(strings.TrimSpace(name), `"'`)
-		if current == table && name == leaf {
+		if current == table && name == leaf && (seen < 0 || seen == want) {
 			return i + 1
 		}
 		if current == "" && table != "" && name == strings.Join(key, ".") {
 			return i + 1 // dotted key at the top level
 		}
 	}
-	return 0
+	return header // a missing key: the header of its array element, if any
 }

@@ -66,6 +66,9 @@ func TestParse_Errors(t *testing.T) {
 		{name: "negative plugin timeout", src: "[plugins.limits]\ntimeout = \"-1s\"\n", want: []string{"t.toml:2", "plugins.limits.timeout"}},
 		{name: "plugin timeout not a duration", src: "[plugins.limits]\ntimeout = \"soon\"\n", want: []string{"t.toml:2", "timeout"}},
 		{name: "unknown plugin limit", src: "[plugins.limits]\ncpu = 1\n", want: []string{"t.toml:2", `"plugins.limits.cpu"`}},
+		{name: "reward without name", src: "[[rewards]]\nname = \"exact_match\"\n\n[[rewards]]\nweight = 2.0\n", want: []string{"t.toml:4", "rewards[1].name"}},
+		{name: "negative max_turns", src: "[[rewards]]\nname = \"step_efficiency\"\nmax_turns = -3\n", want: []string{"t.toml:3", "rewards[0].max_turns"}},
+		{name: "bad scale_rewards", src: "[algorithm]\nscale_rewards = \"global\"\n", want: []string{"t.toml:2", "algorithm.scale_rewards"}},
 		{name: "syntax", src: "[core\n", want: []string{"t.toml:2", "table name"}},
 	}
 	for _, tt := range tests {
@@ -83,6 +86,17 @@ func TestParse_Errors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParse_RewardsReplaceTheDefault(t *testing.T) {
+	cfg, err := Parse("t.toml", "[[rewards]]\nname = \"token_f1\"\nweight = 0.5\n\n[[rewards]]\nplugin = \"r.wasm\"\nweight = 2.0\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Reward{{Name: "token_f1", Weight: 0.5}, {Plugin: "r.wasm", Weight: 2}}
+	if !reflect.DeepEqual(cfg.Rewards, want) {
+		t.Errorf("rewards = %+v, want %+v (the file's list replaces the default one)", cfg.Rewards, want)
 	}
 }
 
