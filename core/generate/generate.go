@@ -139,8 +139,7 @@ func Generate(ctx context.Context, m Model, prompts [][]int32, opts Options) (re
 	if m == nil {
 		return nil, fmt.Errorf("%w: nil model", ErrBadOptions)
 	}
-	pol, err := opts.policy()
-	if err != nil {
+	if _, err := opts.policy(); err != nil {
 		return nil, err
 	}
 	if len(prompts) == 0 {
@@ -160,7 +159,6 @@ func Generate(ctx context.Context, m Model, prompts [][]int32, opts Options) (re
 	}
 
 	B := len(prompts)
-	limit := make([]int, B) // new tokens row b may generate
 	maxLen := 0
 	for b, p := range prompts {
 		if len(p) == 0 {
@@ -174,105 +172,33 @@ func Generate(ctx context.Context, m Model, prompts [][]int32, opts Options) (re
 				return nil, fmt.Errorf("%w: prompt %d position %d holds %d, vocabulary is %d", ErrBadToken, b, i, id, vocab)
 			}
 		}
-		limit[b] = opts.MaxNewTokens
+		limit := opts.MaxNewTokens // new tokens row b may generate
 		if opts.MaxLen > 0 {
-			limit[b] = min(limit[b], opts.MaxLen-len(p))
+			limit = min(limit, opts.MaxLen-len(p))
 		}
-		maxLen = max(maxLen, len(p)+limit[b])
-	}
-
-	stop := make(map[int32]bool, len(opts.StopTokenIDs))
-	for _, id := range opts.StopTokenIDs {
-		stop[id] = true
-	}
-	samplers := make([]*sampler, B)
-	res = make([]Result, B)
-	for b := range samplers {
-		stream := uint64(b)
-		if opts.Streams != nil {
-			stream = opts.Streams[b]
-		}
-		samplers[b] = newSampler(pol, vocab, opts.Seed, stream)
-		samplers[b].observe(prompts[b]...)
-		c := min(limit[b], 256) // a guess; MaxNewTokens may be far above what rows use
-		res[b] = Result{Tokens: make([]int32, 0, c), Logprobs: make([]float32, 0, c), RawLogprobs: make([]float32, 0, c)}
+		maxLen = max(maxLen, len(p)+limit)
 	}
 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cache, err := m.NewCache(ctx, B, maxLen)
+	s, err := NewSession(ctx, m, B, maxLen, opts)
 	if err != nil {
-		return nil, fmt.Errorf("generate: new cache (batch %d, max length %d): %w", B, maxLen, err)
+		return nil, err
 	}
 	defer func() {
-		if cerr := cache.Close(); cerr != nil && err == nil {
-			res, err = nil, fmt.Errorf("generate: close cache: %w", cerr)
+		if cerr := s.Close(); cerr != nil && err == nil {
+			res, err = nil, cerr
 		}
 	}()
-
-	logits, err := cache.Append(ctx, prompts)
-	active := make([]bool, B)
-	for b := range active {
-		active[b] = true
-	}
-	nActive := B
-	draws := make([]draw, B)
-	errs := make([]error, B)
-	feed := make([][]int32, B)
-	next := make([]int32, B)
-	for step := 0; ; step++ {
-		if err != nil {
-			if cerr := ctx.Err(); cerr != nil {
-				return nil, cerr
-			}
-			return nil, fmt.Errorf("generate: step %d: %w", step, err)
-		}
-		if len(logits) != B {
-			return nil, fmt.Errorf("%w: step %d: %d rows of logits for batch %d", ErrBadLogits, step, len(logits), B)
-		}
-		sampleRows(samplers, logits, active, nActive, draws, errs)
-		for b := range B {
-			if !active[b] {
-				continue
-			}
-			if errs[b] != nil {
-				return nil, fmt.Errorf("generate: step %d, row %d: %w", step, b, errs[b])
-			}
-			d := draws[b]
-			r := &res[b]
-			r.Tokens = append(r.Tokens, d.token)
-			r.Logprobs = append(r.Logprobs, d.logprob)
-			r.RawLogprobs = append(r.RawLogprobs, d.raw)
-			samplers[b].observe(d.token)
-			switch {
-			case stop[d.token]:
-				r.FinishReason = FinishStop
-			case len(opts.StopStrings) > 0 && r.matchStop(opts.StopStrings, opts.Decode):
-				r.FinishReason = FinishStop
-			case len(r.Tokens) >= limit[b]:
-				r.FinishReason = FinishLength
-			default:
-				next[b] = d.token
-				continue
-			}
-			active[b] = false
-			nActive--
-		}
-		if nActive == 0 {
-			return res, nil
-		}
-		if err := ctx.Err(); err != nil {
+	rows := make([]int, B)
+	for b, p := range prompts {
+		if err := s.Feed(b, p); err != nil {
 			return nil, err
 		}
-		for b := range feed {
-			feed[b] = nil
-			if active[b] {
-				feed[b] = next[b : b+1 : b+1]
-			}
-		}
-		logits, err = cache.Append(ctx, feed)
+		rows[b] = b
 	}
+	return s.Generate(ctx, rows)
 }
 
 // matchStop reports whether the decoded generated text contains a stop

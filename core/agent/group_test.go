@@ -1,0 +1,168 @@
+package agent_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/toolbrain/toolbrain/core/agent"
+	"github.com/toolbrain/toolbrain/core/backend"
+	"github.com/toolbrain/toolbrain/core/checkpoint"
+	"github.com/toolbrain/toolbrain/core/generate"
+	"github.com/toolbrain/toolbrain/core/hub"
+	"github.com/toolbrain/toolbrain/core/model"
+	"github.com/toolbrain/toolbrain/sdk"
+)
+
+// tinyConfig is a random model small enough that a group of episodes takes
+// a fraction of a second, big enough that a forward pass is most of the cost.
+func tinyConfig() model.Config {
+	return model.Config{
+		Architecture: model.Qwen2, HiddenSize: 128, IntermediateSize: 512, NumHiddenLayers: 2,
+		NumAttentionHeads: 4, NumKeyValueHeads: 2, RopeTheta: 1e6, RMSNormEps: 1e-6,
+		VocabSize: 512, MaxPositionEmbeddings: 1024, AttentionBias: true, TieWordEmbeddings: true,
+	}
+}
+
+// randomAgent is a CodeAct agent on a random checkpoint made by
+// checkpoint.Init. A random model writes no code, so each episode runs its
+// turns to the limit, reading "no code" errors: generation and observation
+// appending are the whole cost.
+func randomAgent(tb testing.TB, cfg model.Config) *agent.Agent {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "tiny")
+	if err := checkpoint.Init(dir, cfg, 7); err != nil {
+		tb.Fatal(err)
+	}
+	ck, err := checkpoint.Open(dir, hub.ResolveOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := backend.New("go")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := ck.LoadModel(b, model.LoadOptions{}, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	tok, err := ck.Tokenizer()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tpl, err := ck.ChatTemplate()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tools, specs := calculator(tb)
+	a, err := agent.New(agent.CodeAct, agent.Config{
+		Model: m, Tokenizer: tok, Template: tpl, Tools: specs, Sandbox: newSandbox(tb, tools, specs),
+		Sampling: generate.Options{Temperature: 1, MaxNewTokens: 24, StopTokenIDs: []int32{}},
+		MaxTurns: 2, MaxLen: 256, System: "Solve it with code.",
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
+
+const groupSize = 8
+
+func group() []agent.Task {
+	tasks := make([]agent.Task, groupSize)
+	for i := range tasks {
+		tasks[i] = agent.Task{ID: "t", Prompt: "What is 6 times 7?"}
+	}
+	return tasks
+}
+
+// sequential runs the group's episodes one after another, each on its own
+// stream, as a loop without batching would.
+func sequential(ctx context.Context, a *agent.Agent, tasks []agent.Task) error {
+	for _, task := range tasks {
+		if _, err := a.Run(ctx, task); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestRunGroup_BatchedFaster measures a group of 8 episodes run in lockstep
+// against the same 8 run one after another, on the pure-Go backend, and
+// wants the batch faster. Each way is timed a few times and the best kept,
+// since other processes share the machine.
+func TestRunGroup_BatchedFaster(t *testing.T) {
+	a := randomAgent(t, tinyConfig())
+	ctx := context.Background()
+	tasks := group()
+	// Warm up: compile the executables of both batch shapes.
+	if _, err := a.RunGroup(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+	if err := sequential(ctx, a, tasks[:1]); err != nil {
+		t.Fatal(err)
+	}
+	best := func(run func() error) time.Duration {
+		b := time.Duration(1 << 62)
+		for range 3 {
+			t0 := time.Now()
+			if err := run(); err != nil {
+				t.Fatal(err)
+			}
+			b = min(b, time.Since(t0))
+		}
+		return b
+	}
+	var trs sync.Map
+	batched := best(func() error {
+		r, err := a.RunGroup(ctx, tasks)
+		trs.Store("r", r)
+		return err
+	})
+	seq := best(func() error { return sequential(ctx, a, tasks) })
+	t.Logf("G=%d: batched %v (%.1f episodes/s), sequential %v (%.1f episodes/s), %.2fx",
+		groupSize, batched, groupSize/batched.Seconds(), seq, groupSize/seq.Seconds(), seq.Seconds()/batched.Seconds())
+	if batched >= seq {
+		t.Errorf("batched %v is not faster than sequential %v", batched, seq)
+	}
+	v, _ := trs.Load("r")
+	for i, tr := range v.([]sdk.Trace) {
+		if len(tr.Turns) != 2 || tr.Error == "" {
+			t.Errorf("episode %d: %d turns, error %q", i, len(tr.Turns), tr.Error)
+		}
+	}
+}
+
+// BenchmarkEpisodes runs a group of 8 CodeAct episodes (2 turns of 24
+// tokens) batched and sequentially, on a random model of the project's
+// benchmark shape (hidden 256, 2 layers, 4 heads, FFN 1024, vocab 512);
+// episodes/s is the figure to compare.
+func BenchmarkEpisodes(b *testing.B) {
+	cfg := tinyConfig()
+	cfg.HiddenSize, cfg.IntermediateSize = 256, 1024
+	a := randomAgent(b, cfg)
+	ctx := context.Background()
+	tasks := group()
+	for _, bc := range []struct {
+		name string
+		run  func() error
+	}{
+		{name: "G=8/batched", run: func() error { _, err := a.RunGroup(ctx, tasks); return err }},
+		{name: "G=8/sequential", run: func() error { return sequential(ctx, a, tasks) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			if err := bc.run(); err != nil { // compile outside the timing
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if err := bc.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*groupSize)/b.Elapsed().Seconds(), "episodes/s")
+		})
+	}
+}
