@@ -199,6 +199,9 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConf
 	for name := range compiled.ExportedFunctions() {
 		p.exports[name] = true
 	}
+	p.Typed = NewTyped(p.Call, p.Exports, func(function string, err error) error {
+		return fmt.Errorf("plugin %q: %s: %w", p.name, function, err)
+	})
 	if m.Kind != "" && !p.exports[m.Kind.Function()] {
 		return nil, fmt.Errorf("plugin %q: %w %q, which a %s plugin must", m.Name, ErrNoFunction, m.Kind.Function(), m.Kind)
 	}

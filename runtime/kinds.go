@@ -8,38 +8,56 @@ import (
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
+// Typed gives a plugin that calls its functions by name, JSON in and
+// out, the typed method of every sdk kind: the request encoding, the
+// response checks and the error naming that every transport shares. The
+// WebAssembly Plugin and runtime/goplugin's Plugin embed one.
+type Typed struct {
+	call    func(ctx context.Context, function string, input []byte) ([]byte, error)
+	exports func(function string) bool
+	wrap    func(function string, err error) error
+}
+
+// NewTyped returns the typed methods over call. exports reports whether
+// the plugin exports a function; wrap names the plugin in an error about
+// one of its functions.
+func NewTyped(call func(ctx context.Context, function string, input []byte) ([]byte, error),
+	exports func(function string) bool, wrap func(function string, err error) error) Typed {
+	return Typed{call: call, exports: exports, wrap: wrap}
+}
+
 // invoke encodes req, calls function and decodes its output into resp.
-func (p *Plugin) invoke(ctx context.Context, function string, req, resp any) error {
+func (p *Typed) invoke(ctx context.Context, function string, req, resp any) error {
 	in, err := json.Marshal(req)
 	if err != nil {
-		return fmt.Errorf("plugin %q: %s: encode request: %w", p.name, function, err)
+		return p.wrap(function, fmt.Errorf("encode request: %w", err))
 	}
-	out, err := p.Call(ctx, function, in)
+	out, err := p.call(ctx, function, in)
 	if err != nil {
 		return err
 	}
 	if err := sdk.DecodeResponse(out, resp); err != nil {
-		return fmt.Errorf("plugin %q: %s: %w", p.name, function, err)
+		return p.wrap(function, err)
 	}
 	return nil
 }
 
 // Reward calls the plugin's reward function (sdk.Reward).
-func (p *Plugin) Reward(ctx context.Context, req sdk.RewardRequest) (sdk.RewardResponse, error) {
+func (p *Typed) Reward(ctx context.Context, req sdk.RewardRequest) (sdk.RewardResponse, error) {
 	var resp sdk.RewardResponse
 	if err := p.invoke(ctx, sdk.RewardFunction, req, &resp); err != nil {
 		return sdk.RewardResponse{}, err
 	}
 	if err := resp.Validate(); err != nil {
-		return sdk.RewardResponse{}, fmt.Errorf("plugin %q: %s: %w", p.name, sdk.RewardFunction, err)
+		return sdk.RewardResponse{}, p.wrap(sdk.RewardFunction, err)
 	}
 	return resp, nil
 }
 
 // RewardGroup calls reward_group when the plugin exports it, and otherwise
 // reward once per trace (sdk.GroupReward).
-func (p *Plugin) RewardGroup(ctx context.Context, req sdk.RewardGroupRequest) (sdk.RewardGroupResponse, error) {
-	if !p.exports[sdk.RewardGroupFunction] {
+func (p *Typed) RewardGroup(ctx context.Context, req sdk.RewardGroupRequest) (sdk.RewardGroupResponse, error) {
+	if !p.exports(sdk.RewardGroupFunction) {
 		scores := make([]float64, len(req.Traces))
 		for i, tr := range req.Traces {
 			r, err := p.Reward(ctx, sdk.RewardRequest{Expected: req.Expected, Trace: tr, Task: req.Task})
@@ -55,40 +73,40 @@ func (p *Plugin) RewardGroup(ctx context.Context, req sdk.RewardGroupRequest) (s
 		return sdk.RewardGroupResponse{}, err
 	}
 	if err := resp.Validate(len(req.Traces)); err != nil {
-		return sdk.RewardGroupResponse{}, fmt.Errorf("plugin %q: %s: %w", p.name, sdk.RewardGroupFunction, err)
+		return sdk.RewardGroupResponse{}, p.wrap(sdk.RewardGroupFunction, err)
 	}
 	return resp, nil
 }
 
 // Judge calls the plugin's judge function (sdk.Judge).
-func (p *Plugin) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeResponse, error) {
+func (p *Typed) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeResponse, error) {
 	var resp sdk.JudgeResponse
 	if err := p.invoke(ctx, sdk.JudgeFunction, req, &resp); err != nil {
 		return sdk.JudgeResponse{}, err
 	}
 	if err := resp.Validate(len(req.Traces)); err != nil {
-		return sdk.JudgeResponse{}, fmt.Errorf("plugin %q: %s: %w", p.name, sdk.JudgeFunction, err)
+		return sdk.JudgeResponse{}, p.wrap(sdk.JudgeFunction, err)
 	}
 	return resp, nil
 }
 
 // Advantages calls the plugin's advantages function (sdk.Algorithm).
-func (p *Plugin) Advantages(ctx context.Context, req sdk.AdvantageRequest) (sdk.AdvantageResponse, error) {
+func (p *Typed) Advantages(ctx context.Context, req sdk.AdvantageRequest) (sdk.AdvantageResponse, error) {
 	if err := req.Validate(); err != nil {
-		return sdk.AdvantageResponse{}, fmt.Errorf("plugin %q: %s: %w", p.name, sdk.AlgorithmFunction, err)
+		return sdk.AdvantageResponse{}, p.wrap(sdk.AlgorithmFunction, err)
 	}
 	var resp sdk.AdvantageResponse
 	if err := p.invoke(ctx, sdk.AlgorithmFunction, req, &resp); err != nil {
 		return sdk.AdvantageResponse{}, err
 	}
 	if err := resp.Validate(req); err != nil {
-		return sdk.AdvantageResponse{}, fmt.Errorf("plugin %q: %s: %w", p.name, sdk.AlgorithmFunction, err)
+		return sdk.AdvantageResponse{}, p.wrap(sdk.AlgorithmFunction, err)
 	}
 	return resp, nil
 }
 
 // CallTool calls the plugin's call_tool function (sdk.Tool).
-func (p *Plugin) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.ToolCallResponse, error) {
+func (p *Typed) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.ToolCallResponse, error) {
 	var resp sdk.ToolCallResponse
 	if err := p.invoke(ctx, sdk.ToolFunction, req, &resp); err != nil {
 		return sdk.ToolCallResponse{}, err
@@ -97,7 +115,7 @@ func (p *Plugin) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.Too
 }
 
 // Interpret calls the plugin's interpret function (sdk.Interpreter).
-func (p *Plugin) Interpret(ctx context.Context, req sdk.InterpretRequest) (sdk.InterpretResponse, error) {
+func (p *Typed) Interpret(ctx context.Context, req sdk.InterpretRequest) (sdk.InterpretResponse, error) {
 	var resp sdk.InterpretResponse
 	if err := p.invoke(ctx, sdk.InterpreterFunction, req, &resp); err != nil {
 		return sdk.InterpretResponse{}, err

@@ -23,6 +23,8 @@ import (
 // module. It is safe for concurrent use; each call runs on its own instance,
 // and at most Limits.MaxInstances calls run at once (others wait).
 type Plugin struct {
+	Typed // Reward, Judge, ... over Call
+
 	host       *Host
 	rt         wazero.Runtime // h.rt, or h.trustedRT for a trusted plugin
 	trusted    bool

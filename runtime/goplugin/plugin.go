@@ -33,6 +33,8 @@ import (
 // crashed or exited; a call in flight when it crashed fails with
 // [ErrCrashed] naming the plugin and its path.
 type Plugin struct {
+	runtime.Typed // Reward, Judge, ... over Call
+
 	path    string
 	cfg     Config
 	log     *slog.Logger
@@ -95,6 +97,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Plugin, error) {
 		sem:  make(chan struct{}, cfg.Limits.MaxInstances),
 		name: filepath.Base(path),
 	}
+	p.Typed = runtime.NewTyped(p.Call, p.Exports, p.wrap)
 	c, info, err := p.start(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open go-plugin %s: %w", path, err)
