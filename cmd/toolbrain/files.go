@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/toolbrain/toolbrain/internal/atomicfile"
 )
 
 // tokenizerFiles travel with a checkpoint when it is rewritten.
@@ -15,36 +17,11 @@ var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "chat_t
 // each atomically.
 func copyTokenizerFiles(src, dst string) error {
 	for _, name := range tokenizerFiles {
-		if err := copyFileAtomic(filepath.Join(src, name), filepath.Join(dst, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := atomicfile.Copy(filepath.Join(src, name), filepath.Join(dst, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
 	return nil
-}
-
-func copyFileAtomic(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	return os.Rename(tmp.Name(), dst)
 }
 
 // readAllLimited reads r to the end, failing past limit bytes.

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
+
+	"github.com/toolbrain/toolbrain/internal/atomicfile"
 )
 
 // TestPackCommands builds, inspects, verifies, installs and calls the
@@ -20,7 +22,7 @@ func TestPackCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	for src, dst := range map[string]string{"../../plugins/packs/calculator/toolpack.toml": "toolpack.toml", wasm: "calculator.wasm"} {
-		if err := copyFileAtomic(src, filepath.Join(dir, dst)); err != nil {
+		if err := atomicfile.Copy(src, filepath.Join(dir, dst)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
+
+	"github.com/toolbrain/toolbrain/internal/atomicfile"
 )
 
 // TestSandboxRun runs CodeAct programs through the CLI: one that calls the
@@ -19,7 +21,7 @@ func TestSandboxRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for src, dst := range map[string]string{"../../plugins/packs/calculator/toolpack.toml": "toolpack.toml", pluginbuild.Path(t, "calculator.wasm"): "calculator.wasm"} {
-		if err := copyFileAtomic(src, filepath.Join(dir, dst)); err != nil {
+		if err := atomicfile.Copy(src, filepath.Join(dir, dst)); err != nil {
 			t.Fatal(err)
 		}
 	}

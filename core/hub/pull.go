@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/toolbrain/toolbrain/internal/atomicfile"
 )
 
 // DefaultEndpoint is the hub used when neither Client.Endpoint nor $HF_ENDPOINT
@@ -480,29 +482,13 @@ func linkBlob(blob, link string) error {
 	return writeAtomic(link, b)
 }
 
-// writeAtomic writes b to p through a temporary file and a rename.
+// writeAtomic writes b to p, creating its directory, through a temporary
+// file and a rename.
 func writeAtomic(p string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	return atomicfile.WriteFile(p, b, 0o644)
 }
 
 // escapePath escapes each '/'-separated segment of p for a URL path.

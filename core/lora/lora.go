@@ -27,6 +27,8 @@ import (
 	"strings"
 
 	"github.com/toolbrain/toolbrain/core/safetensors"
+
+	"github.com/toolbrain/toolbrain/internal/atomicfile"
 )
 
 // File names of a PEFT adapter directory.
@@ -355,32 +357,10 @@ func Save(dir string, a *Adapter) error {
 	if err != nil {
 		return fmt.Errorf("save adapter %s: %w", dir, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ConfigFileName), append(cfgJSON, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, ConfigFileName), append(cfgJSON, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save adapter %s: %w", dir, err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path, so readers see the old or the new file, never half.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // Shape gives the [out, in] shape of the projection at a module path, as

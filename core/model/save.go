@@ -12,6 +12,8 @@ import (
 	"github.com/toolbrain/toolbrain/core/lora"
 	"github.com/toolbrain/toolbrain/core/quant"
 	"github.com/toolbrain/toolbrain/core/safetensors"
+
+	"github.com/toolbrain/toolbrain/internal/atomicfile"
 )
 
 // Save writes a Hugging Face checkpoint directory: config.json and
@@ -52,32 +54,10 @@ func Save(dir string, cfg Config, w map[string]HostTensor) error {
 	if err != nil {
 		return fmt.Errorf("save %s: %w", dir, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "config.json"), append(js, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "config.json"), append(js, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save %s: %w", dir, err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path, so readers see the old or the new file, never half.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // HostWeights copies the model's weights back to host memory under their
@@ -224,7 +204,7 @@ func (m *Model) Save(dir string) error {
 	if err := safetensors.Write(filepath.Join(dir, safetensors.SingleFileName), ts, map[string]string{"format": "pt"}); err != nil {
 		return fmt.Errorf("save %s: %w", dir, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "config.json"), append(js, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "config.json"), append(js, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save %s: %w", dir, err)
 	}
 	return nil

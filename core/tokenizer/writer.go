@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/toolbrain/toolbrain/internal/atomicfile"
 )
 
 // corpus is a small English text (prose, e-mail, Python) on which
@@ -103,39 +105,13 @@ func (t *Tokenizer) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save tokenizer: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, FileName), t.raw); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, FileName), t.raw, 0o644); err != nil {
 		return fmt.Errorf("save tokenizer: %w", err)
 	}
 	if t.rawConfig != nil {
-		if err := writeFileAtomic(filepath.Join(dir, ConfigFileName), t.rawConfig); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, ConfigFileName), t.rawConfig, 0o644); err != nil {
 			return fmt.Errorf("save tokenizer: %w", err)
 		}
-	}
-	return nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/toolbrain/toolbrain/core/lora"
 	"github.com/toolbrain/toolbrain/core/safetensors"
+
+	"github.com/toolbrain/toolbrain/internal/atomicfile"
 )
 
 // ErrCheckpoint marks a run directory without a usable checkpoint, or one
@@ -135,7 +137,7 @@ func (t *Trainer) saveCheckpoint(runDir string, r Resume) error {
 	if err := syncDir(root); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(runDir, LatestFile), []byte(name+"\n")); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(runDir, LatestFile), []byte(name+"\n"), 0o644); err != nil {
 		return err
 	}
 	prune(root, name)
@@ -283,31 +285,6 @@ func writeFileSync(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-// writeFileAtomic replaces path by data: temporary file, fsync, rename,
-// fsync of the directory.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }
 
 // syncDir makes a directory's entries (new files, renames) durable.

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/toolbrain/toolbrain/sdk"
+
+	"github.com/toolbrain/toolbrain/internal/atomicfile"
 )
 
 // Build packs the directory dir: it computes the module's sha256, writes it
@@ -50,7 +52,7 @@ func Build(dir, out string) (string, error) {
 		if err != nil || m2.Module.SHA256 != sum {
 			return "", fmt.Errorf("build pack %s: %w: could not set module.sha256 (%v)", dir, ErrBadManifest, err)
 		}
-		if err := writeFileAtomic(filepath.Join(dir, ManifestName), updated, 0o644); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, ManifestName), updated, 0o644); err != nil {
 			return "", fmt.Errorf("build pack %s: %w", dir, err)
 		}
 		src, m = updated, m2
@@ -67,7 +69,7 @@ func Build(dir, out string) (string, error) {
 	case err == nil && st.IsDir():
 		out = filepath.Join(out, name)
 	}
-	if err := writeFileAtomic(out, buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 		return "", fmt.Errorf("build pack %s: %w", dir, err)
 	}
 	if _, err := Verify(out); err != nil {
@@ -141,35 +143,6 @@ func (p *Pack) writeArchive(w io.Writer) error {
 		return err
 	}
 	return zw.Close()
-}
-
-// writeFileAtomic writes a temporary file beside path and renames it over.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // Install verifies the pack at src (a directory or archive), refuses it
