@@ -50,12 +50,15 @@
 // # Cost
 //
 // A round trip is a gRPC call on a Unix socket plus the JSON. Measured on
-// two shared cores (go test -bench . ./runtime/goplugin, load average 4-7
-// from other builds): about 105-120 µs for a tiny tool call, 175-190 µs for
-// a reward on a 2 KB trace (of which about 30 µs is the plugin decoding the
-// trace), 130-150 µs per call with two callers, 6-10 ms to start a process.
-// Setting GOMAXPROCS=1 in Config.Env took about 12% off a round trip in
-// alternating runs (fewer thread hand-offs); it is not the default because
-// it caps a plugin that computes on many cores. A WebAssembly call is far
-// cheaper: use a process when the plugin needs what WebAssembly cannot give.
+// two quiet cores (go test -bench Call -benchtime 3000x ./runtime/goplugin):
+// about 120-130 µs for a tiny call and 150-195 µs for a reward on a 2 KB
+// trace (of which about 30 µs is the plugin decoding the trace), 6-10 ms to
+// start a process.
+//
+// Plugins start with GOMAXPROCS=1: with a gRPC server that handles one call
+// at a time per caller, fewer threads mean fewer hand-offs, and it took
+// 15-25% off a round trip here (190-216 µs before, for the 2 KB reward). A
+// plugin that computes on many cores sets GOMAXPROCS in Config.Env, which
+// wins. A WebAssembly call is far cheaper: use a process when the plugin
+// needs what WebAssembly cannot give.
 package goplugin

@@ -252,9 +252,10 @@ func (p *Plugin) start(ctx context.Context) (*conn, *pb.InfoResponse, error) {
 		return nil, nil, err
 	}
 	cmd := exec.Command(p.path, p.cfg.Args...)
-	// The host's environment first, so that Env overrides it (exec keeps the
-	// last value of a name); go-plugin then adds its own handshake values.
-	cmd.Env = append(os.Environ(), p.cfg.Env...)
+	// The host's environment first, then GOMAXPROCS=1 (see "Cost" in the
+	// package doc), then Env, which overrides both (exec keeps the last value
+	// of a name); go-plugin then adds its own handshake values.
+	cmd.Env = append(append(os.Environ(), "GOMAXPROCS=1"), p.cfg.Env...)
 	tail := newLineTail(8)
 	stdio := func(stream string) *lineWriter {
 		return &lineWriter{emit: func(line string) {
