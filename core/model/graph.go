@@ -18,6 +18,9 @@ type Linear struct {
 	// W is [out, in], the Hugging Face layout. Quantized checkpoints
 	// dequantize into this node inside the graph.
 	W *Node
+	// WScale, when set, multiplies x·Wᵀ per output ([out]): int8 weights
+	// enter as their codes, with the row scales applied to the product.
+	WScale *Node
 	// B is the [out] bias, or nil.
 	B *Node
 	// LoRAA [r, in], LoRAB [out, r] and the scalar LoRAScale are the
@@ -46,7 +49,11 @@ type Weights struct {
 
 // Apply computes x·Wᵀ (+b) (+LoRA) over the last axis of x.
 func (l Linear) Apply(x *Node) *Node {
-	return l.extras(x, matmulT(x, l.W))
+	y := matmulT(x, l.W)
+	if l.WScale != nil {
+		y = Mul(y, ExpandLeftToRank(l.WScale, y.Rank()))
+	}
+	return l.extras(x, y)
 }
 
 // matmulT is x·wᵀ over the last axis of x, for w [out, in].

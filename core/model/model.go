@@ -331,10 +331,15 @@ func (l layout) numInputs() int {
 // dequantizing quantized projections in the graph.
 func (l layout) weights(in []*graph.Node) *Weights {
 	byName := make(map[string]*graph.Node, len(l.specs))
+	rowScale := map[string]*graph.Node{}
 	pos := 0
 	for i, s := range l.specs {
 		k := l.storage[i].inputs()
-		byName[s.name] = l.storage[i].dequant(in[pos:pos+k], s.shape)
+		w, rs := l.storage[i].dequant(in[pos:pos+k], s.shape)
+		byName[s.name] = w
+		if rs != nil {
+			rowScale[s.name] = rs
+		}
 		pos += k
 	}
 	w := &Weights{Embed: byName["model.embed_tokens.weight"], Norm: byName["model.norm.weight"], LMHead: byName["lm_head.weight"]}
@@ -349,7 +354,7 @@ func (l layout) weights(in []*graph.Node) *Weights {
 	}
 	lin := func(layer int, module string) Linear {
 		p := ModulePath(layer, module)
-		li := Linear{W: byName[p+".weight"], B: byName[p+".bias"]}
+		li := Linear{W: byName[p+".weight"], WScale: rowScale[p+".weight"], B: byName[p+".bias"]}
 		if ab, ok := lora[p]; ok {
 			li.LoRAA, li.LoRAB, li.LoRAScale = ab[0], ab[1], scale
 		}

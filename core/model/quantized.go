@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
@@ -59,15 +60,17 @@ func (s storage) inputs() int {
 	return 1
 }
 
-// dequant builds the float32 weight node from its stored inputs.
-func (s storage) dequant(in []*graph.Node, shape []int) *graph.Node {
+// dequant builds the float32 weight node from its stored inputs, and for
+// int8 the per-output-row scale that Linear applies after the product
+// (nil otherwise): see quant.Int8RowScaleGraph.
+func (s storage) dequant(in []*graph.Node, shape []int) (w, rowScale *graph.Node) {
 	switch s.format {
 	case quant.FormatInt8:
-		return quant.DequantizeInt8Graph(in[0], in[1])
+		return graph.ConvertDType(in[0], dtypes.Float32), quant.Int8RowScaleGraph(in[1])
 	case quant.FormatNF4:
-		return quant.DequantizeNF4GraphWithMap(in[0], in[1], in[2], shape, s.blockSize)
+		return quant.DequantizeNF4GraphWithMap(in[0], in[1], in[2], shape, s.blockSize), nil
 	}
-	return in[0]
+	return in[0], nil
 }
 
 // quantSuffixes are the tensor-name suffixes bitsandbytes stores beside a

@@ -39,6 +39,18 @@ func DequantizeInt8Graph(q, scb *Node) *Node {
 	return Mul(w, Scalar(q.Graph(), dtypes.Float32, int8Recip))
 }
 
+// Int8RowScaleGraph returns the per-output-row factor of an int8 weight,
+// SCB/127, so that x·Wᵀ = (x·float(q)ᵀ)·scale row by row: multiplying the
+// [rows, out] product instead of the [out, in] weight saves a pass over the
+// whole weight per call. The result differs from DequantizeInt8Graph's
+// weights by float32 rounding only.
+func Int8RowScaleGraph(scb *Node) *Node {
+	if scb.DType() != dtypes.Float32 || scb.Rank() != 1 {
+		panicf("quant.Int8RowScaleGraph: scb must be Float32 [rows], got %s", scb.Shape())
+	}
+	return Mul(scb, Scalar(scb.Graph(), dtypes.Float32, int8Recip))
+}
+
 // DequantizeGraph adds q's codes and scales to g as constants and returns the
 // dequantized Float32 [Rows, Cols] weight.
 func (q *Int8) DequantizeGraph(g *Graph) *Node {
