@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -74,6 +75,39 @@ type ToolSpec struct {
 	Parameters json.RawMessage `json:"parameters,omitempty"`
 	// Returns is a JSON Schema of ToolCallResponse.Data, for documentation.
 	Returns json.RawMessage `json:"returns,omitempty"`
+}
+
+// ParameterNames lists the properties of s.Parameters in the order the
+// schema writes them: the order in which an interpreter binds positional
+// arguments and a prompt shows the signature. Nil when the schema has no
+// properties object.
+func (s ToolSpec) ParameterNames() []string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(s.Parameters, &top) != nil {
+		return nil
+	}
+	props, ok := top["properties"]
+	if !ok {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(props))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var names []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return names
+		}
+		name, _ := t.(string)
+		names = append(names, name)
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return names
+		}
+	}
+	return names
 }
 
 // ToolCallRequest is the input of a tool plugin's call_tool function.

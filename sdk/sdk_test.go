@@ -235,3 +235,23 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 	})
 }
+
+func TestToolSpec_ParameterNames(t *testing.T) {
+	tests := []struct {
+		name, params string
+		want         []string
+	}{
+		{name: "schema order, not sorted", params: `{"type": "object", "properties": {"op": {}, "b": {"type": "number"}, "a": {"type": "number"}}}`, want: []string{"op", "b", "a"}},
+		{name: "no properties", params: `{"type": "object"}`},
+		{name: "not JSON", params: `{`},
+		{name: "properties not an object", params: `{"properties": [1]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ToolSpec{Parameters: json.RawMessage(tt.params)}.ParameterNames()
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("ParameterNames() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -135,7 +135,7 @@ func (a *Agent) defaultSystem() string {
 		if len(a.cfg.Tools) > 0 {
 			b.WriteString("\n\nYou can call these functions, with keyword arguments:")
 			for _, t := range a.cfg.Tools {
-				fmt.Fprintf(&b, "\n- %s(%s): %s", t.Name, strings.Join(paramNames(t.Parameters), ", "), t.Description)
+				fmt.Fprintf(&b, "\n- %s(%s): %s", t.Name, strings.Join(t.ParameterNames(), ", "), t.Description)
 			}
 		}
 	case ToolCalling:
@@ -157,36 +157,6 @@ func (a *Agent) defaultSystem() string {
 		}
 	}
 	return b.String()
-}
-
-// paramNames lists the properties of a parameters schema in their order.
-func paramNames(schema json.RawMessage) []string {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(schema, &top) != nil {
-		return nil
-	}
-	props, ok := top["properties"]
-	if !ok {
-		return nil
-	}
-	dec := json.NewDecoder(strings.NewReader(string(props)))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
-	}
-	var names []string
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return names
-		}
-		name, _ := tok.(string)
-		names = append(names, name)
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return names
-		}
-	}
-	return names
 }
 
 // rawJSON passes JSON to the template keeping its key order.

@@ -595,7 +595,7 @@ func (u unavailable) CallInternal(*starlark.Thread, starlark.Tuple, []starlark.T
 // (decoded from JSON), and its content text otherwise; a tool error stops
 // the program with the tool's message.
 func (s *Session) toolFunction(t sdk.ToolSpec) (string, *starlark.Builtin) {
-	params := propertyOrder(t.Parameters)
+	params := t.ParameterNames()
 	ident := strings.Map(func(r rune) rune {
 		if r == '-' || r == '.' || r == ' ' {
 			return '_'
@@ -648,35 +648,4 @@ func (s *Session) toolFunction(t sdk.ToolSpec) (string, *starlark.Builtin) {
 		}
 		return starlark.String(resp.Content), nil
 	})
-}
-
-// propertyOrder lists the property names of a JSON Schema object in the
-// order they appear in its text.
-func propertyOrder(schema json.RawMessage) []string {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(schema, &top) != nil {
-		return nil
-	}
-	props, ok := top["properties"]
-	if !ok {
-		return nil
-	}
-	dec := json.NewDecoder(strings.NewReader(string(props)))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil
-	}
-	var names []string
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return names
-		}
-		name, _ := t.(string)
-		names = append(names, name)
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return names
-		}
-	}
-	return names
 }
