@@ -62,7 +62,7 @@ func (m *Model) newCache(ctx context.Context, batch, maxLen int) (*Cache, error)
 	}
 	c := &Cache{
 		m: m, args: args, lay: lay, key: key,
-		batch: batch, rows: pow2(batch), maxLen: maxLen, slots: bucket(maxLen),
+		batch: batch, rows: pow2(batch), maxLen: maxLen, slots: Bucket(maxLen),
 		lens: make([]int, batch),
 	}
 	kvh, hd := m.cfg.KVHeads(), m.cfg.HeadDimension()
@@ -125,7 +125,7 @@ func (c *Cache) Append(ctx context.Context, tokens [][]int32) ([][]float32, erro
 	if maxN == 0 {
 		return out, nil
 	}
-	tb := bucket(maxN)
+	tb := Bucket(maxN)
 	ids := make([]int32, c.rows*tb)
 	start := make([]int32, c.rows)
 	count := make([]int32, c.rows)

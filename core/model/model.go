@@ -417,10 +417,11 @@ func (m *Model) exec(kind, key string, build func() (*graph.Exec, error)) (*grap
 	return e, nil
 }
 
-// bucket rounds n up to the next size in 1, 2, 3, 4, 6, 8, 12, 16, 24, ...
+// Bucket rounds n up to the next size in 1, 2, 3, 4, 6, 8, 12, 16, 24, ...
 // (powers of two and 1.5× powers of two): at most a third is padding, and
-// few distinct shapes are compiled.
-func bucket(n int) int {
+// few distinct shapes are compiled. Graphs built on the model's weights
+// elsewhere (training) pad with it too.
+func Bucket(n int) int {
 	if n <= 2 {
 		return max(n, 1)
 	}
@@ -511,7 +512,7 @@ func (m *Model) logits(ids [][]int32) ([][][]float32, error) {
 	if maxT == 0 {
 		return out, nil
 	}
-	bb, tb := pow2(len(ids)), bucket(maxT)
+	bb, tb := pow2(len(ids)), Bucket(maxT)
 	flat := make([]int32, bb*tb)
 	for b, row := range ids {
 		copy(flat[b*tb:], row)

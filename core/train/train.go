@@ -700,7 +700,7 @@ func (t *Trainer) packInputs(b Batch, start, end, rowsPad int) packed {
 	for _, r := range b.IDs[start:end] {
 		maxT = max(maxT, len(r))
 	}
-	T := bucket(maxT)
+	T := model.Bucket(maxT)
 	B := rowsPad
 	ids := make([]int32, B*T)
 	mask := make([]float32, B*T)
@@ -774,23 +774,6 @@ func (t *Trainer) packInputs(b Batch, start, end, rowsPad int) packed {
 	}
 	if ref != nil {
 		p.ref = tensors.FromFlatDataAndDimensions(ref, B, T)
-	}
-	return p
-}
-
-// bucket rounds a length up to 1, 2, 3, 4, 6, 8, 12, 16, 24, … (powers of
-// two and 1.5× powers of two), so few graphs are compiled and at most a
-// third of a row is padding.
-func bucket(n int) int {
-	if n <= 2 {
-		return max(n, 1)
-	}
-	p := 2
-	for p < n {
-		if p+p/2 >= n {
-			return p + p/2
-		}
-		p *= 2
 	}
 	return p
 }
@@ -956,7 +939,7 @@ func (t *Trainer) LogProbs(ctx context.Context, ids [][]int32, adapters bool) (o
 	out = make([][]float32, len(ids))
 	for start := 0; start < len(ids); start += 8 {
 		end := min(start+8, len(ids))
-		in := t.packInputs(b, start, end, bucket(end-start))
+		in := t.packInputs(b, start, end, model.Bucket(end-start))
 		args := make([]any, 0, len(t.base)+len(t.params)+5)
 		for _, x := range t.base {
 			args = append(args, x)
