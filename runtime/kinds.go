@@ -2,8 +2,8 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	gojson "github.com/goccy/go-json"
 
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -28,7 +28,7 @@ func NewTyped(call func(ctx context.Context, function string, input []byte) ([]b
 
 // invoke encodes req, calls function and decodes its output into resp.
 func (p *Typed) invoke(ctx context.Context, function string, req, resp any) error {
-	in, err := json.Marshal(req)
+	in, err := gojson.Marshal(req)
 	if err != nil {
 		return p.wrap(function, fmt.Errorf("encode request: %w", err))
 	}

@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/sdk"
@@ -17,6 +19,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // The round trip of one reward call on a 2 KB trace: encode, gRPC to the
 // process, decode and score there, back, decode. The goal is 150 µs.
+// "typed" is what the coach calls (Reward: the host encodes the request and
+// decodes the response), "raw" sends ready JSON (Call).
 func BenchmarkCall_Reward2KB(b *testing.B) {
 	p := openHelper(b, "rewards", goplugin.Config{Logger: quiet, Config: map[string]string{"rewards": `[{"name": "exact_match", "weight": 1}]`}})
 	req := sdk.RewardRequest{Expected: "42", Trace: trace2KB("42")}
@@ -24,20 +28,29 @@ func BenchmarkCall_Reward2KB(b *testing.B) {
 	ctx := context.Background()
 	b.Run("typed", func(b *testing.B) {
 		b.SetBytes(int64(len(in)))
+		var d []time.Duration
 		for b.Loop() {
+			start := time.Now()
 			r, err := p.Reward(ctx, req)
+			d = append(d, time.Since(start))
 			if err != nil || r.Score != 1 {
 				b.Fatal(r, err)
 			}
 		}
+		reportPercentiles(b, d)
 	})
 	b.Run("raw", func(b *testing.B) {
 		b.SetBytes(int64(len(in)))
+		var d []time.Duration
 		for b.Loop() {
-			if _, err := p.Call(ctx, sdk.RewardFunction, in); err != nil {
+			start := time.Now()
+			_, err := p.Call(ctx, sdk.RewardFunction, in)
+			d = append(d, time.Since(start))
+			if err != nil {
 				b.Fatal(err)
 			}
 		}
+		reportPercentiles(b, d)
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.SetBytes(int64(len(in)))
@@ -69,9 +82,22 @@ func BenchmarkOpen(b *testing.B) {
 func BenchmarkCall_Tiny(b *testing.B) {
 	p := openHelper(b, "tools", goplugin.Config{Logger: quiet})
 	in := []byte(`{"name":"echo","arguments":{"text":"hi"}}`)
+	var d []time.Duration
 	for b.Loop() {
-		if _, err := p.Call(context.Background(), sdk.ToolFunction, in); err != nil {
+		start := time.Now()
+		_, err := p.Call(context.Background(), sdk.ToolFunction, in)
+		d = append(d, time.Since(start))
+		if err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportPercentiles(b, d)
+}
+
+// reportPercentiles adds the median and 99th percentile of the calls.
+func reportPercentiles(b *testing.B, d []time.Duration) {
+	slices.Sort(d)
+	p := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))].Nanoseconds()) }
+	b.ReportMetric(p(0.50), "p50-ns")
+	b.ReportMetric(p(0.99), "p99-ns")
 }

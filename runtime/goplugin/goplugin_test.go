@@ -114,97 +114,101 @@ func TestReward_MatchesInProcess(t *testing.T) {
 
 // Every kind's typed method round-trips its request and response.
 func TestKinds_RoundTrip(t *testing.T) {
-	p := openHelper(t, "all", goplugin.Config{})
-	ctx := context.Background()
-	traces := []sdk.Trace{trace2KB("long answer"), trace2KB("a"), trace2KB("mid")}
+	forEachWire(t, func(t *testing.T, env []string) {
+		p := openHelper(t, "all", goplugin.Config{Env: env})
+		ctx := context.Background()
+		traces := []sdk.Trace{trace2KB("long answer"), trace2KB("a"), trace2KB("mid")}
 
-	tr, err := p.CallTool(ctx, tool("search", map[string]string{"q": "x"}))
-	if err != nil || tr.Content != "search" || string(tr.Data) != `{"q":"x"}` {
-		t.Fatalf("tool: %+v, %v", tr, err)
-	}
-	r, err := p.Reward(ctx, sdk.RewardRequest{Trace: traces[0]})
-	if err != nil || r.Score != 11 || r.Info["turns"] != 3 {
-		t.Fatalf("reward: %+v, %v", r, err)
-	}
-	g, err := p.RewardGroup(ctx, sdk.RewardGroupRequest{Traces: traces})
-	if err != nil || !reflect.DeepEqual(g.Scores, []float64{-11, -1, -3}) {
-		t.Fatalf("reward_group (served, not the fallback): %+v, %v", g, err)
-	}
-	j, err := p.Judge(ctx, sdk.JudgeRequest{Traces: traces})
-	if err != nil || !reflect.DeepEqual(j.Ranking, []int{1, 2, 0}) {
-		t.Fatalf("judge: %+v, %v", j, err)
-	}
-	// GRPO advantages of [1, 0]: mean 0.5, std 0.5, (±0.5)/(0.5+1e-4).
-	a, err := p.Advantages(ctx, sdk.AdvantageRequest{Groups: []sdk.Group{{Rewards: []float64{1, 0}, Lengths: []int{4, 4}}}})
-	if err != nil || math.Abs(a.Advantages[0][0]-0.5/0.5001) > 1e-12 || math.Abs(a.Advantages[0][1]+0.5/0.5001) > 1e-12 {
-		t.Fatalf("advantages: %+v, %v", a, err)
-	}
-	in, err := p.Interpret(ctx, sdk.InterpretRequest{Code: "x = 1", State: json.RawMessage(`{"x":1}`)})
-	if err != nil || in.Stdout != "x = 1\n" || in.FinalAnswer == nil || *in.FinalAnswer != "X = 1" || in.Steps != 5 || string(in.State) != `{"x":1}` {
-		t.Fatalf("interpret: %+v, %v", in, err)
-	}
-	// The host validates requests as it does for WebAssembly plugins.
-	if _, err := p.Advantages(ctx, sdk.AdvantageRequest{Groups: []sdk.Group{{Rewards: []float64{1}}}}); !errors.Is(err, sdk.ErrInvalidRequest) {
-		t.Fatalf("invalid advantage request: %v", err)
-	}
+		tr, err := p.CallTool(ctx, tool("search", map[string]string{"q": "x"}))
+		if err != nil || tr.Content != "search" || string(tr.Data) != `{"q":"x"}` {
+			t.Fatalf("tool: %+v, %v", tr, err)
+		}
+		r, err := p.Reward(ctx, sdk.RewardRequest{Trace: traces[0]})
+		if err != nil || r.Score != 11 || r.Info["turns"] != 3 {
+			t.Fatalf("reward: %+v, %v", r, err)
+		}
+		g, err := p.RewardGroup(ctx, sdk.RewardGroupRequest{Traces: traces})
+		if err != nil || !reflect.DeepEqual(g.Scores, []float64{-11, -1, -3}) {
+			t.Fatalf("reward_group (served, not the fallback): %+v, %v", g, err)
+		}
+		j, err := p.Judge(ctx, sdk.JudgeRequest{Traces: traces})
+		if err != nil || !reflect.DeepEqual(j.Ranking, []int{1, 2, 0}) {
+			t.Fatalf("judge: %+v, %v", j, err)
+		}
+		// GRPO advantages of [1, 0]: mean 0.5, std 0.5, (±0.5)/(0.5+1e-4).
+		a, err := p.Advantages(ctx, sdk.AdvantageRequest{Groups: []sdk.Group{{Rewards: []float64{1, 0}, Lengths: []int{4, 4}}}})
+		if err != nil || math.Abs(a.Advantages[0][0]-0.5/0.5001) > 1e-12 || math.Abs(a.Advantages[0][1]+0.5/0.5001) > 1e-12 {
+			t.Fatalf("advantages: %+v, %v", a, err)
+		}
+		in, err := p.Interpret(ctx, sdk.InterpretRequest{Code: "x = 1", State: json.RawMessage(`{"x":1}`)})
+		if err != nil || in.Stdout != "x = 1\n" || in.FinalAnswer == nil || *in.FinalAnswer != "X = 1" || in.Steps != 5 || string(in.State) != `{"x":1}` {
+			t.Fatalf("interpret: %+v, %v", in, err)
+		}
+		// The host validates requests as it does for WebAssembly plugins.
+		if _, err := p.Advantages(ctx, sdk.AdvantageRequest{Groups: []sdk.Group{{Rewards: []float64{1}}}}); !errors.Is(err, sdk.ErrInvalidRequest) {
+			t.Fatalf("invalid advantage request: %v", err)
+		}
+	})
 }
 
 // A process that dies mid-call fails that call with an error naming the
 // plugin, its path and how it ended; the next call starts a new process and
 // works.
 func TestCrash_Restarts(t *testing.T) {
-	p := openHelper(t, "tools", goplugin.Config{})
-	ctx := context.Background()
-	pid := func() string {
-		t.Helper()
-		r, err := p.CallTool(ctx, tool("pid", nil))
-		if err != nil {
+	forEachWire(t, func(t *testing.T, env []string) {
+		p := openHelper(t, "tools", goplugin.Config{Env: env})
+		ctx := context.Background()
+		pid := func() string {
+			t.Helper()
+			r, err := p.CallTool(ctx, tool("pid", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r.Content
+		}
+		tests := []struct {
+			name string
+			req  sdk.ToolCallRequest
+			want []string
+		}{
+			{name: "os.Exit", req: tool("exit", toolArgs{Code: 3}), want: []string{"exit status 3"}},
+			{name: "unrecovered panic", req: tool("goroutine-panic", nil), want: []string{"exit status 2", "plugin stderr: panic: kaboom"}},
+		}
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				before := pid()
+				_, err := p.CallTool(ctx, tt.req)
+				if !errors.Is(err, goplugin.ErrCrashed) {
+					t.Fatalf("err = %v, want ErrCrashed", err)
+				}
+				for _, want := range append([]string{`"tools"`, os.Args[0], "call_tool"}, tt.want...) {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q does not name %q", err, want)
+					}
+				}
+				if after := pid(); after == before {
+					t.Fatalf("pid %s after the crash, want a new process", after)
+				}
+				if p.Restarts() != i+1 {
+					t.Fatalf("restarts = %d, want %d", p.Restarts(), i+1)
+				}
+			})
+		}
+
+		// Killed between calls: the next call restarts quietly.
+		before := pid()
+		n, _ := strconv.Atoi(before)
+		if err := syscall.Kill(n, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		return r.Content
-	}
-	tests := []struct {
-		name string
-		req  sdk.ToolCallRequest
-		want []string
-	}{
-		{name: "os.Exit", req: tool("exit", toolArgs{Code: 3}), want: []string{"exit status 3"}},
-		{name: "unrecovered panic", req: tool("goroutine-panic", nil), want: []string{"exit status 2", "plugin stderr: panic: kaboom"}},
-	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before := pid()
-			_, err := p.CallTool(ctx, tt.req)
-			if !errors.Is(err, goplugin.ErrCrashed) {
-				t.Fatalf("err = %v, want ErrCrashed", err)
-			}
-			for _, want := range append([]string{`"tools"`, os.Args[0], "call_tool"}, tt.want...) {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not name %q", err, want)
-				}
-			}
-			if after := pid(); after == before {
-				t.Fatalf("pid %s after the crash, want a new process", after)
-			}
-			if p.Restarts() != i+1 {
-				t.Fatalf("restarts = %d, want %d", p.Restarts(), i+1)
-			}
-		})
-	}
-
-	// Killed between calls: the next call restarts quietly.
-	before := pid()
-	n, _ := strconv.Atoi(before)
-	if err := syscall.Kill(n, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	waitGone(t, n)
-	if after := pid(); after == before {
-		t.Fatalf("pid %s after SIGKILL, want a new process", after)
-	}
-	if p.Restarts() != len(tests)+1 {
-		t.Fatalf("restarts = %d, want %d", p.Restarts(), len(tests)+1)
-	}
+		waitGone(t, n)
+		if after := pid(); after == before {
+			t.Fatalf("pid %s after SIGKILL, want a new process", after)
+		}
+		if p.Restarts() != len(tests)+1 {
+			t.Fatalf("restarts = %d, want %d", p.Restarts(), len(tests)+1)
+		}
+	})
 }
 
 // waitGone waits until process pid has been reaped, and a little longer for
@@ -289,101 +293,153 @@ func TestOpen_Errors(t *testing.T) {
 // A call that runs past the timeout fails with runtime.ErrTimeout at the
 // timeout, even when the plugin ignores its context; the process stays.
 func TestCall_Timeout(t *testing.T) {
-	p := openHelper(t, "tools", goplugin.Config{Limits: runtime.Limits{Timeout: 300 * time.Millisecond}})
+	forEachWire(t, func(t *testing.T, env []string) {
+		p := openHelper(t, "tools", goplugin.Config{Env: env, Limits: runtime.Limits{Timeout: 300 * time.Millisecond}})
+		ctx := context.Background()
+		start := time.Now()
+		_, err := p.CallTool(ctx, tool("sleep", toolArgs{Ms: 10000}))
+		if !errors.Is(err, runtime.ErrTimeout) || !strings.Contains(err.Error(), `"tools"`) {
+			t.Fatalf("err = %v, want ErrTimeout naming the plugin", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("timed out after %v, want about 300ms", d)
+		}
+		if r, err := p.CallTool(ctx, tool("echo", toolArgs{Text: "still here"})); err != nil || r.Content != "still here" {
+			t.Fatalf("after timeout: %+v, %v", r, err)
+		}
+		if p.Restarts() != 0 {
+			t.Fatalf("restarts = %d, want 0", p.Restarts())
+		}
+
+		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		if _, err := p.CallTool(cctx, tool("sleep", toolArgs{Ms: 3000})); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, runtime.ErrTimeout) {
+			t.Fatalf("caller's deadline: err = %v, want context.DeadlineExceeded", err)
+		}
+	})
+}
+
+// A call the host gives up on, by its timeout or the caller's context, is
+// cancelled in the plugin too, so that the plugin can stop its work.
+func TestCall_CancelReachesPlugin(t *testing.T) {
+	forEachWire(t, func(t *testing.T, env []string) {
+		p := openHelper(t, "tools", goplugin.Config{Env: env, Limits: runtime.Limits{Timeout: 200 * time.Millisecond}})
+		ctx := context.Background()
+		if _, err := p.CallTool(ctx, tool("wait", nil)); !errors.Is(err, runtime.ErrTimeout) {
+			t.Fatalf("plugin timeout: err = %v, want ErrTimeout", err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(50*time.Millisecond, cancel)
+		if _, err := p.CallTool(cctx, tool("wait", nil)); !errors.Is(err, context.Canceled) {
+			t.Fatalf("caller's cancel: err = %v, want context.Canceled", err)
+		}
+		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			r, err := p.CallTool(ctx, tool("cancelled", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Content == "2" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the plugin saw %s of 2 cancellations", r.Content)
+			}
+		}
+	})
+}
+
+// A streaming plugin that ignores the host's output limit breaks the call
+// stream with an oversize response: the call fails with ErrOutputLimit,
+// and the next call opens a new stream on the same process.
+func TestStream_OutputLimitWithoutServe(t *testing.T) {
+	p := openHelper(t, "tools", goplugin.Config{Env: []string{wireEnv + "=stream-nolimit"}, Limits: runtime.Limits{MaxOutputBytes: 1000}})
 	ctx := context.Background()
-	start := time.Now()
-	_, err := p.CallTool(ctx, tool("sleep", toolArgs{Ms: 10000}))
-	if !errors.Is(err, runtime.ErrTimeout) || !strings.Contains(err.Error(), `"tools"`) {
-		t.Fatalf("err = %v, want ErrTimeout naming the plugin", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("timed out after %v, want about 300ms", d)
+	if _, err := p.CallTool(ctx, tool("big", toolArgs{Bytes: 5000})); !errors.Is(err, runtime.ErrOutputLimit) {
+		t.Fatalf("err = %v, want ErrOutputLimit", err)
 	}
 	if r, err := p.CallTool(ctx, tool("echo", toolArgs{Text: "still here"})); err != nil || r.Content != "still here" {
-		t.Fatalf("after timeout: %+v, %v", r, err)
+		t.Fatalf("after the broken stream: %+v, %v", r, err)
 	}
 	if p.Restarts() != 0 {
 		t.Fatalf("restarts = %d, want 0", p.Restarts())
 	}
-
-	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	defer cancel()
-	if _, err := p.CallTool(cctx, tool("sleep", toolArgs{Ms: 3000})); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, runtime.ErrTimeout) {
-		t.Fatalf("caller's deadline: err = %v, want context.DeadlineExceeded", err)
-	}
 }
 
 func TestCall_Errors(t *testing.T) {
-	p := openHelper(t, "tools", goplugin.Config{Limits: runtime.Limits{MaxOutputBytes: 1000}})
-	ctx := context.Background()
-	tests := []struct {
-		name string
-		req  sdk.ToolCallRequest
-		want error
-		text string
-	}{
-		{name: "plugin error", req: tool("fail", nil), want: runtime.ErrPluginFailed, text: "mailbox unreachable"},
-		{name: "panic recovered", req: tool("panic", nil), want: runtime.ErrPluginFailed, text: "panic: boom"},
-		{name: "output limit", req: tool("big", toolArgs{Bytes: 5000}), want: runtime.ErrOutputLimit},
-		{name: "output just under", req: tool("big", toolArgs{Bytes: 900})},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := p.CallTool(ctx, tt.req)
-			if tt.want == nil {
-				if err != nil {
-					t.Fatal(err)
+	forEachWire(t, func(t *testing.T, env []string) {
+		p := openHelper(t, "tools", goplugin.Config{Env: env, Limits: runtime.Limits{MaxOutputBytes: 1000}})
+		ctx := context.Background()
+		tests := []struct {
+			name string
+			req  sdk.ToolCallRequest
+			want error
+			text string
+		}{
+			{name: "plugin error", req: tool("fail", nil), want: runtime.ErrPluginFailed, text: "mailbox unreachable"},
+			{name: "panic recovered", req: tool("panic", nil), want: runtime.ErrPluginFailed, text: "panic: boom"},
+			{name: "output limit", req: tool("big", toolArgs{Bytes: 5000}), want: runtime.ErrOutputLimit},
+			{name: "output just under", req: tool("big", toolArgs{Bytes: 900})},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				_, err := p.CallTool(ctx, tt.req)
+				if tt.want == nil {
+					if err != nil {
+						t.Fatal(err)
+					}
+					return
 				}
-				return
-			}
-			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.text) {
-				t.Fatalf("err = %v, want %v with %q", err, tt.want, tt.text)
-			}
-		})
-	}
-	if _, err := p.Call(ctx, sdk.JudgeFunction, []byte(`{}`)); !errors.Is(err, runtime.ErrNoFunction) {
-		t.Fatalf("unserved function: %v", err)
-	}
-	if _, err := p.Call(ctx, sdk.ToolFunction, []byte(`{"name": 1}`)); !errors.Is(err, runtime.ErrPluginFailed) || !strings.Contains(err.Error(), "invalid request") {
-		t.Fatalf("bad JSON request: %v", err)
-	}
-	if p.Restarts() != 0 {
-		t.Fatalf("restarts = %d: a failing call must not cost the process", p.Restarts())
-	}
-	p.Close(ctx)
-	if _, err := p.CallTool(ctx, tool("echo", nil)); !errors.Is(err, runtime.ErrClosed) {
-		t.Fatalf("after Close: %v", err)
-	}
+				if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.text) {
+					t.Fatalf("err = %v, want %v with %q", err, tt.want, tt.text)
+				}
+			})
+		}
+		if _, err := p.Call(ctx, sdk.JudgeFunction, []byte(`{}`)); !errors.Is(err, runtime.ErrNoFunction) {
+			t.Fatalf("unserved function: %v", err)
+		}
+		if _, err := p.Call(ctx, sdk.ToolFunction, []byte(`{"name": 1}`)); !errors.Is(err, runtime.ErrPluginFailed) || !strings.Contains(err.Error(), "invalid request") {
+			t.Fatalf("bad JSON request: %v", err)
+		}
+		if p.Restarts() != 0 {
+			t.Fatalf("restarts = %d: a failing call must not cost the process", p.Restarts())
+		}
+		p.Close(ctx)
+		if _, err := p.CallTool(ctx, tool("echo", nil)); !errors.Is(err, runtime.ErrClosed) {
+			t.Fatalf("after Close: %v", err)
+		}
+	})
 }
 
 // Concurrent calls share the process and each gets its own answer (run
 // with -race).
 func TestCall_Concurrent(t *testing.T) {
-	p := openHelper(t, "tools", goplugin.Config{Limits: runtime.Limits{MaxInstances: 8}})
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for g := 0; g < 16; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 25; i++ {
-				want := strconv.Itoa(g*1000 + i)
-				r, err := p.CallTool(context.Background(), tool("echo", toolArgs{Text: want}))
-				if err == nil && r.Content != want {
-					err = errors.New("got " + r.Content + ", want " + want)
+	forEachWire(t, func(t *testing.T, env []string) {
+		p := openHelper(t, "tools", goplugin.Config{Env: env, Limits: runtime.Limits{MaxInstances: 8}})
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for g := 0; g < 16; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 25; i++ {
+					want := strconv.Itoa(g*1000 + i)
+					r, err := p.CallTool(context.Background(), tool("echo", toolArgs{Text: want}))
+					if err == nil && r.Content != want {
+						err = errors.New("got " + r.Content + ", want " + want)
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
 				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
 }
 
 // recorder is a slog.Handler that keeps records.

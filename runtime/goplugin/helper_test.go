@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,9 +28,27 @@ import (
 	"github.com/toolbrain/toolbrain/runtime/goplugin/internal/wire"
 	"github.com/toolbrain/toolbrain/runtime/goplugin/serve"
 	"github.com/toolbrain/toolbrain/sdk"
+	pb "github.com/toolbrain/toolbrain/sdk/proto"
 )
 
 const helperEnv = "TOOLBRAIN_GOPLUGIN_TEST_HELPER"
+
+// wireEnv picks how a helper serves calls: "" as serve.Serve does (Stream),
+// "unary" as a plugin built before Stream existed (Info says no stream, so
+// the host calls Call), "stream-nolimit" with Stream but ignoring the host's
+// output limit, as a plugin not written with package serve might.
+const wireEnv = "TOOLBRAIN_GOPLUGIN_TEST_WIRE"
+
+// wires are the two ways the host calls a plugin; tests of calls run on
+// both.
+var wires = []struct{ name, env string }{{"stream", ""}, {"unary", "unary"}}
+
+// forEachWire runs f once per wire with the env that selects it.
+func forEachWire(t *testing.T, f func(t *testing.T, env []string)) {
+	for _, w := range wires {
+		t.Run(w.name, func(t *testing.T) { f(t, []string{wireEnv + "=" + w.env}) })
+	}
+}
 
 func TestMain(m *testing.M) {
 	if name := os.Getenv(helperEnv); name != "" {
@@ -71,22 +90,26 @@ func openHelper(t testing.TB, name string, cfg goplugin.Config) *goplugin.Plugin
 }
 
 func serveHelper(name string) error {
+	serveAs := serve.Serve
+	if w := os.Getenv(wireEnv); w != "" {
+		serveAs = func(p serve.Plugin) error { return serveWire(p, w) }
+	}
 	switch name {
 	case "rewards":
 		w := &configured{}
-		return serve.Serve(serve.Plugin{Name: "rewards", Version: "0.1.0", Kind: sdk.KindReward, Reward: w, Configure: w.configure})
+		return serveAs(serve.Plugin{Name: "rewards", Version: "0.1.0", Kind: sdk.KindReward, Reward: w, Configure: w.configure})
 	case "all":
 		a := allKinds{}
-		return serve.Serve(serve.Plugin{Name: "all", Kind: sdk.KindJudge,
+		return serveAs(serve.Plugin{Name: "all", Kind: sdk.KindJudge,
 			Tool: a, Reward: a, GroupReward: a, Judge: a, Algorithm: a, Interpreter: a})
 	case "tools":
-		return serve.Serve(serve.Plugin{Name: "tools", Kind: sdk.KindTool, Tool: tools{}})
+		return serveAs(serve.Plugin{Name: "tools", Kind: sdk.KindTool, Tool: tools{}})
 	case "future":
-		return serve.Serve(serve.Plugin{Name: "future", Kind: sdk.KindTool, Tool: tools{}, SDKVersion: "1.9"})
+		return serveAs(serve.Plugin{Name: "future", Kind: sdk.KindTool, Tool: tools{}, SDKVersion: "1.9"})
 	case "major2":
-		return serve.Serve(serve.Plugin{Name: "major2", Kind: sdk.KindTool, Tool: tools{}, SDKVersion: "2.0"})
+		return serveAs(serve.Plugin{Name: "major2", Kind: sdk.KindTool, Tool: tools{}, SDKVersion: "2.0"})
 	case "badconfig":
-		return serve.Serve(serve.Plugin{Name: "badconfig", Kind: sdk.KindTool, Tool: tools{},
+		return serveAs(serve.Plugin{Name: "badconfig", Kind: sdk.KindTool, Tool: tools{},
 			Configure: func(map[string]string) error { return errors.New("api_key is required") }})
 	case "netrpc":
 		// A plugin of the right handshake served over net/rpc: the host
@@ -98,6 +121,55 @@ func serveHelper(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown helper %q", name)
+}
+
+// serveWire serves p the way wire (see wireEnv) says.
+func serveWire(p serve.Plugin, mode string) error {
+	s, err := serve.NewServer(p)
+	if err != nil {
+		return err
+	}
+	var impl pb.PluginServer
+	switch mode {
+	case "unary":
+		impl = unaryServer{s}
+	case "stream-nolimit":
+		impl = noLimitServer{s}
+	default:
+		return fmt.Errorf("unknown wire %q", mode)
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: wire.Handshake(1),
+		Plugins:         plugin.PluginSet{wire.PluginName: &wire.GRPCPlugin{Impl: impl}},
+		GRPCServer:      plugin.DefaultGRPCServer,
+	})
+	return nil
+}
+
+// unaryServer is a plugin from before Stream: its Info does not offer it.
+type unaryServer struct{ *serve.Server }
+
+func (u unaryServer) Info(ctx context.Context, req *pb.InfoRequest) (*pb.InfoResponse, error) {
+	info, err := u.Server.Info(ctx, req)
+	if info != nil {
+		info.Stream = false
+	}
+	return info, err
+}
+
+// noLimitServer streams but never sees the host's output limit.
+type noLimitServer struct{ *serve.Server }
+
+func (n noLimitServer) Stream(st pb.Plugin_StreamServer) error { return n.Server.Stream(noLimit{st}) }
+
+type noLimit struct{ pb.Plugin_StreamServer }
+
+func (n noLimit) Recv() (*pb.CallRequest, error) {
+	req, err := n.Plugin_StreamServer.Recv()
+	if req != nil {
+		req.MaxOutputBytes = 0
+	}
+	return req, err
 }
 
 // configured is the weighted reward list of the plugin's configuration.
@@ -127,6 +199,9 @@ func (c *configured) Reward(ctx context.Context, req sdk.RewardRequest) (sdk.Rew
 	c.mu.Unlock()
 	return w.Reward(ctx, req)
 }
+
+// cancelled counts the "wait" calls whose context the host cancelled.
+var cancelled atomic.Int64
 
 // tools is a tool plugin whose tools misbehave on demand.
 type tools struct{}
@@ -162,6 +237,17 @@ func (tools) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.ToolCal
 		// the plugin's manners.
 		time.Sleep(time.Duration(a.Ms) * time.Millisecond)
 		return sdk.ToolCallResponse{Content: "slept"}, nil
+	case "wait":
+		// Waits for the host to cancel the call, and counts it.
+		select {
+		case <-ctx.Done():
+			cancelled.Add(1)
+			return sdk.ToolCallResponse{}, ctx.Err()
+		case <-time.After(10 * time.Second):
+			return sdk.ToolCallResponse{Content: "never cancelled"}, nil
+		}
+	case "cancelled":
+		return sdk.ToolCallResponse{Content: strconv.FormatInt(cancelled.Load(), 10)}, nil
 	case "panic":
 		panic("boom")
 	case "fail":

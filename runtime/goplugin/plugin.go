@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -64,11 +65,40 @@ var (
 
 // conn is one running process and its gRPC client.
 type conn struct {
-	client *plugin.Client
-	cmd    *exec.Cmd
-	rpc    pb.PluginClient
-	stderr *lineTail
-	kill   func()
+	client  *plugin.Client
+	cmd     *exec.Cmd
+	rpc     pb.PluginClient
+	streams bool // the plugin serves Stream (its Info says so)
+	stderr  *lineTail
+	kill    func() // also closes the stream
+
+	mu     sync.Mutex
+	stream *stream // nil until the first call, replaced when it breaks
+}
+
+// callStream returns the conn's call stream, opening a new one when there
+// is none or the last one broke (an oversize response, say) while the
+// process lives on.
+func (c *conn) callStream(maxRecv int) (*stream, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stream != nil && c.stream.broken() == nil {
+		return c.stream, nil
+	}
+	s, err := openStream(c.rpc, maxRecv)
+	if err != nil {
+		return nil, err
+	}
+	c.stream = s
+	return s, nil
+}
+
+func (c *conn) closeStream() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stream != nil {
+		c.stream.close()
+	}
 }
 
 // Open starts the plugin binary at path, completes go-plugin's handshake,
@@ -195,15 +225,27 @@ func (p *Plugin) call(ctx context.Context, function string, input []byte) ([]byt
 	if err != nil {
 		return nil, err
 	}
+	req := &pb.CallRequest{Kind: string(p.kind), Function: function, Input: input, MaxOutputBytes: int64(p.cfg.Limits.MaxOutputBytes)}
+	maxRecv := p.cfg.Limits.MaxOutputBytes + frameOverhead
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.Limits.Timeout)
-	resp, err := c.rpc.Call(cctx, &pb.CallRequest{Kind: string(p.kind), Function: function, Input: input},
-		grpc.MaxCallRecvMsgSize(p.cfg.Limits.MaxOutputBytes+frameOverhead))
+	var resp *pb.CallResponse
+	if c.streams {
+		var s *stream
+		if s, err = c.callStream(maxRecv); err == nil {
+			resp, err = s.call(cctx, req)
+		}
+	} else {
+		resp, err = c.rpc.Call(cctx, req, grpc.MaxCallRecvMsgSize(maxRecv))
+	}
 	cancel()
 	if err != nil {
 		return nil, p.classify(ctx, c, err)
 	}
 	if resp.GetError() != "" {
 		return nil, fmt.Errorf("%w: %s", runtime.ErrPluginFailed, resp.GetError())
+	}
+	if n := resp.GetOutputTooLarge(); n > 0 {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", runtime.ErrOutputLimit, n, p.cfg.Limits.MaxOutputBytes)
 	}
 	if len(resp.GetOutput()) > p.cfg.Limits.MaxOutputBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", runtime.ErrOutputLimit, len(resp.GetOutput()), p.cfg.Limits.MaxOutputBytes)
@@ -287,12 +329,14 @@ func (p *Plugin) start(ctx context.Context) (*conn, *pb.InfoResponse, error) {
 		GRPCDialOptions:  wire.DialOptions(),
 	})
 	var once sync.Once
-	c := &conn{client: client, cmd: cmd, stderr: tail, kill: func() {
+	c := &conn{client: client, cmd: cmd, stderr: tail}
+	c.kill = func() {
 		once.Do(func() {
 			hl.stopping.Store(true)
+			c.closeStream()
 			client.Kill()
 		})
-	}}
+	}
 	fail := func(err error) (*conn, *pb.InfoResponse, error) {
 		c.kill()
 		return nil, nil, err
@@ -329,6 +373,7 @@ func (p *Plugin) start(ctx context.Context) (*conn, *pb.InfoResponse, error) {
 	case p.cfg.Kind != "" && kind != p.cfg.Kind:
 		return fail(fmt.Errorf("%w: plugin %q is a %s plugin, configured as %s", runtime.ErrBadConfig, info.GetName(), kind, p.cfg.Kind))
 	}
+	c.streams = info.GetStream()
 	return c, info, nil
 }
 
@@ -353,8 +398,15 @@ func startError(err error, tail *lineTail) error {
 // classify turns a failed gRPC call into the runtime's error, the caller's
 // cancellation first.
 func (p *Plugin) classify(ctx context.Context, c *conn, err error) error {
-	if ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil:
 		return ctx.Err()
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: no answer after %v", runtime.ErrTimeout, p.cfg.Limits.Timeout)
+	case errors.Is(err, errStreamAborted):
+		return fmt.Errorf("%w: %v", runtime.ErrTimeout, err)
+	case errors.Is(err, errStreamClosed):
+		return p.crashed(c, err.Error())
 	}
 	st, _ := status.FromError(err)
 	switch st.Code() {

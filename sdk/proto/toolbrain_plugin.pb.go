@@ -94,7 +94,10 @@ type InfoResponse struct {
 	// The SDK version (MAJOR.MINOR) the plugin was built against.
 	SdkVersion string `protobuf:"bytes,4,opt,name=sdk_version,json=sdkVersion,proto3" json:"sdk_version,omitempty"`
 	// The functions the plugin serves (sdk.RewardFunction, ...).
-	Functions     []string `protobuf:"bytes,5,rep,name=functions,proto3" json:"functions,omitempty"`
+	Functions []string `protobuf:"bytes,5,rep,name=functions,proto3" json:"functions,omitempty"`
+	// Whether the plugin serves Stream; a plugin built before Stream existed
+	// leaves it false and the host calls Call.
+	Stream        bool `protobuf:"varint,6,opt,name=stream,proto3" json:"stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -164,6 +167,13 @@ func (x *InfoResponse) GetFunctions() []string {
 	return nil
 }
 
+func (x *InfoResponse) GetStream() bool {
+	if x != nil {
+		return x.Stream
+	}
+	return false
+}
+
 type CallRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The kind the host calls the plugin as.
@@ -171,9 +181,19 @@ type CallRequest struct {
 	// The function, one of InfoResponse.functions.
 	Function string `protobuf:"bytes,2,opt,name=function,proto3" json:"function,omitempty"`
 	// The request as JSON.
-	Input         []byte `protobuf:"bytes,3,opt,name=input,proto3" json:"input,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Input []byte `protobuf:"bytes,3,opt,name=input,proto3" json:"input,omitempty"`
+	// Stream only: the call's id, unique among the calls in flight on the
+	// stream, and whether this message cancels that call instead.
+	Id     uint64 `protobuf:"varint,4,opt,name=id,proto3" json:"id,omitempty"`
+	Cancel bool   `protobuf:"varint,5,opt,name=cancel,proto3" json:"cancel,omitempty"`
+	// Stream only: the time the call has left, in nanoseconds (unary calls
+	// carry their deadline in gRPC's metadata instead); 0 means no deadline.
+	TimeoutNanos int64 `protobuf:"varint,6,opt,name=timeout_nanos,json=timeoutNanos,proto3" json:"timeout_nanos,omitempty"`
+	// The most output the host accepts, in bytes; 0 means no limit. A plugin
+	// whose output is larger returns output_too_large instead of the output.
+	MaxOutputBytes int64 `protobuf:"varint,7,opt,name=max_output_bytes,json=maxOutputBytes,proto3" json:"max_output_bytes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CallRequest) Reset() {
@@ -227,15 +247,48 @@ func (x *CallRequest) GetInput() []byte {
 	return nil
 }
 
+func (x *CallRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *CallRequest) GetCancel() bool {
+	if x != nil {
+		return x.Cancel
+	}
+	return false
+}
+
+func (x *CallRequest) GetTimeoutNanos() int64 {
+	if x != nil {
+		return x.TimeoutNanos
+	}
+	return 0
+}
+
+func (x *CallRequest) GetMaxOutputBytes() int64 {
+	if x != nil {
+		return x.MaxOutputBytes
+	}
+	return 0
+}
+
 type CallResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The response as JSON; empty when error is set.
 	Output []byte `protobuf:"bytes,1,opt,name=output,proto3" json:"output,omitempty"`
 	// A failure the plugin reports (bad request, tool cannot run). A crash or a
 	// transport failure is a gRPC error instead.
-	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// Stream only: the id of the request this answers.
+	Id uint64 `protobuf:"varint,3,opt,name=id,proto3" json:"id,omitempty"`
+	// The size in bytes of an output that passed the request's
+	// max_output_bytes and was not sent.
+	OutputTooLarge int64 `protobuf:"varint,4,opt,name=output_too_large,json=outputTooLarge,proto3" json:"output_too_large,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CallResponse) Reset() {
@@ -282,6 +335,20 @@ func (x *CallResponse) GetError() string {
 	return ""
 }
 
+func (x *CallResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *CallResponse) GetOutputTooLarge() int64 {
+	if x != nil {
+		return x.OutputTooLarge
+	}
+	return 0
+}
+
 var File_toolbrain_plugin_proto protoreflect.FileDescriptor
 
 const file_toolbrain_plugin_proto_rawDesc = "" +
@@ -292,24 +359,32 @@ const file_toolbrain_plugin_proto_rawDesc = "" +
 	"\x06config\x18\x02 \x03(\v2,.toolbrain.plugin.v1.InfoRequest.ConfigEntryR\x06config\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa7\x01\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x1f\n" +
 	"\vsdk_version\x18\x04 \x01(\tR\n" +
 	"sdkVersion\x12\x1c\n" +
-	"\tfunctions\x18\x05 \x03(\tR\tfunctions\"S\n" +
+	"\tfunctions\x18\x05 \x03(\tR\tfunctions\x12\x16\n" +
+	"\x06stream\x18\x06 \x01(\bR\x06stream\"\xca\x01\n" +
 	"\vCallRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
 	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x14\n" +
-	"\x05input\x18\x03 \x01(\fR\x05input\"<\n" +
+	"\x05input\x18\x03 \x01(\fR\x05input\x12\x0e\n" +
+	"\x02id\x18\x04 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06cancel\x18\x05 \x01(\bR\x06cancel\x12#\n" +
+	"\rtimeout_nanos\x18\x06 \x01(\x03R\ftimeoutNanos\x12(\n" +
+	"\x10max_output_bytes\x18\a \x01(\x03R\x0emaxOutputBytes\"v\n" +
 	"\fCallResponse\x12\x16\n" +
 	"\x06output\x18\x01 \x01(\fR\x06output\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error2\xa2\x01\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\x04R\x02id\x12(\n" +
+	"\x10output_too_large\x18\x04 \x01(\x03R\x0eoutputTooLarge2\xf5\x01\n" +
 	"\x06Plugin\x12K\n" +
 	"\x04Info\x12 .toolbrain.plugin.v1.InfoRequest\x1a!.toolbrain.plugin.v1.InfoResponse\x12K\n" +
-	"\x04Call\x12 .toolbrain.plugin.v1.CallRequest\x1a!.toolbrain.plugin.v1.CallResponseB*Z(github.com/toolbrain/toolbrain/sdk/protob\x06proto3"
+	"\x04Call\x12 .toolbrain.plugin.v1.CallRequest\x1a!.toolbrain.plugin.v1.CallResponse\x12Q\n" +
+	"\x06Stream\x12 .toolbrain.plugin.v1.CallRequest\x1a!.toolbrain.plugin.v1.CallResponse(\x010\x01B*Z(github.com/toolbrain/toolbrain/sdk/protob\x06proto3"
 
 var (
 	file_toolbrain_plugin_proto_rawDescOnce sync.Once
@@ -335,10 +410,12 @@ var file_toolbrain_plugin_proto_depIdxs = []int32{
 	4, // 0: toolbrain.plugin.v1.InfoRequest.config:type_name -> toolbrain.plugin.v1.InfoRequest.ConfigEntry
 	0, // 1: toolbrain.plugin.v1.Plugin.Info:input_type -> toolbrain.plugin.v1.InfoRequest
 	2, // 2: toolbrain.plugin.v1.Plugin.Call:input_type -> toolbrain.plugin.v1.CallRequest
-	1, // 3: toolbrain.plugin.v1.Plugin.Info:output_type -> toolbrain.plugin.v1.InfoResponse
-	3, // 4: toolbrain.plugin.v1.Plugin.Call:output_type -> toolbrain.plugin.v1.CallResponse
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
+	2, // 3: toolbrain.plugin.v1.Plugin.Stream:input_type -> toolbrain.plugin.v1.CallRequest
+	1, // 4: toolbrain.plugin.v1.Plugin.Info:output_type -> toolbrain.plugin.v1.InfoResponse
+	3, // 5: toolbrain.plugin.v1.Plugin.Call:output_type -> toolbrain.plugin.v1.CallResponse
+	3, // 6: toolbrain.plugin.v1.Plugin.Stream:output_type -> toolbrain.plugin.v1.CallResponse
+	4, // [4:7] is the sub-list for method output_type
+	1, // [1:4] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name

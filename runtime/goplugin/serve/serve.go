@@ -30,7 +30,6 @@ package serve
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +38,10 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -160,18 +162,22 @@ func NewServer(p Plugin) (*Server, error) {
 	return s, nil
 }
 
-// handle adapts a typed sdk method to JSON in, JSON out.
+// handle adapts a typed sdk method to JSON in, JSON out. It uses
+// goccy/go-json, which decodes a 2 KB reward request in 8 µs where
+// encoding/json takes 25-32 µs (a sixth of a round trip); the input is the
+// host's own JSON, and the host decodes the plugin's output with
+// encoding/json.
 func handle[Req, Resp any](f func(context.Context, Req) (Resp, error)) handler {
 	return func(ctx context.Context, input []byte) ([]byte, error) {
 		var req Req
-		if err := json.Unmarshal(input, &req); err != nil {
+		if err := gojson.Unmarshal(input, &req); err != nil {
 			return nil, fmt.Errorf("%w: %v", sdk.ErrInvalidRequest, err)
 		}
 		resp, err := f(ctx, req)
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(resp)
+		return gojson.Marshal(resp)
 	}
 }
 
@@ -188,6 +194,7 @@ func (s *Server) Info(_ context.Context, req *pb.InfoRequest) (*pb.InfoResponse,
 		Kind:       string(s.p.Kind),
 		SdkVersion: s.sdkVersion,
 		Functions:  s.names,
+		Stream:     true,
 	}, nil
 }
 
@@ -208,7 +215,67 @@ func (s *Server) Call(ctx context.Context, req *pb.CallRequest) (resp *pb.CallRe
 	if ferr != nil {
 		return &pb.CallResponse{Error: ferr.Error()}, nil
 	}
+	if max := req.GetMaxOutputBytes(); max > 0 && int64(len(out)) > max {
+		return &pb.CallResponse{OutputTooLarge: int64(len(out))}, nil
+	}
 	return &pb.CallResponse{Output: out}, nil
+}
+
+// Stream implements pb.PluginServer: it reads calls off the stream and runs
+// each in its own goroutine, so that a slow call does not hold up the
+// others, and sends each response when its call returns.
+func (s *Server) Stream(st pb.Plugin_StreamServer) error {
+	var (
+		mu      sync.Mutex // guards cancels and closed, and serialises Send
+		cancels = map[uint64]context.CancelFunc{}
+		closed  bool
+	)
+	defer func() {
+		// No Send after the handler returns (gRPC forbids it); the calls
+		// still running see their contexts cancelled.
+		mu.Lock()
+		closed = true
+		for _, cancel := range cancels {
+			cancel()
+		}
+		mu.Unlock()
+	}()
+	for {
+		req, err := st.Recv()
+		if err != nil {
+			return nil // the host closed the stream or went away
+		}
+		id := req.GetId()
+		if req.GetCancel() {
+			mu.Lock()
+			if cancel := cancels[id]; cancel != nil {
+				cancel()
+			}
+			mu.Unlock()
+			continue
+		}
+		ctx, cancel := context.WithCancel(st.Context())
+		if t := req.GetTimeoutNanos(); t > 0 {
+			ctx, cancel = context.WithTimeout(st.Context(), time.Duration(t))
+		}
+		mu.Lock()
+		cancels[id] = cancel
+		mu.Unlock()
+		go func() {
+			resp, err := s.Call(ctx, req)
+			if err != nil {
+				resp = &pb.CallResponse{Error: status.Convert(err).Message()}
+			}
+			resp.Id = id
+			mu.Lock()
+			defer mu.Unlock()
+			delete(cancels, id)
+			cancel()
+			if !closed {
+				_ = st.Send(resp) // fails only when the stream is gone
+			}
+		}()
+	}
 }
 
 // firstFrames keeps the head of a stack trace for an error message.

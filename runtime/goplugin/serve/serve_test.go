@@ -66,7 +66,7 @@ func TestServer_InfoAndCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &pb.InfoResponse{Name: "mix", Version: "2.3.4", Kind: "reward", SdkVersion: sdk.Version, Functions: []string{sdk.ToolFunction, sdk.RewardFunction}}
+	want := &pb.InfoResponse{Name: "mix", Version: "2.3.4", Kind: "reward", SdkVersion: sdk.Version, Functions: []string{sdk.ToolFunction, sdk.RewardFunction}, Stream: true}
 	if info.String() != want.String() || got["k"] != "v" {
 		t.Fatalf("info %v (config %v), want %v", info, got, want)
 	}
