@@ -43,10 +43,13 @@ type Message struct {
 //
 //	{"messages": [{"role": "user", "content": "Is 42 right?"}], "max_tokens": 64}
 type LLMRequest struct {
-	Messages    []Message `json:"messages"`
-	MaxTokens   int       `json:"max_tokens,omitempty"`
-	Temperature float64   `json:"temperature,omitempty"`
-	Stop        []string  `json:"stop,omitempty"`
+	Messages []Message `json:"messages"`
+	// MaxTokens caps the answer; 0 means the host's default.
+	MaxTokens int `json:"max_tokens,omitempty"`
+	// Temperature samples the answer; 0 (or absent) decodes greedily, the
+	// right choice for a judge, whose scores should not be random.
+	Temperature float64  `json:"temperature,omitempty"`
+	Stop        []string `json:"stop,omitempty"`
 }
 
 // LLMResponse is the output of toolbrain_llm.

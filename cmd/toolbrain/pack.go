@@ -107,7 +107,8 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	function := fs.String("function", "", "function to call (default: call_tool)")
 	input := fs.String("input", "", "JSON input file, - for standard input")
 	sdkVersion := fs.String("sdk-version", "", "SDK version of a bare .wasm that does not export toolbrain_sdk_version")
-	grant := fs.String("grant", "", "comma-separated host functions to grant (tool, llm, log, config)")
+	grant := fs.String("grant", "", "comma-separated host functions to grant (tool, llm, log, config); llm is answered by [judge]")
+	manifest := fs.String("manifest", "", "manifest.toml of a bare .wasm (name, kind, limits, the permissions it asks for)")
 	cfgPath := fs.String("config", "", "toolbrain.toml ([plugins] limits and cache)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -128,7 +129,21 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read input: %w", err)
 	}
-	h, err := runtime.NewHost(ctx, runtime.HostConfig{CacheDir: cfg.Plugins.CacheDirOrDefault()})
+	m := runtime.Manifest{SDKVersion: *sdkVersion}
+	if *manifest != "" {
+		if m, err = readManifest(*manifest); err != nil {
+			return err
+		}
+		if *sdkVersion != "" {
+			m.SDKVersion = *sdkVersion
+		}
+	}
+	judge, closeJudge, err := judgeLLM(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeJudge()
+	h, err := runtime.NewHost(ctx, runtime.HostConfig{CacheDir: cfg.Plugins.CacheDirOrDefault(), LLM: hostLLM(judge)})
 	if err != nil {
 		return err
 	}
@@ -152,7 +167,7 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 		out, err = pl.Call(ctx, fn, in)
 	} else {
 		out, err = pack.CallFile(ctx, *plugin, *function, in, pack.CallOptions{
-			Host: h, Config: pc, Manifest: runtime.Manifest{SDKVersion: *sdkVersion},
+			Host: h, Config: pc, Manifest: m,
 			Openers: pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(goplugin.Config{})},
 		})
 	}

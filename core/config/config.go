@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -41,7 +42,36 @@ type Config struct {
 	Rewards []Reward `toml:"rewards"`
 	// Algorithm turns a group's rewards into advantages or DPO pairs.
 	Algorithm Algorithm `toml:"algorithm"`
+	// Judge is the LLM that plugins ask through toolbrain_llm.
+	Judge Judge `toml:"judge"`
 }
+
+// Judge is the [judge] table: the coach's judge model, which answers the
+// toolbrain_llm calls of plugins granted "llm" (an LLM judge written as a
+// plugin asks it to rank a group's traces). It is an OpenAI-compatible
+// endpoint (Endpoint and Model) or a local checkpoint (Checkpoint), or
+// neither, in which case toolbrain_llm fails with a message saying so.
+type Judge struct {
+	// Endpoint is the base URL of an OpenAI-compatible API, such as
+	// "http://localhost:8000/v1" (vLLM, llama.cpp, Ollama, OpenAI).
+	Endpoint string `toml:"endpoint"`
+	// Model is the model name the endpoint serves (required with Endpoint).
+	Model string `toml:"model"`
+	// APIKeyEnv names the environment variable holding the endpoint's API
+	// key; the key itself never goes in the file. Unset or empty: no key.
+	APIKeyEnv string `toml:"api_key_env"`
+	// Checkpoint is a local model (directory or Hugging Face id) that
+	// answers in-process, for when there is no endpoint.
+	Checkpoint string `toml:"checkpoint"`
+	// Timeout bounds one request attempt (0 = 60s); failed attempts are
+	// retried twice.
+	Timeout time.Duration `toml:"timeout"`
+	// MaxTokens is the answer length when a request sets none (0 = 256).
+	MaxTokens int `toml:"max_tokens"`
+}
+
+// Configured reports whether a judge model is set.
+func (j Judge) Configured() bool { return j.Endpoint != "" || j.Checkpoint != "" }
 
 // Reward is one [[rewards]] entry: a built-in reward by name
 // (exact_match, token_f1, tool_success, step_efficiency) or a plugin.
@@ -118,6 +148,7 @@ func Default() Config {
 		Core:      Core{Backend: "go"},
 		Rewards:   []Reward{{Name: "exact_match", Weight: 1}},
 		Algorithm: Algorithm{Name: "grpo"},
+		Judge:     Judge{APIKeyEnv: "OPENAI_API_KEY"},
 		Generate: Generate{
 			MaxNewTokens: 32,
 			Temperature:  0.8,
@@ -255,6 +286,20 @@ func (c Config) Validate() error {
 		return bad("algorithm.scale_rewards", "got %q, want group, batch or none", a.ScaleRewards)
 	case !(a.Epsilon >= 0):
 		return bad("algorithm.epsilon", "got %v, want >= 0", a.Epsilon)
+	}
+	switch j := c.Judge; {
+	case j.Endpoint != "" && j.Checkpoint != "":
+		return bad("judge.checkpoint", "set endpoint or checkpoint, not both")
+	case j.Endpoint != "" && !strings.HasPrefix(j.Endpoint, "http://") && !strings.HasPrefix(j.Endpoint, "https://"):
+		return bad("judge.endpoint", "got %q, want an http:// or https:// URL such as \"http://localhost:8000/v1\"", j.Endpoint)
+	case j.Endpoint != "" && j.Model == "":
+		return bad("judge.model", "the endpoint needs the name of the model it serves")
+	case j.Endpoint == "" && j.Model != "":
+		return bad("judge.model", "a model name needs an endpoint (for a local model set judge.checkpoint)")
+	case j.Timeout < 0:
+		return bad("judge.timeout", "got %v, want a positive duration such as \"60s\"", j.Timeout)
+	case j.MaxTokens < 0:
+		return bad("judge.max_tokens", "got %d, want >= 0 (0 = 256)", j.MaxTokens)
 	}
 	for i, s := range c.Generate.Stop {
 		if s == "" {

@@ -47,6 +47,14 @@ func TestParse(t *testing.T) {
 	if cfg.Generate.MaxNewTokens != Default().Generate.MaxNewTokens {
 		t.Error("an absent key must keep its default")
 	}
+	j, err := Parse("t.toml", "[judge]\nendpoint = \"http://localhost:8000/v1\"\nmodel = \"qwen\"\ntimeout = \"90s\"\n")
+	if err != nil || j.Judge.Endpoint != "http://localhost:8000/v1" || j.Judge.Model != "qwen" || j.Judge.Timeout.Seconds() != 90 ||
+		j.Judge.APIKeyEnv != "OPENAI_API_KEY" || !j.Judge.Configured() {
+		t.Errorf("[judge]: %+v, %v", j.Judge, err)
+	}
+	if Default().Judge.Configured() {
+		t.Error("the default configures no judge model")
+	}
 }
 
 func TestParse_Errors(t *testing.T) {
@@ -70,6 +78,13 @@ func TestParse_Errors(t *testing.T) {
 		{name: "negative max_turns", src: "[[rewards]]\nname = \"step_efficiency\"\nmax_turns = -3\n", want: []string{"t.toml:3", "rewards[0].max_turns"}},
 		{name: "bad scale_rewards", src: "[algorithm]\nscale_rewards = \"global\"\n", want: []string{"t.toml:2", "algorithm.scale_rewards"}},
 		{name: "syntax", src: "[core\n", want: []string{"t.toml:2", "table name"}},
+		{name: "judge endpoint and checkpoint", src: "[judge]\nendpoint = \"http://x/v1\"\nmodel = \"m\"\ncheckpoint = \"/m\"\n", want: []string{"t.toml:4", "judge.checkpoint", "not both"}},
+		{name: "judge endpoint not a URL", src: "[judge]\nendpoint = \"localhost:8000\"\nmodel = \"m\"\n", want: []string{"t.toml:2", "judge.endpoint", "http://"}},
+		{name: "judge endpoint without model", src: "[judge]\nendpoint = \"http://x/v1\"\n", want: []string{"judge.model", "name of the model"}},
+		{name: "judge model without endpoint", src: "[judge]\n\nmodel = \"gpt\"\n", want: []string{"t.toml:3", "judge.model", "checkpoint"}},
+		{name: "judge negative timeout", src: "[judge]\ntimeout = \"-2s\"\n", want: []string{"t.toml:2", "judge.timeout"}},
+		{name: "judge negative max_tokens", src: "[judge]\nmax_tokens = -1\n", want: []string{"t.toml:2", "judge.max_tokens"}},
+		{name: "judge unknown key", src: "[judge]\nurl = \"x\"\n", want: []string{"t.toml:2", `"judge.url"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
