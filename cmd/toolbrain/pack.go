@@ -156,7 +156,7 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	if isExecutable(*plugin) {
 		// A go-plugin process: any function of its kind, JSON in and out.
 		var pl *goplugin.Plugin
-		if pl, err = goplugin.Open(ctx, *plugin, goplugin.Config{Limits: cfg.Plugins.Limits}); err != nil {
+		if pl, err = goplugin.Open(ctx, *plugin, goplugin.Config{Limits: cfg.Plugins.Limits, Grant: pc.Grant, LLM: hostLLM(judge)}); err != nil {
 			return err
 		}
 		defer pl.Close(ctx)
@@ -168,7 +168,7 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	} else {
 		out, err = pack.CallFile(ctx, *plugin, *function, in, pack.CallOptions{
 			Host: h, Config: pc, Manifest: m,
-			Openers: pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(goplugin.Config{})},
+			Openers: pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(goplugin.Config{LLM: hostLLM(judge)})},
 		})
 	}
 	if err != nil {

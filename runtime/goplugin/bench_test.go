@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -65,16 +66,29 @@ func BenchmarkCall_Reward2KB(b *testing.B) {
 	})
 }
 
-// Open is a process start, the handshake, Info and, in Close, the stop.
+// Open is a process start, the handshake, Info and, in Close, the stop;
+// "host-functions" adds the Host service on a broker connection, dialed by
+// the plugin during Info.
 func BenchmarkOpen(b *testing.B) {
-	cfg := helperConfig(b, "tools")
-	cfg.Logger = quiet
-	for b.Loop() {
-		p, err := goplugin.Open(context.Background(), os.Args[0], cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		p.Close(context.Background())
+	plain := helperConfig(b, "tools")
+	plain.Logger = quiet
+	host := helperConfig(b, "hostfns")
+	host.Logger = quiet
+	host.Env = append(host.Env, askEnv+"="+sdk.PermissionLLM)
+	host.Grant.HostFunctions = []string{sdk.PermissionLLM}
+	for _, bb := range []struct {
+		name string
+		cfg  goplugin.Config
+	}{{"plain", plain}, {"host-functions", host}} {
+		b.Run(bb.name, func(b *testing.B) {
+			for b.Loop() {
+				p, err := goplugin.Open(context.Background(), os.Args[0], bb.cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.Close(context.Background())
+			}
+		})
 	}
 }
 
@@ -100,4 +114,25 @@ func reportPercentiles(b *testing.B, d []time.Duration) {
 	p := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))].Nanoseconds()) }
 	b.ReportMetric(p(0.50), "p50-ns")
 	b.ReportMetric(p(0.99), "p99-ns")
+}
+
+// A tool call whose plugin asks the host's LLM once: two round trips, the
+// call and the host call on the broker connection.
+func BenchmarkHostLLM(b *testing.B) {
+	cfg := goplugin.Config{Logger: quiet, Env: []string{askEnv + "=" + sdk.PermissionLLM}, Grant: runtime.Permissions{HostFunctions: []string{sdk.PermissionLLM}},
+		LLM: func(context.Context, sdk.LLMRequest) (sdk.LLMResponse, error) {
+			return sdk.LLMResponse{Text: "ok"}, nil
+		}}
+	p := openHelper(b, "hostfns", cfg)
+	in := []byte(`{"name":"llm","arguments":{"text":"hi"}}`)
+	var d []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		_, err := p.Call(context.Background(), sdk.ToolFunction, in)
+		d = append(d, time.Since(start))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPercentiles(b, d)
 }

@@ -1,9 +1,11 @@
 package goplugin
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	goruntime "runtime"
+	"slices"
 	"time"
 
 	"github.com/toolbrain/toolbrain/runtime"
@@ -16,7 +18,7 @@ const DefaultStartTimeout = 10 * time.Second
 
 // Config configures one go-plugin process. The zero value works: the
 // runtime's default limits, no arguments, the host's environment, logs to
-// slog.Default.
+// slog.Default, no host functions.
 type Config struct {
 	// Args are the plugin binary's command-line arguments.
 	Args []string
@@ -45,6 +47,30 @@ type Config struct {
 	// go-plugin checks it before every start and restart, so a binary
 	// replaced after it was verified is refused (a pack's manifest gives it).
 	SHA256 string
+
+	// Grant is what the user allows the plugin (runtime.PluginConfig.Grant):
+	// in HostFunctions, sdk.PermissionTool opens sdk.HostCallTool and
+	// sdk.PermissionLLM opens sdk.HostLLM to a plugin that asks for them
+	// (serve.Plugin.HostFunctions); the plugin gets Grant ∩ its asks (see
+	// "Host functions" in the package doc). sdk.PermissionLog and
+	// sdk.PermissionConfig are accepted and change nothing: a process logs
+	// and gets its Config without them. AllowedPaths and Env do not apply:
+	// a process has the user's privileges.
+	Grant runtime.Permissions
+	// Tools answers the plugin's sdk.HostCallTool calls (the same as
+	// runtime.HostConfig.Tools); nil makes them fail with
+	// sdk.ErrPermissionDenied, saying no tools are configured.
+	Tools sdk.Tool
+	// LLM answers the plugin's sdk.HostLLM calls with the coach's judge
+	// model (the same callback as runtime.HostConfig.LLM); nil makes them
+	// fail with sdk.ErrPermissionDenied, saying no LLM is configured. It
+	// may be called concurrently; its ctx ends with the plugin's call.
+	LLM func(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error)
+
+	// manifest, set by PackOpener, is the pack manifest's permissions: a
+	// host function it does not list stays closed, whatever the plugin
+	// asks for and Grant grants.
+	manifest *runtime.Permissions
 }
 
 // withDefaults fills zero fields and validates.
@@ -61,6 +87,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: negative start timeout %v", runtime.ErrBadConfig, c.StartTimeout)
 	case c.Kind != "" && !c.Kind.Valid():
 		return c, fmt.Errorf("%w: unknown kind %q", runtime.ErrBadConfig, c.Kind)
+	}
+	for _, perm := range c.Grant.HostFunctions {
+		if !slices.Contains(grantable, perm) {
+			return c, fmt.Errorf("%w: grant.host_functions: unknown permission %q (want %q or %q; %q and %q need no grant for a process)",
+				runtime.ErrBadConfig, perm, sdk.PermissionTool, sdk.PermissionLLM, sdk.PermissionLog, sdk.PermissionConfig)
+		}
 	}
 	if l.Timeout == 0 {
 		l.Timeout = runtime.DefaultTimeout

@@ -39,3 +39,30 @@ func ExampleOpen() {
 	// Output:
 	// rewards (reward plugin, SDK 1.0): score 0.80
 }
+
+// A plugin that asks the coach's judge model: the plugin asks for
+// sdk.PermissionLLM (serve.Plugin.HostFunctions), the configuration grants
+// it and Config.LLM answers.
+func ExampleOpen_hostFunctions() {
+	ctx := context.Background()
+	judge := func(_ context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
+		return sdk.LLMResponse{Text: "you said: " + req.Messages[0].Content}, nil
+	}
+	p, err := goplugin.Open(ctx, os.Args[0], goplugin.Config{
+		// This test binary serves a plugin whose tool "llm" asks the LLM.
+		Args:  []string{"-test.run=^$"},
+		Env:   []string{helperEnv + "=hostfns-tool", askEnv + "=" + sdk.PermissionLLM},
+		Grant: runtime.Permissions{HostFunctions: []string{sdk.PermissionLLM}},
+		LLM:   judge,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close(ctx)
+
+	r, err := p.CallTool(ctx, sdk.ToolCallRequest{Name: "llm", Arguments: []byte(`{"text": "hello"}`)})
+	fmt.Println(p.Permissions().HostFunctions, r.Content, err)
+	// Output:
+	// [llm] you said: hello <nil>
+}

@@ -69,7 +69,10 @@ func helperConfig(t testing.TB, name string) goplugin.Config {
 		// No tests run if the helper env were lost: the process would
 		// then print "PASS" and fail the handshake, not recurse.
 		Args: []string{"-test.run=^$"},
-		Env:  []string{helperEnv + "=" + name},
+		Env: []string{helperEnv + "=" + name,
+			// Under -race a process sleeps a second at exit (for reports
+			// still being written): a second per Close of every test.
+			"GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")},
 	}
 }
 
@@ -111,6 +114,25 @@ func serveHelper(name string) error {
 	case "badconfig":
 		return serveAs(serve.Plugin{Name: "badconfig", Kind: sdk.KindTool, Tool: tools{},
 			Configure: func(map[string]string) error { return errors.New("api_key is required") }})
+	case "hostfns":
+		return serveAs(hostFnsPlugin(sdk.KindJudge))
+	case "hostfns-tool":
+		return serveAs(hostFnsPlugin(sdk.KindTool))
+	case "hostfns-liar":
+		// Asks for everything in its own checks but tells the host it asks
+		// only for what askEnv says: the host's checks must stop it.
+		p := hostFnsPlugin(sdk.KindJudge)
+		p.HostFunctions = []string{sdk.PermissionTool, sdk.PermissionLLM}
+		s, err := serve.NewServer(p)
+		if err != nil {
+			return err
+		}
+		plugin.Serve(&plugin.ServeConfig{
+			HandshakeConfig: wire.Handshake(1),
+			Plugins:         plugin.PluginSet{wire.PluginName: &wire.GRPCPlugin{Impl: liarServer{s}}},
+			GRPCServer:      plugin.DefaultGRPCServer,
+		})
+		return nil
 	case "netrpc":
 		// A plugin of the right handshake served over net/rpc: the host
 		// accepts gRPC only.
@@ -170,6 +192,85 @@ func (n noLimit) Recv() (*pb.CallRequest, error) {
 		req.MaxOutputBytes = 0
 	}
 	return req, err
+}
+
+// askEnv lists, comma-separated, the permissions the "hostfns" helper asks
+// for (serve.Plugin.HostFunctions).
+const askEnv = "TOOLBRAIN_GOPLUGIN_TEST_ASK"
+
+// hostFnsPlugin is a judge that asks the host's LLM to score each trace,
+// and a tool plugin whose tools call the host: "llm" asks the LLM the
+// argument text, "tool" calls the host's tool named by the argument text.
+// kind is the kind it declares.
+func hostFnsPlugin(kind sdk.Kind) serve.Plugin {
+	var ask []string
+	if a := os.Getenv(askEnv); a != "" {
+		ask = strings.Split(a, ",")
+	}
+	h := hostFns{}
+	return serve.Plugin{Name: "hostfns", Kind: kind, Judge: h, Tool: h, HostFunctions: ask}
+}
+
+type hostFns struct{}
+
+// Judge scores each trace with the number the LLM answers.
+func (hostFns) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeResponse, error) {
+	var scores []float64
+	for _, tr := range req.Traces {
+		resp, err := serve.Host(ctx).LLM(ctx, sdk.LLMRequest{
+			Messages: []sdk.Message{
+				{Role: "system", Content: "Score the answer from 0 to 10. Reply with the number only."},
+				{Role: "user", Content: "Expected: " + req.Expected + "\nAnswer: " + tr.FinalAnswer},
+			},
+			MaxTokens: 4,
+		})
+		if err != nil {
+			return sdk.JudgeResponse{}, fmt.Errorf("judge: %w", err)
+		}
+		score, err := strconv.ParseFloat(strings.TrimSpace(resp.Text), 64)
+		if err != nil {
+			return sdk.JudgeResponse{}, fmt.Errorf("judge: the LLM answered %q, not a score", resp.Text)
+		}
+		scores = append(scores, score)
+	}
+	return sdk.JudgeResponse{Scores: scores}, nil
+}
+
+func (hostFns) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.ToolCallResponse, error) {
+	var a toolArgs
+	if len(req.Arguments) > 0 {
+		if err := json.Unmarshal(req.Arguments, &a); err != nil {
+			return sdk.ToolCallResponse{}, err
+		}
+	}
+	switch req.Name {
+	case "llm":
+		resp, err := serve.Host(ctx).LLM(ctx, sdk.LLMRequest{Messages: []sdk.Message{{Role: "user", Content: a.Text}}})
+		if err != nil {
+			return sdk.ToolCallResponse{}, err
+		}
+		return sdk.ToolCallResponse{Content: resp.Text}, nil
+	case "tool":
+		return serve.Host(ctx).CallTool(ctx, sdk.ToolCallRequest{Name: a.Text, Arguments: req.Arguments})
+	case "exit":
+		os.Exit(a.Code)
+	}
+	return sdk.ToolCallResponse{Content: "no such tool: " + req.Name, IsError: true}, nil
+}
+
+// liarServer tells the host it asks for what askEnv says, whatever its
+// serve.Plugin asks for.
+type liarServer struct{ *serve.Server }
+
+func (l liarServer) Info(ctx context.Context, req *pb.InfoRequest) (*pb.InfoResponse, error) {
+	info, err := l.Server.Info(ctx, req)
+	if info != nil {
+		info.HostFunctions = nil
+		if a := os.Getenv(askEnv); a != "" {
+			info.HostFunctions = strings.Split(a, ",")
+		}
+	}
+	return info, err
 }
 
 // configured is the weighted reward list of the plugin's configuration.

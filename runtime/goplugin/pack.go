@@ -15,6 +15,13 @@ import (
 // limits (overridden by the user's) and the manifest's sha256, which
 // go-plugin checks before every start.
 //
+// Host functions: the user's grant of the pack (the PluginConfig's Grant)
+// replaces base.Grant, and the manifest's permissions cap what the
+// executable may ask for, so the plugin may call a host function only when
+// the executable asks for it (serve.Plugin.HostFunctions), the manifest
+// lists it and the user grants it, as for a WebAssembly pack. base.Tools
+// and base.LLM answer the calls.
+//
 // The executable must be on disk: an installed pack or a pack directory,
 // not a .tar.gz read into memory.
 func PackOpener(base Config) pack.Opener {
@@ -33,6 +40,9 @@ func PackOpener(base Config) pack.Opener {
 		c.Limits = p.Manifest.Limits.Override(cfg.Limits)
 		c.Config = cfg.Config
 		c.SHA256 = p.Manifest.Module.SHA256
+		c.Grant = cfg.Grant
+		perms := p.Manifest.Permissions
+		c.manifest = &perms
 		pl, err := Open(ctx, filepath.Join(p.Dir(), p.Manifest.Module.Path), c)
 		if err != nil {
 			return nil, fmt.Errorf("pack %s: %w", p.Manifest.Name, err)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,7 @@ type Plugin struct {
 	kind    sdk.Kind
 	sdkVer  string
 	exports map[string]bool
+	perms   runtime.Permissions // the host functions it may call
 
 	mu     sync.Mutex
 	cur    *conn
@@ -70,7 +72,8 @@ type conn struct {
 	rpc     pb.PluginClient
 	streams bool // the plugin serves Stream (its Info says so)
 	stderr  *lineTail
-	kill    func() // also closes the stream
+	kill    func()       // also closes the stream and stops host
+	host    *grpc.Server // the Host service of this process; nil when none
 
 	mu     sync.Mutex
 	stream *stream // nil until the first call, replaced when it breaks
@@ -137,6 +140,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Plugin, error) {
 	for _, f := range info.GetFunctions() {
 		p.exports[f] = true
 	}
+	p.perms = runtime.Permissions{HostFunctions: effective(info.GetHostFunctions(), cfg.Grant, cfg.manifest)}
 	p.cur, p.starts = c, 1
 	return p, nil
 }
@@ -158,6 +162,11 @@ func (p *Plugin) SDKVersion() string { return p.sdkVer }
 
 // Limits are the effective limits.
 func (p *Plugin) Limits() runtime.Limits { return p.cfg.Limits }
+
+// Permissions are the effective permissions: in HostFunctions, the host
+// functions' permissions that the plugin asks for and the configuration
+// grants (and, for a pack, its manifest lists).
+func (p *Plugin) Permissions() runtime.Permissions { return p.perms }
 
 // Exports reports whether the plugin serves function name.
 func (p *Plugin) Exports(name string) bool { return p.exports[name] }
@@ -242,6 +251,12 @@ func (p *Plugin) call(ctx context.Context, function string, input []byte) ([]byt
 		return nil, p.classify(ctx, c, err)
 	}
 	if resp.GetError() != "" {
+		if err := p.expired(ctx, cctx); err != nil {
+			return nil, err
+		}
+		if is := wire.Sentinel(resp.GetErrorCode()); is != nil {
+			return nil, fmt.Errorf("%w: %w", runtime.ErrPluginFailed, &remoteError{msg: resp.GetError(), is: is})
+		}
 		return nil, fmt.Errorf("%w: %s", runtime.ErrPluginFailed, resp.GetError())
 	}
 	if n := resp.GetOutputTooLarge(); n > 0 {
@@ -252,6 +267,33 @@ func (p *Plugin) call(ctx context.Context, function string, input []byte) ([]byt
 	}
 	return resp.GetOutput(), nil
 }
+
+// expired returns the timeout error when the call's deadline (cctx's, the
+// caller's or the plugin's timeout) has passed, and nil otherwise. A plugin
+// that honours its context reports "context deadline exceeded" at the
+// deadline, often a moment before the host's own timer fires: that is the
+// host's timeout, not the plugin's failure.
+func (p *Plugin) expired(ctx, cctx context.Context) error {
+	d, ok := cctx.Deadline()
+	if !ok || time.Now().Before(d) {
+		return nil
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return fmt.Errorf("%w: no answer after %v", runtime.ErrTimeout, p.cfg.Limits.Timeout)
+}
+
+// remoteError is a plugin's error that wrapped an sdk sentinel in the
+// plugin (CallResponse.error_code): its message, wrapping the same sentinel
+// on this side.
+type remoteError struct {
+	msg string
+	is  error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.is }
 
 // conn returns the running process, starting a new one when the last one
 // exited. Starts are serialised: concurrent callers wait for one start.
@@ -334,6 +376,9 @@ func (p *Plugin) start(ctx context.Context) (*conn, *pb.InfoResponse, error) {
 		once.Do(func() {
 			hl.stopping.Store(true)
 			c.closeStream()
+			if c.host != nil {
+				c.host.Stop()
+			}
 			client.Kill()
 		})
 	}
@@ -349,14 +394,25 @@ func (p *Plugin) start(ctx context.Context) (*conn, *pb.InfoResponse, error) {
 	if err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrStart, err))
 	}
-	rpc, ok := raw.(pb.PluginClient)
+	wc, ok := raw.(*wire.Client)
 	if !ok {
 		return fail(fmt.Errorf("%w: dispensed %T, not a plugin client", ErrStart, raw))
 	}
+	rpc := wc.Plugin
 	c.rpc = rpc
 	ictx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
-	info, err := rpc.Info(ictx, &pb.InfoRequest{HostSdkVersion: sdk.Version, Config: p.cfg.Config})
+	// The Host service must be up before Info, which tells the plugin
+	// where it is; it serves only when something is granted.
+	req := &pb.InfoRequest{HostSdkVersion: sdk.Version, Config: p.cfg.Config, Granted: granted(p.cfg.Grant)}
+	var hs *hostService
+	if len(req.Granted) > 0 {
+		hs = newHostService(p.cfg, p.path)
+		if c.host, req.HostBrokerId, err = serveHost(ictx, wc.Broker, hs); err != nil {
+			return fail(fmt.Errorf("%w: serve host functions to the plugin: %v%s", ErrStart, err, tail.suffix()))
+		}
+	}
+	info, err := rpc.Info(ictx, req)
 	if err != nil {
 		if st, ok := status.FromError(err); ok && st.Code() == codes.FailedPrecondition {
 			return fail(fmt.Errorf("%w: %s", ErrStart, st.Message()))
@@ -374,6 +430,13 @@ func (p *Plugin) start(ctx context.Context) (*conn, *pb.InfoResponse, error) {
 		return fail(fmt.Errorf("%w: plugin %q is a %s plugin, configured as %s", runtime.ErrBadConfig, info.GetName(), kind, p.cfg.Kind))
 	}
 	c.streams = info.GetStream()
+	if hs != nil {
+		hs.setInfo(info)
+		if !slices.ContainsFunc(info.GetHostFunctions(), p.cfg.Grant.Has) {
+			// The plugin asks for nothing granted: it never dials.
+			c.host.Stop()
+		}
+	}
 	return c, info, nil
 }
 

@@ -1,6 +1,8 @@
 // Package proto is the generated gRPC code of the go-plugin transport
-// (toolbrain_plugin.proto): one service, Plugin, with Info and Call, whose
-// payloads are the JSON of the sdk package.
+// (toolbrain_plugin.proto): the service Plugin (Info, Call, Stream) that a
+// plugin process serves, and the service Host (CallTool, LLM) that the host
+// serves back to it on a go-plugin broker connection; every payload is the
+// JSON of the sdk package.
 //
 // Only runtime/goplugin and its serve package use it; plugin authors use
 // runtime/goplugin/serve and never touch these types. It lives beside sdk

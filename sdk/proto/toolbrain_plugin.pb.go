@@ -34,7 +34,14 @@ type InfoRequest struct {
 	HostSdkVersion string `protobuf:"bytes,1,opt,name=host_sdk_version,json=hostSdkVersion,proto3" json:"host_sdk_version,omitempty"`
 	// The user's configuration of this plugin (toolbrain.toml), the values a
 	// WebAssembly plugin reads with config_get.
-	Config        map[string]string `protobuf:"bytes,2,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Config map[string]string `protobuf:"bytes,2,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The GRPCBroker id on which the host serves the Host service; 0 means
+	// the host serves none (it grants no host functions).
+	HostBrokerId uint32 `protobuf:"varint,3,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
+	// The permission names (sdk.PermissionTool, sdk.PermissionLLM) the host's
+	// configuration grants this plugin, so that the plugin can refuse a call
+	// without a round trip; the host checks every call again.
+	Granted       []string `protobuf:"bytes,4,rep,name=granted,proto3" json:"granted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -83,6 +90,20 @@ func (x *InfoRequest) GetConfig() map[string]string {
 	return nil
 }
 
+func (x *InfoRequest) GetHostBrokerId() uint32 {
+	if x != nil {
+		return x.HostBrokerId
+	}
+	return 0
+}
+
+func (x *InfoRequest) GetGranted() []string {
+	if x != nil {
+		return x.Granted
+	}
+	return nil
+}
+
 type InfoResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The plugin's name, used in every error about it.
@@ -97,7 +118,11 @@ type InfoResponse struct {
 	Functions []string `protobuf:"bytes,5,rep,name=functions,proto3" json:"functions,omitempty"`
 	// Whether the plugin serves Stream; a plugin built before Stream existed
 	// leaves it false and the host calls Call.
-	Stream        bool `protobuf:"varint,6,opt,name=stream,proto3" json:"stream,omitempty"`
+	Stream bool `protobuf:"varint,6,opt,name=stream,proto3" json:"stream,omitempty"`
+	// The permission names of the host functions the plugin asks for
+	// (sdk.PermissionTool, sdk.PermissionLLM): its manifest. The plugin may
+	// call what is both asked for here and granted by the host.
+	HostFunctions []string `protobuf:"bytes,7,rep,name=host_functions,json=hostFunctions,proto3" json:"host_functions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -172,6 +197,13 @@ func (x *InfoResponse) GetStream() bool {
 		return x.Stream
 	}
 	return false
+}
+
+func (x *InfoResponse) GetHostFunctions() []string {
+	if x != nil {
+		return x.HostFunctions
+	}
+	return nil
 }
 
 type CallRequest struct {
@@ -287,8 +319,12 @@ type CallResponse struct {
 	// The size in bytes of an output that passed the request's
 	// max_output_bytes and was not sent.
 	OutputTooLarge int64 `protobuf:"varint,4,opt,name=output_too_large,json=outputTooLarge,proto3" json:"output_too_large,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The sdk sentinel that error wraps in the plugin, so that the host's
+	// error wraps it too: "permission_denied" (sdk.ErrPermissionDenied, a
+	// host function the plugin may not call); empty for any other error.
+	ErrorCode     string `protobuf:"bytes,5,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CallResponse) Reset() {
@@ -349,17 +385,116 @@ func (x *CallResponse) GetOutputTooLarge() int64 {
 	return 0
 }
 
+func (x *CallResponse) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+type HostRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request as JSON (sdk.ToolCallRequest or sdk.LLMRequest).
+	Input         []byte `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostRequest) Reset() {
+	*x = HostRequest{}
+	mi := &file_toolbrain_plugin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostRequest) ProtoMessage() {}
+
+func (x *HostRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_toolbrain_plugin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostRequest.ProtoReflect.Descriptor instead.
+func (*HostRequest) Descriptor() ([]byte, []int) {
+	return file_toolbrain_plugin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *HostRequest) GetInput() []byte {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+type HostResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The response as JSON (sdk.ToolCallResponse or sdk.LLMResponse).
+	Output        []byte `protobuf:"bytes,1,opt,name=output,proto3" json:"output,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostResponse) Reset() {
+	*x = HostResponse{}
+	mi := &file_toolbrain_plugin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostResponse) ProtoMessage() {}
+
+func (x *HostResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_toolbrain_plugin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostResponse.ProtoReflect.Descriptor instead.
+func (*HostResponse) Descriptor() ([]byte, []int) {
+	return file_toolbrain_plugin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *HostResponse) GetOutput() []byte {
+	if x != nil {
+		return x.Output
+	}
+	return nil
+}
+
 var File_toolbrain_plugin_proto protoreflect.FileDescriptor
 
 const file_toolbrain_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\x16toolbrain_plugin.proto\x12\x13toolbrain.plugin.v1\"\xb8\x01\n" +
+	"\x16toolbrain_plugin.proto\x12\x13toolbrain.plugin.v1\"\xf8\x01\n" +
 	"\vInfoRequest\x12(\n" +
 	"\x10host_sdk_version\x18\x01 \x01(\tR\x0ehostSdkVersion\x12D\n" +
-	"\x06config\x18\x02 \x03(\v2,.toolbrain.plugin.v1.InfoRequest.ConfigEntryR\x06config\x1a9\n" +
+	"\x06config\x18\x02 \x03(\v2,.toolbrain.plugin.v1.InfoRequest.ConfigEntryR\x06config\x12$\n" +
+	"\x0ehost_broker_id\x18\x03 \x01(\rR\fhostBrokerId\x12\x18\n" +
+	"\agranted\x18\x04 \x03(\tR\agranted\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa7\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xce\x01\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
@@ -367,7 +502,8 @@ const file_toolbrain_plugin_proto_rawDesc = "" +
 	"\vsdk_version\x18\x04 \x01(\tR\n" +
 	"sdkVersion\x12\x1c\n" +
 	"\tfunctions\x18\x05 \x03(\tR\tfunctions\x12\x16\n" +
-	"\x06stream\x18\x06 \x01(\bR\x06stream\"\xca\x01\n" +
+	"\x06stream\x18\x06 \x01(\bR\x06stream\x12%\n" +
+	"\x0ehost_functions\x18\a \x03(\tR\rhostFunctions\"\xca\x01\n" +
 	"\vCallRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
 	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x14\n" +
@@ -375,16 +511,25 @@ const file_toolbrain_plugin_proto_rawDesc = "" +
 	"\x02id\x18\x04 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06cancel\x18\x05 \x01(\bR\x06cancel\x12#\n" +
 	"\rtimeout_nanos\x18\x06 \x01(\x03R\ftimeoutNanos\x12(\n" +
-	"\x10max_output_bytes\x18\a \x01(\x03R\x0emaxOutputBytes\"v\n" +
+	"\x10max_output_bytes\x18\a \x01(\x03R\x0emaxOutputBytes\"\x95\x01\n" +
 	"\fCallResponse\x12\x16\n" +
 	"\x06output\x18\x01 \x01(\fR\x06output\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\x04R\x02id\x12(\n" +
-	"\x10output_too_large\x18\x04 \x01(\x03R\x0eoutputTooLarge2\xf5\x01\n" +
+	"\x10output_too_large\x18\x04 \x01(\x03R\x0eoutputTooLarge\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x05 \x01(\tR\terrorCode\"#\n" +
+	"\vHostRequest\x12\x14\n" +
+	"\x05input\x18\x01 \x01(\fR\x05input\"&\n" +
+	"\fHostResponse\x12\x16\n" +
+	"\x06output\x18\x01 \x01(\fR\x06output2\xf5\x01\n" +
 	"\x06Plugin\x12K\n" +
 	"\x04Info\x12 .toolbrain.plugin.v1.InfoRequest\x1a!.toolbrain.plugin.v1.InfoResponse\x12K\n" +
 	"\x04Call\x12 .toolbrain.plugin.v1.CallRequest\x1a!.toolbrain.plugin.v1.CallResponse\x12Q\n" +
-	"\x06Stream\x12 .toolbrain.plugin.v1.CallRequest\x1a!.toolbrain.plugin.v1.CallResponse(\x010\x01B*Z(github.com/toolbrain/toolbrain/sdk/protob\x06proto3"
+	"\x06Stream\x12 .toolbrain.plugin.v1.CallRequest\x1a!.toolbrain.plugin.v1.CallResponse(\x010\x012\xa3\x01\n" +
+	"\x04Host\x12O\n" +
+	"\bCallTool\x12 .toolbrain.plugin.v1.HostRequest\x1a!.toolbrain.plugin.v1.HostResponse\x12J\n" +
+	"\x03LLM\x12 .toolbrain.plugin.v1.HostRequest\x1a!.toolbrain.plugin.v1.HostResponseB*Z(github.com/toolbrain/toolbrain/sdk/protob\x06proto3"
 
 var (
 	file_toolbrain_plugin_proto_rawDescOnce sync.Once
@@ -398,24 +543,30 @@ func file_toolbrain_plugin_proto_rawDescGZIP() []byte {
 	return file_toolbrain_plugin_proto_rawDescData
 }
 
-var file_toolbrain_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_toolbrain_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_toolbrain_plugin_proto_goTypes = []any{
 	(*InfoRequest)(nil),  // 0: toolbrain.plugin.v1.InfoRequest
 	(*InfoResponse)(nil), // 1: toolbrain.plugin.v1.InfoResponse
 	(*CallRequest)(nil),  // 2: toolbrain.plugin.v1.CallRequest
 	(*CallResponse)(nil), // 3: toolbrain.plugin.v1.CallResponse
-	nil,                  // 4: toolbrain.plugin.v1.InfoRequest.ConfigEntry
+	(*HostRequest)(nil),  // 4: toolbrain.plugin.v1.HostRequest
+	(*HostResponse)(nil), // 5: toolbrain.plugin.v1.HostResponse
+	nil,                  // 6: toolbrain.plugin.v1.InfoRequest.ConfigEntry
 }
 var file_toolbrain_plugin_proto_depIdxs = []int32{
-	4, // 0: toolbrain.plugin.v1.InfoRequest.config:type_name -> toolbrain.plugin.v1.InfoRequest.ConfigEntry
+	6, // 0: toolbrain.plugin.v1.InfoRequest.config:type_name -> toolbrain.plugin.v1.InfoRequest.ConfigEntry
 	0, // 1: toolbrain.plugin.v1.Plugin.Info:input_type -> toolbrain.plugin.v1.InfoRequest
 	2, // 2: toolbrain.plugin.v1.Plugin.Call:input_type -> toolbrain.plugin.v1.CallRequest
 	2, // 3: toolbrain.plugin.v1.Plugin.Stream:input_type -> toolbrain.plugin.v1.CallRequest
-	1, // 4: toolbrain.plugin.v1.Plugin.Info:output_type -> toolbrain.plugin.v1.InfoResponse
-	3, // 5: toolbrain.plugin.v1.Plugin.Call:output_type -> toolbrain.plugin.v1.CallResponse
-	3, // 6: toolbrain.plugin.v1.Plugin.Stream:output_type -> toolbrain.plugin.v1.CallResponse
-	4, // [4:7] is the sub-list for method output_type
-	1, // [1:4] is the sub-list for method input_type
+	4, // 4: toolbrain.plugin.v1.Host.CallTool:input_type -> toolbrain.plugin.v1.HostRequest
+	4, // 5: toolbrain.plugin.v1.Host.LLM:input_type -> toolbrain.plugin.v1.HostRequest
+	1, // 6: toolbrain.plugin.v1.Plugin.Info:output_type -> toolbrain.plugin.v1.InfoResponse
+	3, // 7: toolbrain.plugin.v1.Plugin.Call:output_type -> toolbrain.plugin.v1.CallResponse
+	3, // 8: toolbrain.plugin.v1.Plugin.Stream:output_type -> toolbrain.plugin.v1.CallResponse
+	5, // 9: toolbrain.plugin.v1.Host.CallTool:output_type -> toolbrain.plugin.v1.HostResponse
+	5, // 10: toolbrain.plugin.v1.Host.LLM:output_type -> toolbrain.plugin.v1.HostResponse
+	6, // [6:11] is the sub-list for method output_type
+	1, // [1:6] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
@@ -432,9 +583,9 @@ func file_toolbrain_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_toolbrain_plugin_proto_rawDesc), len(file_toolbrain_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_toolbrain_plugin_proto_goTypes,
 		DependencyIndexes: file_toolbrain_plugin_proto_depIdxs,

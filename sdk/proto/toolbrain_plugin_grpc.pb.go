@@ -243,3 +243,140 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "toolbrain_plugin.proto",
 }
+
+const (
+	Host_CallTool_FullMethodName = "/toolbrain.plugin.v1.Host/CallTool"
+	Host_LLM_FullMethodName      = "/toolbrain.plugin.v1.Host/LLM"
+)
+
+// HostClient is the client API for Host service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+type HostClient interface {
+	// CallTool takes an sdk.ToolCallRequest and returns an
+	// sdk.ToolCallResponse. A tool that fails answers with is_error set, as
+	// for a WebAssembly plugin: the failure is the plugin's to handle.
+	CallTool(ctx context.Context, in *HostRequest, opts ...grpc.CallOption) (*HostResponse, error)
+	// LLM takes an sdk.LLMRequest and returns an sdk.LLMResponse, answered by
+	// the coach's judge model. A failing model fails the call.
+	LLM(ctx context.Context, in *HostRequest, opts ...grpc.CallOption) (*HostResponse, error)
+}
+
+type hostClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewHostClient(cc grpc.ClientConnInterface) HostClient {
+	return &hostClient{cc}
+}
+
+func (c *hostClient) CallTool(ctx context.Context, in *HostRequest, opts ...grpc.CallOption) (*HostResponse, error) {
+	out := new(HostResponse)
+	err := c.cc.Invoke(ctx, Host_CallTool_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) LLM(ctx context.Context, in *HostRequest, opts ...grpc.CallOption) (*HostResponse, error) {
+	out := new(HostResponse)
+	err := c.cc.Invoke(ctx, Host_LLM_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// HostServer is the server API for Host service.
+// All implementations must embed UnimplementedHostServer
+// for forward compatibility
+type HostServer interface {
+	// CallTool takes an sdk.ToolCallRequest and returns an
+	// sdk.ToolCallResponse. A tool that fails answers with is_error set, as
+	// for a WebAssembly plugin: the failure is the plugin's to handle.
+	CallTool(context.Context, *HostRequest) (*HostResponse, error)
+	// LLM takes an sdk.LLMRequest and returns an sdk.LLMResponse, answered by
+	// the coach's judge model. A failing model fails the call.
+	LLM(context.Context, *HostRequest) (*HostResponse, error)
+	mustEmbedUnimplementedHostServer()
+}
+
+// UnimplementedHostServer must be embedded to have forward compatible implementations.
+type UnimplementedHostServer struct {
+}
+
+func (UnimplementedHostServer) CallTool(context.Context, *HostRequest) (*HostResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CallTool not implemented")
+}
+func (UnimplementedHostServer) LLM(context.Context, *HostRequest) (*HostResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method LLM not implemented")
+}
+func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
+
+// UnsafeHostServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to HostServer will
+// result in compilation errors.
+type UnsafeHostServer interface {
+	mustEmbedUnimplementedHostServer()
+}
+
+func RegisterHostServer(s grpc.ServiceRegistrar, srv HostServer) {
+	s.RegisterService(&Host_ServiceDesc, srv)
+}
+
+func _Host_CallTool_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HostRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).CallTool(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_CallTool_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).CallTool(ctx, req.(*HostRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_LLM_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HostRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).LLM(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_LLM_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).LLM(ctx, req.(*HostRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Host_ServiceDesc is the grpc.ServiceDesc for Host service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Host_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "toolbrain.plugin.v1.Host",
+	HandlerType: (*HostServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "CallTool",
+			Handler:    _Host_CallTool_Handler,
+		},
+		{
+			MethodName: "LLM",
+			Handler:    _Host_LLM_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "toolbrain_plugin.proto",
+}

@@ -20,6 +20,35 @@
 // The package depends on sdk, go-plugin and gRPC, not on the WebAssembly
 // runtime, so a plugin binary stays small.
 //
+// # Host functions
+//
+// A plugin may call back into the host, as a WebAssembly plugin imports
+// toolbrain_call_tool and toolbrain_llm: [Host](ctx) on the context of a
+// call returns a [HostClient] whose CallTool calls a tool the host serves
+// and whose LLM asks the coach's judge model. A function is open when the
+// plugin asks for its permission in [Plugin.HostFunctions] and the user's
+// configuration grants it (grant.host_functions = ["llm"]); otherwise, or
+// outside a call, it fails with an error wrapping sdk.ErrPermissionDenied
+// that names the plugin, the function and what to change, and the host's
+// error for the call wraps sdk.ErrPermissionDenied too when the plugin
+// returns it. A judge that asks the model:
+//
+//	func (j judge) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeResponse, error) {
+//		resp, err := serve.Host(ctx).LLM(ctx, sdk.LLMRequest{
+//			Messages: []sdk.Message{{Role: "user", Content: "Rate 0-10: " + req.Traces[0].FinalAnswer}},
+//		})
+//		if err != nil {
+//			return sdk.JudgeResponse{}, err
+//		}
+//		...
+//	}
+//
+//	serve.Serve(serve.Plugin{Name: "llm-judge", Kind: sdk.KindJudge, Judge: judge{},
+//		HostFunctions: []string{sdk.PermissionLLM}})
+//
+// The host's calls keep the plugin call's deadline. In tests, [WithHost]
+// stands in for the host in-process (see the example of [Host]).
+//
 // # Why a process
 //
 // Use go-plugin for plugins that need what WebAssembly cannot give: cgo,
@@ -52,9 +81,17 @@ import (
 	pb "github.com/toolbrain/toolbrain/sdk/proto"
 )
 
-// ErrBadPlugin means a [Plugin] cannot be served: no name, an unknown kind,
-// or no implementation of its kind.
-var ErrBadPlugin = errors.New("serve: invalid plugin")
+// Sentinel errors of package serve.
+var (
+	// ErrBadPlugin means a [Plugin] cannot be served: no name, an unknown
+	// kind, no implementation of its kind, or an unknown permission in
+	// HostFunctions.
+	ErrBadPlugin = errors.New("serve: invalid plugin")
+	// ErrHost means a host function failed on the host's side (the judge
+	// model returned an error, say) or the host could not be reached; the
+	// error carries the host's message.
+	ErrHost = errors.New("serve: host function failed")
+)
 
 // MaxInputBytes caps one request a plugin accepts (gRPC's default is 4 MiB;
 // a judge request of many long traces can pass that).
@@ -79,6 +116,13 @@ type Plugin struct {
 	Judge       sdk.Judge
 	Algorithm   sdk.Algorithm
 	Interpreter sdk.Interpreter
+
+	// HostFunctions are the permissions of the host functions the plugin
+	// asks for, its manifest: sdk.PermissionTool to call the host's tools,
+	// sdk.PermissionLLM to ask the coach's judge model (see [Host]). The
+	// plugin may call what it asks for here and the host's configuration
+	// grants. Logging ([Logger]) and configuration (Configure) need none.
+	HostFunctions []string
 
 	// Configure, when set, receives the user's configuration of the plugin
 	// (toolbrain.toml) after every start of the process, before any call.
@@ -118,6 +162,10 @@ type Server struct {
 	sdkVersion string
 	fns        map[string]handler
 	names      []string
+	host       *HostClient // what Host returns in this server's calls
+
+	mu     sync.Mutex
+	broker *plugin.GRPCBroker // set by UseBroker
 }
 
 type handler func(ctx context.Context, input []byte) ([]byte, error)
@@ -130,7 +178,14 @@ func NewServer(p Plugin) (*Server, error) {
 	if !p.Kind.Valid() {
 		return nil, fmt.Errorf("%w: plugin %q: unknown kind %q", ErrBadPlugin, p.Name, p.Kind)
 	}
-	s := &Server{p: p, sdkVersion: p.SDKVersion, fns: map[string]handler{}}
+	for _, perm := range p.HostFunctions {
+		if wire.HostFunctions[perm] == "" {
+			return nil, fmt.Errorf("%w: plugin %q: HostFunctions: unknown permission %q (a go-plugin plugin asks for %q or %q; logging and configuration need none)",
+				ErrBadPlugin, p.Name, perm, sdk.PermissionTool, sdk.PermissionLLM)
+		}
+	}
+	s := &Server{p: p, sdkVersion: p.SDKVersion, fns: map[string]handler{},
+		host: &HostClient{plugin: p.Name, asked: slices.Clone(p.HostFunctions)}}
 	if s.sdkVersion == "" {
 		s.sdkVersion = sdk.Version
 	}
@@ -181,27 +236,74 @@ func handle[Req, Resp any](f func(context.Context, Req) (Resp, error)) handler {
 	}
 }
 
-// Info implements pb.PluginServer.
+// UseBroker is called by [Serve], through go-plugin, with the broker on
+// which the plugin reaches the host's Host service. Plugins never call it.
+func (s *Server) UseBroker(b *plugin.GRPCBroker) {
+	s.mu.Lock()
+	s.broker = b
+	s.mu.Unlock()
+}
+
+// Info implements pb.PluginServer. After Configure it connects to the
+// host's Host service when the host grants a permission the plugin asks
+// for, so that [Host] works in the calls that follow.
 func (s *Server) Info(_ context.Context, req *pb.InfoRequest) (*pb.InfoResponse, error) {
 	if s.p.Configure != nil {
 		if err := s.p.Configure(req.GetConfig()); err != nil {
 			return nil, status.Errorf(codes.FailedPrecondition, "configure: %v", err)
 		}
 	}
+	s.connectHost(req)
 	return &pb.InfoResponse{
-		Name:       s.p.Name,
-		Version:    s.p.Version,
-		Kind:       string(s.p.Kind),
-		SdkVersion: s.sdkVersion,
-		Functions:  s.names,
-		Stream:     true,
+		Name:          s.p.Name,
+		Version:       s.p.Version,
+		Kind:          string(s.p.Kind),
+		SdkVersion:    s.sdkVersion,
+		Functions:     s.names,
+		Stream:        true,
+		HostFunctions: s.host.asked,
 	}, nil
+}
+
+// connectHost dials the host's Host service on the broker id of req when
+// the host grants a permission the plugin asks for. It dials now, not on
+// the first host call, because go-plugin forgets a broker id that nobody
+// dials within five seconds. A failure is kept for the host calls to
+// report: the plugin's other functions work without the host.
+func (s *Server) connectHost(req *pb.InfoRequest) {
+	c := &hostConn{granted: slices.Clone(req.GetGranted())}
+	need := slices.ContainsFunc(s.host.asked, func(perm string) bool { return slices.Contains(c.granted, perm) })
+	if id := req.GetHostBrokerId(); need && id != 0 {
+		s.mu.Lock()
+		b := s.broker
+		s.mu.Unlock()
+		if b == nil {
+			c.err = errors.New("no go-plugin broker to reach the host through: the plugin is not served by serve.Serve")
+		} else if cc, err := b.DialWithOptions(id, wire.DialOptions()...); err != nil {
+			c.err = fmt.Errorf("connect to the host's service (broker id %d): %w", id, err)
+		} else {
+			c.cc, c.rpc = cc, pb.NewHostClient(cc)
+		}
+	}
+	if old := s.host.conn.Swap(c); old != nil && old.cc != nil {
+		_ = old.cc.Close()
+	}
 }
 
 // Call implements pb.PluginServer. A failure of the implementation travels
 // back as the response's error; a panic is recovered into one, so that one
 // bad input does not take the process (and every call in flight) down.
-func (s *Server) Call(ctx context.Context, req *pb.CallRequest) (resp *pb.CallResponse, err error) {
+// The implementation reaches the host with [Host](ctx); a ctx that already
+// carries a host (from [WithHost]) keeps it.
+func (s *Server) Call(ctx context.Context, req *pb.CallRequest) (*pb.CallResponse, error) {
+	if _, ok := ctx.Value(hostKey{}).(*HostClient); !ok {
+		ctx = context.WithValue(ctx, hostKey{}, s.host)
+	}
+	return s.call(ctx, req)
+}
+
+// call is Call on a ctx that carries the host.
+func (s *Server) call(ctx context.Context, req *pb.CallRequest) (resp *pb.CallResponse, err error) {
 	f := s.fns[req.GetFunction()]
 	if f == nil {
 		return nil, status.Errorf(codes.Unimplemented, "plugin %q does not serve function %q", s.p.Name, req.GetFunction())
@@ -213,7 +315,7 @@ func (s *Server) Call(ctx context.Context, req *pb.CallRequest) (resp *pb.CallRe
 	}()
 	out, ferr := f(ctx, req.GetInput())
 	if ferr != nil {
-		return &pb.CallResponse{Error: ferr.Error()}, nil
+		return &pb.CallResponse{Error: ferr.Error(), ErrorCode: wire.ErrorCode(ferr)}, nil
 	}
 	if max := req.GetMaxOutputBytes(); max > 0 && int64(len(out)) > max {
 		return &pb.CallResponse{OutputTooLarge: int64(len(out))}, nil
@@ -223,13 +325,20 @@ func (s *Server) Call(ctx context.Context, req *pb.CallRequest) (resp *pb.CallRe
 
 // Stream implements pb.PluginServer: it reads calls off the stream and runs
 // each in its own goroutine, so that a slow call does not hold up the
-// others, and sends each response when its call returns.
+// others, and sends each response when its call returns. The calls reach
+// the host with [Host](ctx), as in Call.
 func (s *Server) Stream(st pb.Plugin_StreamServer) error {
 	var (
 		mu      sync.Mutex // guards cancels and closed, and serialises Send
 		cancels = map[uint64]context.CancelFunc{}
 		closed  bool
+		// The calls' contexts carry the host from one parent, so that a
+		// call pays nothing for it.
+		base = st.Context()
 	)
+	if _, ok := base.Value(hostKey{}).(*HostClient); !ok {
+		base = context.WithValue(base, hostKey{}, s.host)
+	}
 	defer func() {
 		// No Send after the handler returns (gRPC forbids it); the calls
 		// still running see their contexts cancelled.
@@ -254,15 +363,15 @@ func (s *Server) Stream(st pb.Plugin_StreamServer) error {
 			mu.Unlock()
 			continue
 		}
-		ctx, cancel := context.WithCancel(st.Context())
+		ctx, cancel := context.WithCancel(base)
 		if t := req.GetTimeoutNanos(); t > 0 {
-			ctx, cancel = context.WithTimeout(st.Context(), time.Duration(t))
+			ctx, cancel = context.WithTimeout(base, time.Duration(t))
 		}
 		mu.Lock()
 		cancels[id] = cancel
 		mu.Unlock()
 		go func() {
-			resp, err := s.Call(ctx, req)
+			resp, err := s.call(ctx, req)
 			if err != nil {
 				resp = &pb.CallResponse{Error: status.Convert(err).Message()}
 			}
