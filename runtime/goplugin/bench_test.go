@@ -3,6 +3,7 @@ package goplugin_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -29,29 +30,20 @@ func BenchmarkCall_Reward2KB(b *testing.B) {
 	ctx := context.Background()
 	b.Run("typed", func(b *testing.B) {
 		b.SetBytes(int64(len(in)))
-		var d []time.Duration
-		for b.Loop() {
-			start := time.Now()
+		timeCalls(b, func() error {
 			r, err := p.Reward(ctx, req)
-			d = append(d, time.Since(start))
-			if err != nil || r.Score != 1 {
-				b.Fatal(r, err)
+			if err == nil && r.Score != 1 {
+				err = fmt.Errorf("score %v, want 1", r.Score)
 			}
-		}
-		reportPercentiles(b, d)
+			return err
+		})
 	})
 	b.Run("raw", func(b *testing.B) {
 		b.SetBytes(int64(len(in)))
-		var d []time.Duration
-		for b.Loop() {
-			start := time.Now()
+		timeCalls(b, func() error {
 			_, err := p.Call(ctx, sdk.RewardFunction, in)
-			d = append(d, time.Since(start))
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-		reportPercentiles(b, d)
+			return err
+		})
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.SetBytes(int64(len(in)))
@@ -96,10 +88,19 @@ func BenchmarkOpen(b *testing.B) {
 func BenchmarkCall_Tiny(b *testing.B) {
 	p := openHelper(b, "tools", goplugin.Config{Logger: quiet})
 	in := []byte(`{"name":"echo","arguments":{"text":"hi"}}`)
+	timeCalls(b, func() error {
+		_, err := p.Call(context.Background(), sdk.ToolFunction, in)
+		return err
+	})
+}
+
+// timeCalls runs call b.N times and reports the median and 99th
+// percentile of its duration.
+func timeCalls(b *testing.B, call func() error) {
 	var d []time.Duration
 	for b.Loop() {
 		start := time.Now()
-		_, err := p.Call(context.Background(), sdk.ToolFunction, in)
+		err := call()
 		d = append(d, time.Since(start))
 		if err != nil {
 			b.Fatal(err)
@@ -125,14 +126,8 @@ func BenchmarkHostLLM(b *testing.B) {
 		}}
 	p := openHelper(b, "hostfns", cfg)
 	in := []byte(`{"name":"llm","arguments":{"text":"hi"}}`)
-	var d []time.Duration
-	for b.Loop() {
-		start := time.Now()
+	timeCalls(b, func() error {
 		_, err := p.Call(context.Background(), sdk.ToolFunction, in)
-		d = append(d, time.Since(start))
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportPercentiles(b, d)
+		return err
+	})
 }
