@@ -95,12 +95,13 @@
 // # Cost
 //
 // A round trip is a message each way on a Unix socket plus the JSON.
-// Measured on two quiet cores (go test -bench Call -benchtime 5000x
-// ./runtime/goplugin): see BenchmarkCall_Reward2KB; a process starts in
-// 6-10 ms. Two changes made a round trip a third cheaper: Stream instead of
-// a unary call per request (a tiny call went from 120-165 µs to 90-110), and
-// goccy/go-json instead of encoding/json for the plugin's decoding of the
-// request (a 2 KB trace: 8 µs instead of 25-32).
+// Measured on two quiet cores (go test -run XXX -bench Call_ -benchtime
+// 5000x ./runtime/goplugin): a reward on a 2 KB trace, p50 98-121 µs (mean
+// 113-138), a tiny call 79-109 µs; the same run of the unary version took
+// 190-218 and 112-133 µs. A process starts in 13-15 ms (BenchmarkOpen).
+// Two changes made a round trip 40% cheaper: Stream instead of a unary call
+// per request, and goccy/go-json instead of encoding/json for the plugin's
+// decoding of the request (a 2 KB trace: 8 µs instead of 25-32).
 //
 // Plugins start with GOMAXPROCS=1: with a gRPC server that handles one call
 // at a time per caller, fewer threads mean fewer hand-offs, and it took
