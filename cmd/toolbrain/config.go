@@ -57,14 +57,19 @@ func configCheck(_ context.Context, o *cmdIO, args []string) error {
 }
 
 // builtinRewards builds the [[rewards]] entries that name built-in
-// rewards (plugin entries are loaded by the coach) and checks that plugin
-// files exist.
+// rewards and checks that plugin files exist (loadRewards loads plugins;
+// config check does not start them).
 func builtinRewards(cfg config.Config) (*rewards.Weighted, error) {
 	var list []rewards.Config
 	for i, r := range cfg.Rewards {
 		if r.Plugin != "" {
 			if _, err := os.Stat(r.Plugin); err != nil {
 				return nil, fmt.Errorf("rewards[%d].plugin: %w", i, err)
+			}
+			if r.Manifest != "" {
+				if _, err := readManifest(r.Manifest); err != nil {
+					return nil, fmt.Errorf("rewards[%d].manifest: %w", i, err)
+				}
 			}
 			continue
 		}

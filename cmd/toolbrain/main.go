@@ -65,6 +65,7 @@ func commands() []command {
 		{"sandbox run", "--code FILE [--tools PACK] [--timeout D] [--max-steps N]", "run a CodeAct program in the WebAssembly sandbox and print a JSON result", sandboxRun},
 		{"bench train", "[--lora R] [--qlora]", "training-step throughput and peak memory on the benchmark shape (one JSON line)", benchCmd("train")},
 		{"trace show", "FILE [--index N]", "print agent traces (JSONL) readably", traceShow},
+		{"score", "--traces FILE.jsonl [--tasks FILE.jsonl] [--config FILE]", "score traces with the configured [[rewards]] (plugins and LLM judges included) and [algorithm]; one JSON line per trace", scoreCmd},
 		{"config check", "[FILE]", "validate a toolbrain.toml (default: ./toolbrain.toml, else the embedded default)", configCheck},
 		{"version", "", "print the version", func(_ context.Context, o *cmdIO, _ []string) error {
 			fmt.Fprintln(o.stdout, "toolbrain", version)

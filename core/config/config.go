@@ -22,6 +22,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/sdk"
 )
 
 // DefaultTOML is the documented default configuration, embedded in the binary.
@@ -79,11 +80,24 @@ type Reward struct {
 	Name   string  `toml:"name"`
 	Weight float64 `toml:"weight"`
 	// Plugin is a WebAssembly module or go-plugin executable of kind
-	// reward; empty means the built-in reward Name.
+	// reward or judge (a judge's ranking becomes scores from 1 to 0); empty
+	// means the built-in reward Name. Name then names it in the output
+	// ("" = the file's base name).
 	Plugin string `toml:"plugin"`
 	// MaxTurns configures step_efficiency; Normalize, exact_match.
 	MaxTurns  int  `toml:"max_turns"`
 	Normalize bool `toml:"normalize"`
+	// Manifest is the manifest.toml of a bare .wasm plugin: its kind,
+	// limits and the host functions it asks for.
+	Manifest string `toml:"manifest"`
+	// Grant lists the host functions the plugin may call (tool, llm, log,
+	// config), where its manifest asks for them; llm is answered by [judge].
+	Grant []string `toml:"grant"`
+	// Rubric is given to a judge plugin with every group.
+	Rubric string `toml:"rubric"`
+	// Config holds the values the plugin reads (config_get, or a go-plugin's
+	// Configure).
+	Config map[string]string `toml:"config"`
 }
 
 // Algorithm is the [algorithm] table (plugins/algorithms.Config).
@@ -279,6 +293,13 @@ func (c Config) Validate() error {
 			return bad(key+".weight", "got %v, want a finite number", r.Weight)
 		case r.MaxTurns < 0:
 			return bad(key+".max_turns", "got %d, want >= 0", r.MaxTurns)
+		case r.Plugin == "" && (r.Manifest != "" || len(r.Grant) > 0 || len(r.Config) > 0 || r.Rubric != ""):
+			return bad(key+".plugin", "manifest, grant, rubric and config apply to a plugin; this entry has none")
+		}
+		for _, g := range r.Grant {
+			if g != sdk.PermissionTool && g != sdk.PermissionLLM && g != sdk.PermissionLog && g != sdk.PermissionConfig {
+				return bad(key+".grant", "got %q, want tool, llm, log or config", g)
+			}
 		}
 	}
 	switch a := c.Algorithm; {

@@ -52,6 +52,10 @@ func TestParse(t *testing.T) {
 		j.Judge.APIKeyEnv != "OPENAI_API_KEY" || !j.Judge.Configured() {
 		t.Errorf("[judge]: %+v, %v", j.Judge, err)
 	}
+	r, err := Parse("t.toml", "[[rewards]]\nplugin = \"judge.wasm\"\nmanifest = \"m.toml\"\ngrant = [\"llm\", \"config\"]\nrubric = \"short\"\n[rewards.config]\nmax_tokens = \"64\"\n")
+	if err != nil || len(r.Rewards) != 1 || r.Rewards[0].Config["max_tokens"] != "64" || len(r.Rewards[0].Grant) != 2 || r.Rewards[0].Rubric != "short" {
+		t.Errorf("plugin reward: %+v, %v", r.Rewards, err)
+	}
 	if Default().Judge.Configured() {
 		t.Error("the default configures no judge model")
 	}
@@ -84,6 +88,8 @@ func TestParse_Errors(t *testing.T) {
 		{name: "judge model without endpoint", src: "[judge]\n\nmodel = \"gpt\"\n", want: []string{"t.toml:3", "judge.model", "checkpoint"}},
 		{name: "judge negative timeout", src: "[judge]\ntimeout = \"-2s\"\n", want: []string{"t.toml:2", "judge.timeout"}},
 		{name: "judge negative max_tokens", src: "[judge]\nmax_tokens = -1\n", want: []string{"t.toml:2", "judge.max_tokens"}},
+		{name: "plugin options without plugin", src: "[[rewards]]\nname = \"exact_match\"\ngrant = [\"llm\"]\n", want: []string{"rewards[0].plugin", "apply to a plugin"}},
+		{name: "unknown grant", src: "[[rewards]]\nplugin = \"j.wasm\"\ngrant = [\"net\"]\n", want: []string{"t.toml:3", "rewards[0].grant", "net"}},
 		{name: "judge unknown key", src: "[judge]\nurl = \"x\"\n", want: []string{"t.toml:2", `"judge.url"`}},
 	}
 	for _, tt := range tests {

@@ -1,7 +1,9 @@
 // Package rewards holds ToolBrain's first-party rewards as plain Go
 // implementations of sdk.Reward: exact match, token F1, tool-execution
 // success, step efficiency, and a weighted combination configured in
-// toolbrain.toml as a list with weights. ExactMatch is also built as a
+// toolbrain.toml as a list with weights: [Weighted] over per-trace rewards,
+// [WeightedGroup] when the list also holds rewards that score a whole group
+// (an LLM judge, through judge.GroupReward). ExactMatch is also built as a
 // WebAssembly plugin (plugins/wasm/exactmatch-go) from this same code.
 package rewards
 
