@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,5 +112,29 @@ func TestPluginCall_GoPlugin(t *testing.T) {
 		if resp.Score != tt.want {
 			t.Errorf("answer %q: score %g, want %g", tt.answer, resp.Score, tt.want)
 		}
+	}
+
+	// The same process as a [[rewards]] entry of `toolbrain score`, with
+	// its configuration: exact match (normalised) + 0.5 token F1.
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "toolbrain.toml")
+	write(t, cfg, "[[rewards]]\nname = \"native\"\nplugin = \""+bin+"\"\nweight = 2.0\n[rewards.config]\n"+
+		"rewards = '[{\"name\": \"exact_match\", \"weight\": 1, \"normalize\": true}, {\"name\": \"token_f1\", \"weight\": 0.5}]'\n")
+	traces := filepath.Join(dir, "traces.jsonl")
+	write(t, traces, `{"task_id": "t", "final_answer": "paris", "turns": []}`+"\n"+`{"task_id": "t", "final_answer": "the city of Paris", "turns": []}`+"\n")
+	tasks := filepath.Join(dir, "tasks.jsonl")
+	write(t, tasks, `{"id": "t", "prompt": "Capital of France?", "expected": "Paris"}`+"\n")
+	var got []scoreLine
+	for _, line := range strings.Split(strings.TrimSpace(mustTB(t, "score", "--traces", traces, "--tasks", tasks, "--config", cfg)), "\n") {
+		var l scoreLine
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, l)
+	}
+	// "paris": exact (normalised) 1 + 0.5·F1 1 = 1.5; "the city of Paris":
+	// exact 0, F1 of {city, of, paris} against {paris} = 2·(1/3)/(1/3+1) = 0.5.
+	if len(got) != 2 || got[0].Components["native"] != 1.5 || math.Abs(got[1].Components["native"]-0.25) > 1e-12 || got[0].Reward != 3 {
+		t.Errorf("score through the go-plugin reward: %+v", got)
 	}
 }

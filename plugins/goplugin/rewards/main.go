@@ -6,10 +6,11 @@
 //
 //	go build -o bin/rewards ./plugins/goplugin/rewards
 //
-//	[[plugins]]
-//	transport = "go-plugin"
-//	path = "bin/rewards"
-//	[plugins.config]
+//	[[rewards]]
+//	name = "native"
+//	plugin = "bin/rewards"
+//	weight = 1.0
+//	[rewards.config]
 //	rewards = '[{"name": "exact_match", "weight": 1, "normalize": true}, {"name": "token_f1", "weight": 0.5}]'
 //
 // The rewards key is a JSON list of rewards.Config (name, weight, normalize,
