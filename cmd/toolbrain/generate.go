@@ -49,13 +49,6 @@ func generateText(ctx context.Context, l *loaded, prompts []string, chat bool, g
 		}
 		st.Prompted += len(ids[i])
 	}
-	stops := make([]int32, 0, len(l.ckpt.Config.EOSTokenIDs)+1)
-	for _, e := range l.ckpt.Config.EOSTokenIDs {
-		stops = append(stops, int32(e))
-	}
-	if eos, ok := tok.EOS(); ok {
-		stops = append(stops, eos)
-	}
 	opts := generate.Options{
 		MaxNewTokens: g.MaxNewTokens,
 		MaxLen:       l.ckpt.Config.MaxPositionEmbeddings,
@@ -63,7 +56,7 @@ func generateText(ctx context.Context, l *loaded, prompts []string, chat bool, g
 		TopP:         g.TopP,
 		TopK:         g.TopK,
 		Seed:         g.Seed,
-		StopTokenIDs: stops,
+		StopTokenIDs: l.ckpt.StopTokenIDs(tok),
 		StopStrings:  g.Stop,
 		Decode:       tok.Decode,
 	}

@@ -54,13 +54,8 @@ func (f *modelFlags) load() (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Adapters are named like models: a directory or a Hugging Face id.
 	adapter := firstNonEmpty(f.adapter, cfg.Core.Adapter)
-	if adapter != "" {
-		// Adapters are named like models: a directory or a Hugging Face id.
-		if adapter, err = hub.Resolve(adapter, hub.ResolveOptions{CacheDir: cfg.Hub.CacheDir}); err != nil {
-			return nil, err
-		}
-	}
 	m, err := ck.LoadModel(b, model.LoadOptions{Quant: firstNonEmpty(f.quant, cfg.Core.Quant)}, adapter)
 	if err != nil {
 		return nil, err

@@ -28,6 +28,8 @@ var ErrNoTokenizer = errors.New("checkpoint: no tokenizer.json")
 type Checkpoint struct {
 	Dir    string
 	Config model.Config
+
+	resolve hub.ResolveOptions // how Open found it; adapters are found the same way
 }
 
 // Open resolves nameOrDir (a directory, or a Hugging Face id such as
@@ -42,7 +44,7 @@ func Open(nameOrDir string, opts hub.ResolveOptions) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Checkpoint{Dir: dir, Config: cfg}, nil
+	return &Checkpoint{Dir: dir, Config: cfg, resolve: opts}, nil
 }
 
 // Tokenizer loads the checkpoint's tokenizer.json (and tokenizer_config.json).
@@ -59,9 +61,31 @@ func (c *Checkpoint) ChatTemplate() (*chattemplate.Template, error) {
 	return chattemplate.FromTokenizerConfig(filepath.Join(c.Dir, tokenizer.ConfigFileName))
 }
 
-// LoadModel uploads the weights to backend. adapterDir, when not empty, is
-// a PEFT LoRA adapter applied (unmerged) on top.
-func (c *Checkpoint) LoadModel(b backends.Backend, opts model.LoadOptions, adapterDir string) (*model.Model, error) {
+// StopTokenIDs are the ids that end a generation: config.json's
+// eos_token_id(s) and the tokenizer's EOS token (chat models often end a
+// turn with one and the text with the other).
+func (c *Checkpoint) StopTokenIDs(tok *tokenizer.Tokenizer) []int32 {
+	stops := make([]int32, 0, len(c.Config.EOSTokenIDs)+1)
+	for _, e := range c.Config.EOSTokenIDs {
+		stops = append(stops, int32(e))
+	}
+	if eos, ok := tok.EOS(); ok {
+		stops = append(stops, eos)
+	}
+	return stops
+}
+
+// LoadModel uploads the weights to backend. adapter, when not empty, is a
+// PEFT LoRA adapter applied (unmerged) on top: a directory, or a Hugging
+// Face id found as Open found the checkpoint.
+func (c *Checkpoint) LoadModel(b backends.Backend, opts model.LoadOptions, adapter string) (*model.Model, error) {
+	adapterDir := adapter
+	if adapter != "" {
+		var err error
+		if adapterDir, err = hub.Resolve(adapter, c.resolve); err != nil {
+			return nil, fmt.Errorf("adapter %s: %w", adapter, err)
+		}
+	}
 	m, err := model.Load(b, c.Dir, opts)
 	if err != nil {
 		return nil, err

@@ -161,24 +161,12 @@ func OpenLocal(cfg LocalConfig) (*Local, error) {
 		}
 		return nil, fmt.Errorf("llm: judge model %s: %w", cfg.Model, err)
 	}
-	adapter := cfg.Adapter
-	if adapter != "" {
-		if adapter, err = hub.Resolve(adapter, hopts); err != nil {
-			return nil, fmt.Errorf("llm: judge adapter %s: %w", cfg.Adapter, err)
-		}
-	}
 	opts := cfg.Options
 	if opts.MaxLen == 0 {
 		opts.MaxLen = ck.Config.MaxPositionEmbeddings
 	}
 	if opts.StopTokenIDs == nil {
-		opts.StopTokenIDs = []int32{}
-		for _, e := range ck.Config.EOSTokenIDs {
-			opts.StopTokenIDs = append(opts.StopTokenIDs, int32(e))
-		}
-		if eos, ok := tok.EOS(); ok {
-			opts.StopTokenIDs = append(opts.StopTokenIDs, eos)
-		}
+		opts.StopTokenIDs = ck.StopTokenIDs(tok)
 	}
 	spec := cfg.Backend
 	if spec == "" {
@@ -188,7 +176,7 @@ func OpenLocal(cfg LocalConfig) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("llm: judge backend: %w", err)
 	}
-	m, err := ck.LoadModel(b, model.LoadOptions{Quant: cfg.Quant}, adapter)
+	m, err := ck.LoadModel(b, model.LoadOptions{Quant: cfg.Quant}, cfg.Adapter)
 	if err != nil {
 		b.Finalize()
 		return nil, fmt.Errorf("llm: load judge model %s: %w", cfg.Model, err)
