@@ -42,6 +42,22 @@ func judgeLLM(cfg config.Config) (llm.Client, func(), error) {
 	return nil, func() {}, nil
 }
 
+// pluginHost starts the WebAssembly host of cfg ([plugins] cache) with the
+// judge model of [judge] answering toolbrain_llm, and returns both;
+// release closes them.
+func pluginHost(ctx context.Context, cfg config.Config) (h *runtime.Host, judge llm.Client, release func(), err error) {
+	judge, closeJudge, err := judgeLLM(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h, err = runtime.NewHost(ctx, runtime.HostConfig{CacheDir: cfg.Plugins.CacheDirOrDefault(), LLM: hostLLM(judge)})
+	if err != nil {
+		closeJudge()
+		return nil, nil, nil, err
+	}
+	return h, judge, func() { h.Close(ctx); closeJudge() }, nil
+}
+
 // hostLLM is the runtime's toolbrain_llm callback for c; nil when c is.
 func hostLLM(c llm.Client) func(context.Context, sdk.LLMRequest) (sdk.LLMResponse, error) {
 	if c == nil {

@@ -138,16 +138,11 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 			m.SDKVersion = *sdkVersion
 		}
 	}
-	judge, closeJudge, err := judgeLLM(cfg)
+	h, judge, release, err := pluginHost(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer closeJudge()
-	h, err := runtime.NewHost(ctx, runtime.HostConfig{CacheDir: cfg.Plugins.CacheDirOrDefault(), LLM: hostLLM(judge)})
-	if err != nil {
-		return err
-	}
-	defer h.Close(ctx)
+	defer release()
 	pc := runtime.PluginConfig{Limits: cfg.Plugins.Limits}
 	if *grant != "" {
 		pc.Grant.HostFunctions = strings.Split(*grant, ",")

@@ -181,16 +181,11 @@ func scoreCmd(ctx context.Context, o *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	judgeModel, closeJudge, err := judgeLLM(cfg)
+	h, judgeModel, release, err := pluginHost(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer closeJudge()
-	h, err := runtime.NewHost(ctx, runtime.HostConfig{CacheDir: cfg.Plugins.CacheDirOrDefault(), LLM: hostLLM(judgeModel)})
-	if err != nil {
-		return err
-	}
-	defer h.Close(ctx)
+	defer release()
 	w, closeRewards, err := loadRewards(ctx, cfg, h, judgeModel)
 	if err != nil {
 		return err
