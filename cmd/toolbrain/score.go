@@ -73,39 +73,11 @@ func loadRewards(ctx context.Context, cfg config.Config, h *runtime.Host, llmc l
 // loadRewardPlugin loads one plugin reward: a .wasm module or a go-plugin
 // executable, of kind reward or judge.
 func loadRewardPlugin(ctx context.Context, cfg config.Config, r config.Reward, h *runtime.Host, llmc llm.Client) (sdk.GroupReward, func(), error) {
-	grant := runtime.Permissions{HostFunctions: r.Grant}
-	if isExecutable(r.Plugin) {
-		p, err := goplugin.Open(ctx, r.Plugin, goplugin.Config{Limits: cfg.Plugins.Limits, Grant: grant, LLM: hostLLM(llmc), Config: r.Config})
-		if err != nil {
-			return nil, nil, err
-		}
-		closer := func() { p.Close(context.Background()) }
-		gr, err := asGroupReward(p.Kind(), p, r.Rubric, r.Plugin)
-		if err != nil {
-			closer()
-			return nil, nil, err
-		}
-		return gr, closer, nil
-	}
-	m := runtime.Manifest{Name: strings.TrimSuffix(filepath.Base(r.Plugin), filepath.Ext(r.Plugin))}
-	if r.Manifest != "" {
-		var err error
-		if m, err = readManifest(r.Manifest); err != nil {
-			return nil, nil, err
-		}
-	}
-	p, err := h.LoadFile(ctx, r.Plugin, m, runtime.PluginConfig{Limits: cfg.Plugins.Limits, Grant: grant, Config: r.Config})
+	p, kind, err := openRewardPlugin(ctx, cfg, r, h, llmc)
 	if err != nil {
 		return nil, nil, err
 	}
 	closer := func() { p.Close(context.Background()) }
-	kind := m.Kind
-	if kind == "" { // no manifest: what it exports says
-		kind = sdk.KindReward
-		if p.Exports(sdk.JudgeFunction) && !p.Exports(sdk.RewardFunction) {
-			kind = sdk.KindJudge
-		}
-	}
 	gr, err := asGroupReward(kind, p, r.Rubric, r.Plugin)
 	if err != nil {
 		closer()
@@ -114,10 +86,44 @@ func loadRewardPlugin(ctx context.Context, cfg config.Config, r config.Reward, h
 	return gr, closer, nil
 }
 
+// openRewardPlugin starts r's plugin on the transport its file calls for
+// and says its kind: a process's Info, a module's manifest or, without
+// one, what the module exports.
+func openRewardPlugin(ctx context.Context, cfg config.Config, r config.Reward, h *runtime.Host, llmc llm.Client) (rewardPlugin, sdk.Kind, error) {
+	grant := runtime.Permissions{HostFunctions: r.Grant}
+	if isExecutable(r.Plugin) {
+		p, err := goplugin.Open(ctx, r.Plugin, goplugin.Config{Limits: cfg.Plugins.Limits, Grant: grant, LLM: hostLLM(llmc), Config: r.Config})
+		if err != nil {
+			return nil, "", err
+		}
+		return p, p.Kind(), nil
+	}
+	m := runtime.Manifest{Name: strings.TrimSuffix(filepath.Base(r.Plugin), filepath.Ext(r.Plugin))}
+	if r.Manifest != "" {
+		var err error
+		if m, err = readManifest(r.Manifest); err != nil {
+			return nil, "", err
+		}
+	}
+	p, err := h.LoadFile(ctx, r.Plugin, m, runtime.PluginConfig{Limits: cfg.Plugins.Limits, Grant: grant, Config: r.Config})
+	if err != nil {
+		return nil, "", err
+	}
+	kind := m.Kind
+	if kind == "" {
+		kind = sdk.KindReward
+		if p.Exports(sdk.JudgeFunction) && !p.Exports(sdk.RewardFunction) {
+			kind = sdk.KindJudge
+		}
+	}
+	return p, kind, nil
+}
+
 // rewardPlugin is what both transports' plugins offer.
 type rewardPlugin interface {
 	sdk.GroupReward
 	sdk.Judge
+	Close(context.Context) error
 }
 
 // asGroupReward scores groups with p as its kind says: a reward (its
