@@ -2,11 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -323,11 +323,11 @@ func readTasks(path string) (map[string]sdk.Task, error) {
 	sc.Buffer(make([]byte, 0, 64<<10), agent.MaxTraceLine)
 	for line := 1; sc.Scan(); line++ {
 		b := sc.Bytes()
-		if len(strings.TrimSpace(string(b))) == 0 {
+		if len(bytes.TrimSpace(b)) == 0 {
 			continue
 		}
 		var t sdk.Task
-		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&t); err != nil {
 			return nil, fmt.Errorf("%s:%d: want {\"id\", \"prompt\", \"expected\"}: %w", path, line, err)
@@ -337,7 +337,7 @@ func readTasks(path string) (map[string]sdk.Task, error) {
 		}
 		tasks[t.ID] = t
 	}
-	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
+	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return tasks, nil
