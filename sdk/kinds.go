@@ -444,3 +444,19 @@ type InterpretResponse struct {
 type Interpreter interface {
 	Interpret(ctx context.Context, req InterpretRequest) (InterpretResponse, error)
 }
+
+// taskKey is the context key of ContextWithTask.
+type taskKey struct{}
+
+// ContextWithTask returns ctx carrying task. The athletes pass it to every
+// tool call of an episode, so that a host-side tool can serve the task at
+// hand (an inbox, a database) and nothing else.
+func ContextWithTask(ctx context.Context, task Task) context.Context {
+	return context.WithValue(ctx, taskKey{}, task)
+}
+
+// TaskFromContext returns the task that ContextWithTask put in ctx.
+func TaskFromContext(ctx context.Context) (Task, bool) {
+	t, ok := ctx.Value(taskKey{}).(Task)
+	return t, ok
+}

@@ -117,6 +117,9 @@ type Config struct {
 type Task struct {
 	ID     string
 	Prompt string
+	// Metadata travels with the task to the tools: a tool finds it with
+	// sdk.TaskFromContext (an email tool reads the inbox it may search).
+	Metadata map[string]string
 }
 
 // Agent runs episodes of one kind. It is safe for concurrent use (each
@@ -237,6 +240,7 @@ func (a *Agent) Run(ctx context.Context, task Task) (sdk.Trace, error) {
 // episode is the state of one row of a group.
 type episode struct {
 	i     int
+	task  Task
 	trace sdk.Trace
 	msgs  []chattemplate.Message
 	sb    *sandbox.Episode
@@ -253,10 +257,32 @@ type episode struct {
 // error only when it cannot go on at all: the model fails, the sandbox
 // cannot start an episode, or ctx is cancelled (then ctx.Err(), wrapped).
 func (a *Agent) RunGroup(ctx context.Context, tasks []Task) (traces []sdk.Trace, err error) {
+	return a.RunGroupWith(ctx, tasks, GroupOptions{Seed: a.cfg.Sampling.Seed, Streams: a.cfg.Sampling.Streams})
+}
+
+// GroupOptions vary the sampling of one RunGroupWith call: a coach gives
+// every training step its own seed and every episode its own stream.
+type GroupOptions struct {
+	// Seed replaces Config.Sampling.Seed.
+	Seed int64
+	// Streams names each episode's random stream (see generate.Options);
+	// nil, or a length other than the tasks', means 0..n-1.
+	Streams []uint64
+	// Greedy decodes at temperature 0 (evaluation).
+	Greedy bool
+}
+
+// RunGroupWith is RunGroup with the sampling seed, streams and temperature
+// of o in place of the Config's.
+func (a *Agent) RunGroupWith(ctx context.Context, tasks []Task, o GroupOptions) (traces []sdk.Trace, err error) {
 	if len(tasks) == 0 {
 		return []sdk.Trace{}, nil
 	}
 	opts := a.cfg.Sampling
+	opts.Seed, opts.Streams = o.Seed, o.Streams
+	if o.Greedy {
+		opts.Temperature = 0
+	}
 	if opts.Streams == nil || len(opts.Streams) != len(tasks) {
 		opts.Streams = make([]uint64, len(tasks))
 		for i := range opts.Streams {
@@ -279,7 +305,7 @@ func (a *Agent) RunGroup(ctx context.Context, tasks []Task) (traces []sdk.Trace,
 	}()
 	var rows []int
 	for i, task := range tasks {
-		e := &episode{i: i, start: time.Now(), trace: sdk.Trace{TaskID: task.ID, Turns: []sdk.Turn{}}}
+		e := &episode{i: i, start: time.Now(), task: task, trace: sdk.Trace{TaskID: task.ID, Turns: []sdk.Turn{}}}
 		e.trace.ID = fmt.Sprintf("%s-%d", task.ID, i)
 		eps[i] = e
 		e.msgs = []chattemplate.Message{{Role: "system", Content: a.cfg.System}, {Role: "user", Content: task.Prompt}}
@@ -417,7 +443,7 @@ func (a *Agent) codeAct(ctx context.Context, e *episode, t *sdk.Turn, text strin
 		t.Observations = []sdk.Observation{{Content: content, IsError: true}}
 	} else {
 		t.Code = code
-		res, err := e.sb.Run(ctx, code)
+		res, err := e.sb.Run(e.toolContext(ctx), code)
 		if err != nil {
 			return nil, fmt.Errorf("agent: episode %d: run code: %w", e.i, err)
 		}
@@ -454,7 +480,7 @@ func (a *Agent) toolCalls(ctx context.Context, e *episode, t *sdk.Turn, turn int
 	for j := range calls {
 		c := &calls[j]
 		c.ID = fmt.Sprintf("call_%d_%d", turn+1, j+1)
-		content, isErr, err := a.callTool(ctx, *c)
+		content, isErr, err := a.callTool(ctx, e, *c)
 		if err != nil {
 			return nil, fmt.Errorf("agent: episode %d: tool %s: %w", e.i, c.Name, err)
 		}
@@ -474,14 +500,14 @@ func (a *Agent) toolCalls(ctx context.Context, e *episode, t *sdk.Turn, turn int
 
 // callTool checks a call against the tools' schemas and runs it. A refused
 // or failing call is content for the model; only a cancelled ctx is an error.
-func (a *Agent) callTool(ctx context.Context, c sdk.ToolCall) (string, bool, error) {
+func (a *Agent) callTool(ctx context.Context, e *episode, c sdk.ToolCall) (string, bool, error) {
 	req := sdk.ToolCallRequest{Name: c.Name, Arguments: c.Arguments}
 	if a.schema != nil {
 		if err := a.schema.Validate(req); err != nil {
 			return "Error: " + err.Error(), true, nil
 		}
 	}
-	resp, err := a.cfg.Tool.CallTool(ctx, req)
+	resp, err := a.cfg.Tool.CallTool(e.toolContext(ctx), req)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return "", false, cerr
@@ -518,3 +544,8 @@ func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds())
 // System returns the system prompt the agent uses (Config.System or the
 // kind's default).
 func (a *Agent) System() string { return a.cfg.System }
+
+// toolContext is ctx carrying the episode's task for its tools.
+func (e *episode) toolContext(ctx context.Context) context.Context {
+	return sdk.ContextWithTask(ctx, sdk.Task{ID: e.task.ID, Prompt: e.task.Prompt, Metadata: e.task.Metadata})
+}
