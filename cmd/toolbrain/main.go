@@ -66,6 +66,8 @@ func commands() []command {
 		{"bench train", "[--lora R] [--qlora]", "training-step throughput and peak memory on the benchmark shape (one JSON line)", benchCmd("train")},
 		{"trace show", "FILE [--index N]", "print agent traces (JSONL) readably", traceShow},
 		{"score", "--traces FILE.jsonl [--tasks FILE.jsonl] [--config FILE]", "score traces with the configured [[rewards]] (plugins and LLM judges included) and [algorithm]; one JSON line per trace", scoreCmd},
+		{"train", trainSynopsis, "train the athlete with RL (grpo, dpo) or rejection-sampling SFT on tool-using tasks ([train] in toolbrain.toml)", trainCmd},
+		{"eval", "--model M [--adapter A] --tasks FILE [--json]", "held-out success (95% CI), mean reward, turns and tool errors of an athlete on a task file", evalCmd},
 		{"config check", "[FILE]", "validate a toolbrain.toml (default: ./toolbrain.toml, else the embedded default)", configCheck},
 		{"version", "", "print the version", func(_ context.Context, o *cmdIO, _ []string) error {
 			fmt.Fprintln(o.stdout, "toolbrain", version)
@@ -78,7 +80,8 @@ const version = "0.1.0-dev"
 
 // run executes the command line args and returns the process exit code:
 // 0 on success, 1 on failure, 2 on a usage error, 3 when a sandboxed
-// program ran and failed (its result is printed).
+// program ran and failed (its result is printed), 130 when a training run
+// was interrupted (Ctrl-C) and checkpointed.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o := &cmdIO{stdout: stdout, stderr: stderr}
 	cmds := commands()
@@ -111,6 +114,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errProgramFailed):
 		return 3
+	case errors.Is(err, errInterrupted):
+		return 130
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "toolbrain %s: %v\nusage: toolbrain %s %s\n", best.name, err, best.name, best.args)
 		return 2

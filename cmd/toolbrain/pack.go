@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
+	"github.com/toolbrain/toolbrain/core/scoring"
 	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/runtime/pack"
@@ -131,27 +131,28 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	m := runtime.Manifest{SDKVersion: *sdkVersion}
 	if *manifest != "" {
-		if m, err = readManifest(*manifest); err != nil {
+		if m, err = scoring.ReadManifest(*manifest); err != nil {
 			return err
 		}
 		if *sdkVersion != "" {
 			m.SDKVersion = *sdkVersion
 		}
 	}
-	h, judge, release, err := pluginHost(ctx, cfg)
+	sh, err := scoring.NewHost(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer sh.Close(ctx)
+	h := sh.WASM
 	pc := runtime.PluginConfig{Limits: cfg.Plugins.Limits}
 	if *grant != "" {
 		pc.Grant.HostFunctions = strings.Split(*grant, ",")
 	}
 	var out []byte
-	if isExecutable(*plugin) {
+	if scoring.IsExecutable(*plugin) {
 		// A go-plugin process: any function of its kind, JSON in and out.
 		var pl *goplugin.Plugin
-		if pl, err = goplugin.Open(ctx, *plugin, goplugin.Config{Limits: cfg.Plugins.Limits, Grant: pc.Grant, LLM: hostLLM(judge)}); err != nil {
+		if pl, err = goplugin.Open(ctx, *plugin, goplugin.Config{Limits: cfg.Plugins.Limits, Grant: pc.Grant, LLM: sh.LLM()}); err != nil {
 			return err
 		}
 		defer pl.Close(ctx)
@@ -163,7 +164,7 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	} else {
 		out, err = pack.CallFile(ctx, *plugin, *function, in, pack.CallOptions{
 			Host: h, Config: pc, Manifest: m,
-			Openers: pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(goplugin.Config{LLM: hostLLM(judge)})},
+			Openers: pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(goplugin.Config{LLM: sh.LLM()})},
 		})
 	}
 	if err != nil {
@@ -171,23 +172,4 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	_, err = fmt.Fprintf(o.stdout, "%s\n", out)
 	return err
-}
-
-// isExecutable reports whether path is a regular file with an execute bit
-// that is not a WebAssembly module: a go-plugin plugin.
-func isExecutable(path string) bool {
-	st, err := os.Stat(path)
-	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
-		return false
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	magic := make([]byte, 4)
-	if _, err := io.ReadFull(f, magic); err != nil {
-		return false
-	}
-	return string(magic) != "\x00asm"
 }

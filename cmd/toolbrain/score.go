@@ -2,144 +2,18 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/toolbrain/toolbrain/core/agent"
-	"github.com/toolbrain/toolbrain/core/config"
-	"github.com/toolbrain/toolbrain/core/llm"
-	"github.com/toolbrain/toolbrain/plugins/judge"
+	"github.com/toolbrain/toolbrain/core/coach"
+	"github.com/toolbrain/toolbrain/core/scoring"
 	"github.com/toolbrain/toolbrain/plugins/rewards"
-	"github.com/toolbrain/toolbrain/runtime"
-	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/sdk"
 )
-
-// loadRewards builds the [[rewards]] list: built-in rewards, reward plugins
-// and judge plugins (whose rankings become scores), each with its weight.
-// Plugins load on h (WebAssembly) or as go-plugin processes; llmc answers
-// their toolbrain_llm calls. release closes the plugins; on an error they
-// are closed already.
-func loadRewards(ctx context.Context, cfg config.Config, h *runtime.Host, llmc llm.Client) (w *rewards.WeightedGroup, release func(), err error) {
-	w = &rewards.WeightedGroup{}
-	var closers []func()
-	release = func() {
-		for _, c := range closers {
-			c()
-		}
-	}
-	defer func() {
-		if err != nil {
-			release()
-		}
-	}()
-	seen := map[string]int{}
-	for i, r := range cfg.Rewards {
-		name := r.Name
-		if name == "" {
-			name = strings.TrimSuffix(filepath.Base(r.Plugin), filepath.Ext(r.Plugin))
-		}
-		// Two entries of one name (exact_match twice, with and without
-		// normalize) stay apart in the output.
-		if seen[name]++; seen[name] > 1 {
-			name = fmt.Sprintf("%s#%d", name, seen[name])
-		}
-		var gr sdk.GroupReward
-		if r.Plugin == "" {
-			b, err := rewards.Builtin(rewards.Config{Name: r.Name, Weight: r.Weight, MaxTurns: r.MaxTurns, Normalize: r.Normalize})
-			if err != nil {
-				return nil, nil, fmt.Errorf("rewards[%d]: %w", i, err)
-			}
-			gr = rewards.PerTrace{Reward: b}
-		} else {
-			var c func()
-			gr, c, err = loadRewardPlugin(ctx, cfg, r, h, llmc)
-			if err != nil {
-				return nil, nil, fmt.Errorf("rewards[%d].plugin: %w", i, err)
-			}
-			closers = append(closers, c)
-		}
-		w.Components = append(w.Components, rewards.GroupComponent{Name: name, Weight: r.Weight, Reward: gr})
-	}
-	return w, release, nil
-}
-
-// loadRewardPlugin loads one plugin reward: a .wasm module or a go-plugin
-// executable, of kind reward or judge.
-func loadRewardPlugin(ctx context.Context, cfg config.Config, r config.Reward, h *runtime.Host, llmc llm.Client) (sdk.GroupReward, func(), error) {
-	p, kind, err := openRewardPlugin(ctx, cfg, r, h, llmc)
-	if err != nil {
-		return nil, nil, err
-	}
-	closer := func() { p.Close(context.Background()) }
-	gr, err := asGroupReward(kind, p, r.Rubric, r.Plugin)
-	if err != nil {
-		closer()
-		return nil, nil, err
-	}
-	return gr, closer, nil
-}
-
-// openRewardPlugin starts r's plugin on the transport its file calls for
-// and says its kind: a process's Info, a module's manifest or, without
-// one, what the module exports.
-func openRewardPlugin(ctx context.Context, cfg config.Config, r config.Reward, h *runtime.Host, llmc llm.Client) (rewardPlugin, sdk.Kind, error) {
-	grant := runtime.Permissions{HostFunctions: r.Grant}
-	if isExecutable(r.Plugin) {
-		p, err := goplugin.Open(ctx, r.Plugin, goplugin.Config{Limits: cfg.Plugins.Limits, Grant: grant, LLM: hostLLM(llmc), Config: r.Config})
-		if err != nil {
-			return nil, "", err
-		}
-		return p, p.Kind(), nil
-	}
-	m := runtime.Manifest{Name: strings.TrimSuffix(filepath.Base(r.Plugin), filepath.Ext(r.Plugin))}
-	if r.Manifest != "" {
-		var err error
-		if m, err = readManifest(r.Manifest); err != nil {
-			return nil, "", err
-		}
-	}
-	p, err := h.LoadFile(ctx, r.Plugin, m, runtime.PluginConfig{Limits: cfg.Plugins.Limits, Grant: grant, Config: r.Config})
-	if err != nil {
-		return nil, "", err
-	}
-	kind := m.Kind
-	if kind == "" {
-		kind = sdk.KindReward
-		if p.Exports(sdk.JudgeFunction) && !p.Exports(sdk.RewardFunction) {
-			kind = sdk.KindJudge
-		}
-	}
-	return p, kind, nil
-}
-
-// rewardPlugin is what both transports' plugins offer.
-type rewardPlugin interface {
-	sdk.GroupReward
-	sdk.Judge
-	Close(context.Context) error
-}
-
-// asGroupReward scores groups with p as its kind says: a reward (its
-// reward_group, or reward per trace) or a judge.
-func asGroupReward(kind sdk.Kind, p rewardPlugin, rubric, path string) (sdk.GroupReward, error) {
-	switch kind {
-	case sdk.KindReward:
-		if rubric != "" {
-			return nil, fmt.Errorf("%s: rubric is for a judge, and this is a reward plugin", path)
-		}
-		return p, nil
-	case sdk.KindJudge:
-		return judge.GroupReward{Judge: p, Rubric: rubric}, nil
-	}
-	return nil, fmt.Errorf("%s is a %s plugin; a reward is a reward or judge plugin", path, kind)
-}
 
 // scoreLine is one trace's line of `toolbrain score`.
 type scoreLine struct {
@@ -183,20 +57,24 @@ func scoreCmd(ctx context.Context, o *cmdIO, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *tracesPath, err)
 	}
-	alg, err := algorithm(cfg)
+	h, err := scoring.NewHost(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	h, judgeModel, release, err := pluginHost(ctx, cfg)
+	defer h.Close(ctx)
+	alg, err := h.Algorithm(ctx)
 	if err != nil {
 		return err
 	}
-	defer release()
-	w, closeRewards, err := loadRewards(ctx, cfg, h, judgeModel)
+	rs, err := h.Rewards(ctx)
 	if err != nil {
 		return err
 	}
-	defer closeRewards()
+	// score reports a failing reward as an error; the coach falls back.
+	w := &rewards.WeightedGroup{}
+	for _, r := range rs {
+		w.Components = append(w.Components, rewards.GroupComponent{Name: r.Name, Weight: r.Weight, Reward: r.Reward})
+	}
 
 	lines := make([][]scoreLine, len(groups))
 	adv := sdk.AdvantageRequest{Groups: make([]sdk.Group, len(groups))}
@@ -217,7 +95,7 @@ func scoreCmd(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	a, err := alg.Advantages(ctx, adv)
 	if err != nil {
-		return fmt.Errorf("[algorithm] %s: %w", cfg.Algorithm.Name, err)
+		return fmt.Errorf("[algorithm] %s: %w", firstNonEmpty(cfg.Algorithm.Plugin, cfg.Algorithm.Name), err)
 	}
 	for g := range a.Advantages {
 		for i := range a.Advantages[g] {
@@ -310,35 +188,15 @@ func readTraces(path string) ([]sdk.Trace, error) {
 	return traces, nil
 }
 
-// readTasks reads one sdk.Task per line, keyed by id. Unknown fields and
-// duplicate ids are errors naming the line.
+// readTasks reads a task file (coach.ReadTasks), keyed by id.
 func readTasks(path string) (map[string]sdk.Task, error) {
-	f, err := os.Open(path)
+	list, err := coach.ReadTasks(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	tasks := map[string]sdk.Task{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), agent.MaxTraceLine)
-	for line := 1; sc.Scan(); line++ {
-		b := sc.Bytes()
-		if len(bytes.TrimSpace(b)) == 0 {
-			continue
-		}
-		var t sdk.Task
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&t); err != nil {
-			return nil, fmt.Errorf("%s:%d: want {\"id\", \"prompt\", \"expected\"}: %w", path, line, err)
-		}
-		if _, dup := tasks[t.ID]; dup {
-			return nil, fmt.Errorf("%s:%d: task id %q appears twice", path, line, t.ID)
-		}
+	tasks := make(map[string]sdk.Task, len(list))
+	for _, t := range list {
 		tasks[t.ID] = t
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return tasks, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/toolbrain/toolbrain/core/config"
+	"github.com/toolbrain/toolbrain/core/scoring"
 	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -95,7 +96,7 @@ model = "judge"
 	if err != nil {
 		t.Fatal(err)
 	}
-	alg, err := algorithm(cfg)
+	alg, err := scoring.Builtin(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

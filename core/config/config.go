@@ -45,6 +45,73 @@ type Config struct {
 	Algorithm Algorithm `toml:"algorithm"`
 	// Judge is the LLM that plugins ask through toolbrain_llm.
 	Judge Judge `toml:"judge"`
+	// Train configures `toolbrain train` (and the athlete of `eval`).
+	Train Train `toml:"train"`
+	// Sandbox bounds the CodeAct athlete's code.
+	Sandbox Sandbox `toml:"sandbox"`
+}
+
+// Train is the [train] table: what `toolbrain train` runs.
+type Train struct {
+	// Method is grpo (advantages from [algorithm]), dpo (pairs from each
+	// group; [algorithm] name = "dpo") or sft (rejection sampling).
+	Method string `toml:"method"`
+	// Athlete is codeact or tool_calling.
+	Athlete string `toml:"athlete"`
+	// Packs are the tool packs (directories or .tar.gz) the athlete uses.
+	Packs []string `toml:"packs"`
+	// Tasks are training task files (JSONL); EvalTasks the held-out ones.
+	Tasks     []string `toml:"tasks"`
+	EvalTasks string   `toml:"eval_tasks"`
+	// Out is the run directory.
+	Out string `toml:"out"`
+
+	GroupSize    int     `toml:"group_size"`
+	TasksPerStep int     `toml:"tasks_per_step"`
+	Steps        int     `toml:"steps"`
+	Epochs       float64 `toml:"epochs"`
+	Seed         int64   `toml:"seed"`
+
+	LR          float64 `toml:"lr"`
+	Schedule    string  `toml:"schedule"`
+	WarmupSteps int     `toml:"warmup_steps"`
+	WeightDecay float64 `toml:"weight_decay"`
+	MaxGradNorm float64 `toml:"max_grad_norm"`
+	KLCoef      float64 `toml:"kl_coef"`
+	ClipEpsilon float64 `toml:"clip_epsilon"`
+	DPOBeta     float64 `toml:"dpo_beta"`
+	DPOMargin   float64 `toml:"dpo_margin"`
+	// SFTMinReward is the reward a trace needs to be trained on by sft.
+	SFTMinReward float64 `toml:"sft_min_reward"`
+
+	LoRAR       int      `toml:"lora_r"`
+	LoRAAlpha   float64  `toml:"lora_alpha"`
+	LoRATargets []string `toml:"lora_targets"`
+
+	EvalInterval       int `toml:"eval_interval"`
+	CheckpointInterval int `toml:"checkpoint_interval"`
+	// SuccessThreshold is the reward at which an episode is a success.
+	SuccessThreshold float64 `toml:"success_threshold"`
+	// FallbackScore is what a reward or judge that fails gives a trace.
+	FallbackScore float64 `toml:"fallback_score"`
+
+	MaxTurns     int     `toml:"max_turns"`
+	MaxNewTokens int     `toml:"max_new_tokens"`
+	MaxLen       int     `toml:"max_len"`
+	Temperature  float64 `toml:"temperature"`
+	TopP         float64 `toml:"top_p"`
+	TopK         int     `toml:"top_k"`
+	// RolloutBatch caps the episodes decoded together.
+	RolloutBatch int `toml:"rollout_batch"`
+}
+
+// Sandbox is the [sandbox] table: the limits of model-written code.
+type Sandbox struct {
+	MaxSteps       int64         `toml:"max_steps"`
+	Timeout        time.Duration `toml:"timeout"`
+	MemoryPages    uint32        `toml:"memory_pages"`
+	MaxOutputBytes int           `toml:"max_output_bytes"`
+	MaxToolCalls   int           `toml:"max_tool_calls"`
 }
 
 // Judge is the [judge] table: the coach's judge model, which answers the
@@ -108,6 +175,13 @@ type Algorithm struct {
 	ScaleRewards        string  `toml:"scale_rewards"`
 	Epsilon             float64 `toml:"epsilon"`
 	NormalizeAdvantages bool    `toml:"normalize_advantages"`
+	// Plugin is an algorithm plugin (a .wasm module or go-plugin
+	// executable) used instead of the built-in Name; Manifest, Grant and
+	// Config are as for a reward plugin.
+	Plugin   string            `toml:"plugin"`
+	Manifest string            `toml:"manifest"`
+	Grant    []string          `toml:"grant"`
+	Config   map[string]string `toml:"config"`
 }
 
 // Plugins configures the plugin runtime and where tool packs live.
@@ -161,8 +235,16 @@ func Default() Config {
 	return Config{
 		Core:      Core{Backend: "go"},
 		Rewards:   []Reward{{Name: "exact_match", Weight: 1}},
-		Algorithm: Algorithm{Name: "grpo"},
+		Algorithm: Algorithm{Name: "grpo", Grant: []string{}},
 		Judge:     Judge{APIKeyEnv: "OPENAI_API_KEY"},
+		Train: Train{
+			Method: "grpo", Athlete: "codeact", Out: "runs/train", Packs: []string{}, Tasks: []string{},
+			GroupSize: 4, TasksPerStep: 2, Epochs: 1, Seed: 1,
+			LR: 1e-4, Schedule: "constant", MaxGradNorm: 1, KLCoef: 0.04, ClipEpsilon: 0.2, DPOBeta: 0.1,
+			SFTMinReward: 1, LoRAR: 8, LoRAAlpha: 16, LoRATargets: []string{"q_proj", "v_proj"},
+			CheckpointInterval: 10, SuccessThreshold: 1,
+			MaxTurns: 4, MaxNewTokens: 256, MaxLen: 2048, Temperature: 1, TopP: 1, RolloutBatch: 64,
+		},
 		Generate: Generate{
 			MaxNewTokens: 32,
 			Temperature:  0.8,
@@ -308,6 +390,24 @@ func (c Config) Validate() error {
 	case !(a.Epsilon >= 0):
 		return bad("algorithm.epsilon", "got %v, want >= 0", a.Epsilon)
 	}
+	if err := c.Train.validate(bad); err != nil {
+		return err
+	}
+	switch sb := c.Sandbox; {
+	case sb.MaxSteps < 0:
+		return bad("sandbox.max_steps", "got %d, want >= 0 (0 = the sandbox default)", sb.MaxSteps)
+	case sb.Timeout < 0:
+		return bad("sandbox.timeout", "got %v, want a positive duration such as \"5s\"", sb.Timeout)
+	case sb.MemoryPages > 65536:
+		return bad("sandbox.memory_pages", "got %d, want at most 65536", sb.MemoryPages)
+	case sb.MaxOutputBytes < 0:
+		return bad("sandbox.max_output_bytes", "got %d, want >= 0", sb.MaxOutputBytes)
+	case sb.MaxToolCalls < 0:
+		return bad("sandbox.max_tool_calls", "got %d, want >= 0", sb.MaxToolCalls)
+	}
+	if a := c.Algorithm; a.Plugin == "" && (a.Manifest != "" || len(a.Grant) > 0 || len(a.Config) > 0) {
+		return bad("algorithm.plugin", "manifest, grant and config apply to a plugin; [algorithm] has none")
+	}
 	switch j := c.Judge; {
 	case j.Endpoint != "" && j.Checkpoint != "":
 		return bad("judge.checkpoint", "set endpoint or checkpoint, not both")
@@ -374,4 +474,84 @@ func keyLine(src string, key toml.Key) int {
 		}
 	}
 	return header // a missing key: the header of its array element, if any
+}
+
+// validate checks the [train] table's ranges.
+func (t Train) validate(bad func(key, format string, args ...any) error) error {
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch {
+	case t.Method != "grpo" && t.Method != "dpo" && t.Method != "sft":
+		return bad("train.method", "got %q, want grpo, dpo or sft", t.Method)
+	case t.Athlete != "codeact" && t.Athlete != "tool_calling":
+		return bad("train.athlete", "got %q, want codeact or tool_calling", t.Athlete)
+	case t.GroupSize < 1 || t.GroupSize > 1024:
+		return bad("train.group_size", "got %d, want 1..1024", t.GroupSize)
+	case t.Method != "sft" && t.GroupSize < 2:
+		return bad("train.group_size", "got %d; %s compares the episodes of a group, want at least 2", t.GroupSize, t.Method)
+	case t.TasksPerStep < 1:
+		return bad("train.tasks_per_step", "got %d, want >= 1", t.TasksPerStep)
+	case t.Steps < 0:
+		return bad("train.steps", "got %d, want >= 0 (0 = from epochs)", t.Steps)
+	case !(t.Epochs > 0) || !finite(t.Epochs):
+		return bad("train.epochs", "got %v, want > 0", t.Epochs)
+	case !(t.LR > 0) || !finite(t.LR):
+		return bad("train.lr", "got %v, want > 0", t.LR)
+	case t.Schedule != "constant" && t.Schedule != "linear" && t.Schedule != "cosine":
+		return bad("train.schedule", "got %q, want constant, linear or cosine", t.Schedule)
+	case t.WarmupSteps < 0:
+		return bad("train.warmup_steps", "got %d, want >= 0", t.WarmupSteps)
+	case !(t.WeightDecay >= 0) || !finite(t.WeightDecay):
+		return bad("train.weight_decay", "got %v, want >= 0", t.WeightDecay)
+	case !(t.MaxGradNorm >= 0) || !finite(t.MaxGradNorm):
+		return bad("train.max_grad_norm", "got %v, want >= 0 (0 = no clipping)", t.MaxGradNorm)
+	case !(t.KLCoef >= 0) || !finite(t.KLCoef):
+		return bad("train.kl_coef", "got %v, want >= 0", t.KLCoef)
+	case !(t.ClipEpsilon > 0 && t.ClipEpsilon < 1):
+		return bad("train.clip_epsilon", "got %v, want in (0, 1)", t.ClipEpsilon)
+	case !(t.DPOBeta > 0) || !finite(t.DPOBeta):
+		return bad("train.dpo_beta", "got %v, want > 0", t.DPOBeta)
+	case !(t.DPOMargin >= 0) || !finite(t.DPOMargin):
+		return bad("train.dpo_margin", "got %v, want >= 0", t.DPOMargin)
+	case !finite(t.SFTMinReward):
+		return bad("train.sft_min_reward", "got %v, want a finite number", t.SFTMinReward)
+	case t.LoRAR < 1:
+		return bad("train.lora_r", "got %d, want >= 1", t.LoRAR)
+	case !(t.LoRAAlpha > 0) || !finite(t.LoRAAlpha):
+		return bad("train.lora_alpha", "got %v, want > 0", t.LoRAAlpha)
+	case len(t.LoRATargets) == 0:
+		return bad("train.lora_targets", "want at least one projection, such as [\"q_proj\", \"v_proj\"]")
+	case t.EvalInterval < 0:
+		return bad("train.eval_interval", "got %d, want >= 0 (0 = before and after only)", t.EvalInterval)
+	case t.CheckpointInterval < 1:
+		return bad("train.checkpoint_interval", "got %d, want >= 1", t.CheckpointInterval)
+	case !finite(t.SuccessThreshold):
+		return bad("train.success_threshold", "got %v, want a finite number", t.SuccessThreshold)
+	case !finite(t.FallbackScore):
+		return bad("train.fallback_score", "got %v, want a finite number", t.FallbackScore)
+	case t.MaxTurns < 1:
+		return bad("train.max_turns", "got %d, want >= 1", t.MaxTurns)
+	case t.MaxNewTokens < 1:
+		return bad("train.max_new_tokens", "got %d, want >= 1", t.MaxNewTokens)
+	case t.MaxLen < 2:
+		return bad("train.max_len", "got %d, want >= 2", t.MaxLen)
+	case !(t.Temperature >= 0 && t.Temperature <= 100):
+		return bad("train.temperature", "got %v, want 0 (greedy) .. 100", t.Temperature)
+	case !(t.TopP > 0 && t.TopP <= 1):
+		return bad("train.top_p", "got %v, want > 0 and <= 1", t.TopP)
+	case t.TopK < 0:
+		return bad("train.top_k", "got %d, want >= 0 (0 = off)", t.TopK)
+	case t.RolloutBatch < 1:
+		return bad("train.rollout_batch", "got %d, want >= 1", t.RolloutBatch)
+	}
+	for i, p := range t.Packs {
+		if p == "" {
+			return bad("train.packs", "entry %d is empty", i)
+		}
+	}
+	for i, p := range t.Tasks {
+		if p == "" {
+			return bad("train.tasks", "entry %d is empty", i)
+		}
+	}
+	return nil
 }
