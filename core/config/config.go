@@ -58,6 +58,9 @@ type Train struct {
 	Method string `toml:"method"`
 	// Athlete is codeact or tool_calling.
 	Athlete string `toml:"athlete"`
+	// System is the athlete's system prompt; "" is the athlete's default
+	// (for CodeAct, the tools listed as Python functions).
+	System string `toml:"system"`
 	// Packs are the tool packs (directories or .tar.gz) the athlete uses.
 	Packs []string `toml:"packs"`
 	// Tasks are training task files (JSONL); EvalTasks the held-out ones.

@@ -168,7 +168,7 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 		Model: e.Model, Tokenizer: tok, Template: tmpl,
 		Sampling: generate.Options{MaxNewTokens: t.MaxNewTokens, Temperature: t.Temperature, TopP: t.TopP, TopK: t.TopK,
 			StopTokenIDs: e.Checkpoint.StopTokenIDs(tok)},
-		MaxTurns: t.MaxTurns, MaxLen: t.MaxLen, Tools: specs,
+		MaxTurns: t.MaxTurns, MaxLen: t.MaxLen, Tools: specs, System: t.System,
 	}
 	if mp := e.Model.Config().MaxPositionEmbeddings; mp > 0 && ac.MaxLen > mp {
 		ac.MaxLen = mp
