@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/toolbrain/toolbrain/core/train/sft"
 )
 
 func writeLines(t *testing.T, lines []string) string {
@@ -40,7 +42,7 @@ func TestSFT(t *testing.T) {
 	train := writeLines(t, lines)
 	held := writeLines(t, qa([]string{"sky", "snow"}))
 	run := filepath.Join(t.TempDir(), "run")
-	var sum sftSummary
+	var sum sft.Summary
 	out := mustTB(t, "sft", "--model", dir, "--data", train, "--eval", held, "--out", run, "--steps", "12", "--batch", "4",
 		"--lr", "0.01", "--lora-targets", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", "--save-every", "6")
 	if err := json.Unmarshal([]byte(out), &sum); err != nil {
@@ -61,7 +63,7 @@ func TestSFT(t *testing.T) {
 	if code, _, errs := tb(t, "sft", "--model", dir, "--data", train, "--out", run, "--steps", "14"); code == 0 || !strings.Contains(errs, "--resume") {
 		t.Errorf("second run without --resume: exit %d, %s", code, errs)
 	}
-	var more sftSummary
+	var more sft.Summary
 	if err := json.Unmarshal([]byte(mustTB(t, "sft", "--model", dir, "--data", train, "--out", run, "--steps", "14", "--batch", "4",
 		"--lr", "0.01", "--lora-targets", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", "--resume")), &more); err != nil {
 		t.Fatal(err)
@@ -109,7 +111,7 @@ func TestSFT_Messages(t *testing.T) {
 	}
 	train, held := writeLines(t, lines), writeLines(t, []string{msg("sky", "blue"), msg("coal", "black")})
 	all := "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
-	var sum sftSummary
+	var sum sft.Summary
 	if err := json.Unmarshal([]byte(mustTB(t, "sft", "--model", dir, "--data", train, "--eval", held, "--out", filepath.Join(t.TempDir(), "run"),
 		"--steps", "12", "--lr", "0.01", "--lora-targets", all)), &sum); err != nil {
 		t.Fatal(err)
@@ -118,7 +120,7 @@ func TestSFT_Messages(t *testing.T) {
 		t.Errorf("held-out loss %.4f -> %.4f: want it to fall by more than 0.5 nats", sum.EvalLossBefore, sum.EvalLossAfter)
 	}
 	// Continue the adapter: its held-out loss starts where the first run ended.
-	var more sftSummary
+	var more sft.Summary
 	if err := json.Unmarshal([]byte(mustTB(t, "sft", "--model", dir, "--adapter", sum.Output, "--data", train, "--eval", held,
 		"--out", filepath.Join(t.TempDir(), "run2"), "--steps", "2", "--lr", "0.01")), &more); err != nil {
 		t.Fatal(err)

@@ -110,13 +110,35 @@ func ReadSFTWith(path string, parse func([]byte) ([]Segment, error), encode func
 	return readSFT(path, f, parse, encode, bos, maxLen)
 }
 
+// MaxLineBytes bounds one line of SFT data before it is parsed or
+// tokenized: a longer line would be read, decoded and tokenized whole
+// (a 100 MiB line once took 6.5 GB) only to be refused for its length.
+// 8 MiB is far past any context this program trains.
+const MaxLineBytes = 8 << 20
+
+// readLine reads one line of at most limit bytes (newline included); a
+// longer one is an error, and only limit bytes of it are ever held.
+func readLine(br *bufio.Reader, limit int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > limit {
+			return nil, fmt.Errorf("line longer than %d bytes", limit)
+		}
+		line = append(line, chunk...)
+		if err != bufio.ErrBufferFull {
+			return line, err
+		}
+	}
+}
+
 func readSFT(path string, r io.Reader, parse func([]byte) ([]Segment, error), encode func(string) []int32, bos int32, maxLen int) ([]Example, error) {
-	br := bufio.NewReader(r)
+	br := bufio.NewReaderSize(r, 64<<10)
 	var out []Example
 	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
+		line, err := readLine(br, MaxLineBytes)
 		if err != nil && err != io.EOF {
-			return nil, fmt.Errorf("read %s:%d: %w", path, n, err)
+			return nil, fmt.Errorf("%w: read %s:%d: %w", ErrData, path, n, err)
 		}
 		if t := bytes.TrimSpace(line); len(t) > 0 {
 			segs, perr := parse(t)

@@ -166,3 +166,14 @@ func TestMessagesParser_Qwen3(t *testing.T) {
 		t.Errorf("assistant segments %q", trained)
 	}
 }
+
+// TestReadSFT_LongLine: a line past MaxLineBytes is refused by its length,
+// naming the file and line, with memory bounded by the limit.
+func TestReadSFT_LongLine(t *testing.T) {
+	big := strings.Repeat("x", MaxLineBytes+10)
+	src := `[{"role": "assistant", "text": "ok"}]` + "\n" + `[{"role": "assistant", "text": "` + big + `"}]` + "\n"
+	_, err := readSFT("data.jsonl", strings.NewReader(src), ParseSegments, func(s string) []int32 { return make([]int32, len(s)) }, -1, 0)
+	if err == nil || !strings.Contains(err.Error(), "data.jsonl:2") || !strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("got %v, want an error naming data.jsonl:2 and the length", err)
+	}
+}
