@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/toolbrain/toolbrain/core/chattemplate"
+	"github.com/toolbrain/toolbrain/core/checkpoint"
 	"github.com/toolbrain/toolbrain/core/config"
 	"github.com/toolbrain/toolbrain/core/generate"
 	"github.com/toolbrain/toolbrain/core/tokenizer"
@@ -82,13 +83,7 @@ func generateText(ctx context.Context, l *loaded, prompts []string, chat bool, g
 // after the BOS token when the tokenizer asks for one.
 func promptIDs(tok *tokenizer.Tokenizer, tmpl *chattemplate.Template, prompt string) ([]int32, error) {
 	if tmpl != nil {
-		cfg := tok.Config()
-		text, err := tmpl.Render([]chattemplate.Message{{Role: "user", Content: prompt}},
-			chattemplate.Options{AddGenerationPrompt: true, BOSToken: cfg.BOSToken, EOSToken: cfg.EOSToken})
-		if err != nil {
-			return nil, err
-		}
-		return tok.Encode(text), nil
+		return checkpoint.EncodeChat(tok, tmpl, []chattemplate.Message{{Role: "user", Content: prompt}})
 	}
 	var ids []int32
 	if bos, ok := tok.BOS(); ok && tok.Config().AddBOS {

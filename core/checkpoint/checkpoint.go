@@ -174,3 +174,16 @@ func (c *Checkpoint) Inspect() (*Info, error) {
 	}
 	return info, nil
 }
+
+// EncodeChat renders msgs with the chat template and a generation prompt,
+// the tokenizer's BOS and EOS tokens available to it, and encodes the text
+// with special tokens recognised (the template writes them itself): the
+// ids a chat model is prompted with.
+func EncodeChat(tok *tokenizer.Tokenizer, tmpl *chattemplate.Template, msgs []chattemplate.Message) ([]int32, error) {
+	cfg := tok.Config()
+	text, err := tmpl.Render(msgs, chattemplate.Options{AddGenerationPrompt: true, BOSToken: cfg.BOSToken, EOSToken: cfg.EOSToken})
+	if err != nil {
+		return nil, err
+	}
+	return tok.Encode(text), nil
+}

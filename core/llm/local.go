@@ -85,13 +85,12 @@ type LocalConfig struct {
 // a CPU backend parallel calls only share the same cores while each holds a
 // KV cache.
 type Local struct {
-	model    generate.Model
-	tok      *tokenizer.Tokenizer
-	tmpl     *chattemplate.Template
-	bos, eos string // special tokens for the template
-	opts     LocalOptions
-	slots    chan struct{}
-	closeFn  func() error // releases what OpenLocal loaded; nil for NewLocal
+	model   generate.Model
+	tok     *tokenizer.Tokenizer
+	tmpl    *chattemplate.Template
+	opts    LocalOptions
+	slots   chan struct{}
+	closeFn func() error // releases what OpenLocal loaded; nil for NewLocal
 
 	mu       sync.RWMutex // held for reading by every decoding call, for writing by Close
 	closed   bool
@@ -133,8 +132,7 @@ func NewLocal(m generate.Model, tok *tokenizer.Tokenizer, tmpl *chattemplate.Tem
 	}
 	opts.MaxTokens = maxTokens(0, opts.MaxTokens)
 	opts.MaxConcurrent = max(opts.MaxConcurrent, 1)
-	cfg := tok.Config()
-	return &Local{model: m, tok: tok, tmpl: tmpl, bos: cfg.BOSToken, eos: cfg.EOSToken,
+	return &Local{model: m, tok: tok, tmpl: tmpl,
 		opts: opts, slots: make(chan struct{}, opts.MaxConcurrent)}, nil
 }
 
@@ -228,11 +226,11 @@ func (l *Local) Prompt(req sdk.LLMRequest) ([]int32, error) {
 			msgs[i].ToolCalls = append(msgs[i].ToolCalls, tc)
 		}
 	}
-	text, err := l.tmpl.Render(msgs, chattemplate.Options{AddGenerationPrompt: true, BOSToken: l.bos, EOSToken: l.eos})
+	ids, err := checkpoint.EncodeChat(l.tok, l.tmpl, msgs)
 	if err != nil {
 		return nil, fmt.Errorf("llm: render the judge prompt: %w", err)
 	}
-	return l.tok.Encode(text), nil
+	return ids, nil
 }
 
 // Complete renders req with the chat template, decodes up to max_tokens
