@@ -112,10 +112,18 @@ func (s ToolSpec) ParameterNames() []string {
 
 // ToolCallRequest is the input of a tool plugin's call_tool function.
 //
-//	{"name": "search", "arguments": {"q": "invoice"}}
+//	{"name": "search", "arguments": {"q": "invoice"},
+//	 "task": {"id": "ib03-q07", "prompt": "...", "metadata": {"inbox": "ib03"}}}
 type ToolCallRequest struct {
 	Name      string          `json:"name"`
 	Arguments json.RawMessage `json:"arguments,omitempty"`
+	// Task is the task of the episode that makes the call, set by the host
+	// (the sandbox or the agent), never by the model's code: a value the
+	// code sent is replaced. Tools whose world depends on the task read it
+	// (the email pack searches the inbox named by Metadata["inbox"]); nil
+	// when the call belongs to no task. Added in SDK 1.0 as an optional
+	// field: a plugin that does not read it is unaffected.
+	Task *Task `json:"task,omitempty"`
 }
 
 // ToolCallResponse is the output of call_tool. Content is what the model

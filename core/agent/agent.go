@@ -117,6 +117,16 @@ type Config struct {
 type Task struct {
 	ID     string
 	Prompt string
+	// Metadata reaches the episode's tools with every call
+	// (sdk.ToolCallRequest.Task), set by the agent, not the model: it
+	// binds shared tools to this task's world, such as the inbox
+	// ("inbox") the email pack searches.
+	Metadata map[string]string
+}
+
+// sdkTask is the task as tools see it.
+func (t Task) sdkTask() *sdk.Task {
+	return &sdk.Task{ID: t.ID, Prompt: t.Prompt, Metadata: t.Metadata}
 }
 
 // Agent runs episodes of one kind. It is safe for concurrent use (each
@@ -237,6 +247,7 @@ func (a *Agent) Run(ctx context.Context, task Task) (sdk.Trace, error) {
 // episode is the state of one row of a group.
 type episode struct {
 	i     int
+	task  *sdk.Task
 	trace sdk.Trace
 	msgs  []chattemplate.Message
 	sb    *sandbox.Episode
@@ -279,7 +290,7 @@ func (a *Agent) RunGroup(ctx context.Context, tasks []Task) (traces []sdk.Trace,
 	}()
 	var rows []int
 	for i, task := range tasks {
-		e := &episode{i: i, start: time.Now(), trace: sdk.Trace{TaskID: task.ID, Turns: []sdk.Turn{}}}
+		e := &episode{i: i, task: task.sdkTask(), start: time.Now(), trace: sdk.Trace{TaskID: task.ID, Turns: []sdk.Turn{}}}
 		e.trace.ID = fmt.Sprintf("%s-%d", task.ID, i)
 		eps[i] = e
 		e.msgs = []chattemplate.Message{{Role: "system", Content: a.cfg.System}, {Role: "user", Content: task.Prompt}}
@@ -297,7 +308,7 @@ func (a *Agent) RunGroup(ctx context.Context, tasks []Task) (traces []sdk.Trace,
 			return nil, fmt.Errorf("agent: task %q: %w", task.ID, err)
 		}
 		if a.kind == CodeAct {
-			if e.sb, err = a.cfg.Sandbox.Start(ctx); err != nil {
+			if e.sb, err = a.cfg.Sandbox.StartTask(ctx, task.sdkTask()); err != nil {
 				return nil, fmt.Errorf("agent: task %q: start sandbox episode: %w", task.ID, err)
 			}
 		}
@@ -454,7 +465,7 @@ func (a *Agent) toolCalls(ctx context.Context, e *episode, t *sdk.Turn, turn int
 	for j := range calls {
 		c := &calls[j]
 		c.ID = fmt.Sprintf("call_%d_%d", turn+1, j+1)
-		content, isErr, err := a.callTool(ctx, *c)
+		content, isErr, err := a.callTool(ctx, e.task, *c)
 		if err != nil {
 			return nil, fmt.Errorf("agent: episode %d: tool %s: %w", e.i, c.Name, err)
 		}
@@ -472,10 +483,10 @@ func (a *Agent) toolCalls(ctx context.Context, e *episode, t *sdk.Turn, turn int
 	return msgs, nil
 }
 
-// callTool checks a call against the tools' schemas and runs it. A refused
+// callTool checks a call against the tools' schemas and runs it for task. A refused
 // or failing call is content for the model; only a cancelled ctx is an error.
-func (a *Agent) callTool(ctx context.Context, c sdk.ToolCall) (string, bool, error) {
-	req := sdk.ToolCallRequest{Name: c.Name, Arguments: c.Arguments}
+func (a *Agent) callTool(ctx context.Context, task *sdk.Task, c sdk.ToolCall) (string, bool, error) {
+	req := sdk.ToolCallRequest{Name: c.Name, Arguments: c.Arguments, Task: task}
 	if a.schema != nil {
 		if err := a.schema.Validate(req); err != nil {
 			return "Error: " + err.Error(), true, nil
