@@ -442,11 +442,7 @@ func (a *Agent) codeAct(ctx context.Context, e *episode, t *sdk.Turn, text strin
 			e.trace.FinalAnswer = *res.FinalAnswer
 			e.done = true
 		}
-		content = res.Observation()
-		if strings.TrimSpace(content) == "" {
-			content = "(no output)"
-		}
-		content = a.clipObservation(content)
+		content = observationContent(res, a.cfg.MaxObservationBytes)
 		t.Observations = []sdk.Observation{{Content: content, IsError: res.Err != nil}}
 	}
 	return []chattemplate.Message{{Role: "user", Content: "Observation:\n" + content}}, nil
@@ -512,9 +508,12 @@ func finalText(text string) string {
 }
 
 // clipObservation keeps the start of a long observation and says what was cut.
-func (a *Agent) clipObservation(s string) string {
-	n := a.cfg.MaxObservationBytes
-	if len(s) <= n {
+func (a *Agent) clipObservation(s string) string { return clipText(s, a.cfg.MaxObservationBytes) }
+
+// clipText keeps the first n bytes of s (all when n <= 0) and says how many
+// were cut.
+func clipText(s string, n int) string {
+	if n <= 0 || len(s) <= n {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "") + fmt.Sprintf("\n[... %d more bytes cut]", len(s)-n)
