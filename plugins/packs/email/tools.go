@@ -39,11 +39,12 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/toolbrain/toolbrain/plugins/packs/email/corpus"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
 // MetadataInbox is the task metadata key naming the inbox a task is about.
-const MetadataInbox = "inbox"
+const MetadataInbox = corpus.MetadataInbox
 
 // Tool names.
 const (

@@ -44,6 +44,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/toolbrain/toolbrain/sdk"
 )
 
 // ErrBadOptions means an Options field is out of range.
@@ -141,6 +143,21 @@ type Task struct {
 	Difficulty string   `json:"difficulty"`
 	Keywords   []string `json:"keywords"`
 	From       string   `json:"from,omitempty"`
+}
+
+// Task metadata keys: how a Task travels as an sdk.Task (see [Task.SDK]).
+const (
+	MetadataInbox      = "inbox"       // the inbox the tools search
+	MetadataMessageIDs = "message_ids" // gold message ids, comma-separated (the reward's citation bonus)
+	MetadataDifficulty = "difficulty"
+)
+
+// SDK is the task as the coach hands it to agents, tools and rewards: the
+// answer as Expected, the rest as metadata.
+func (t Task) SDK() sdk.Task {
+	return sdk.Task{ID: t.ID, Prompt: t.Prompt, Expected: t.Answer, Metadata: map[string]string{
+		MetadataInbox: t.Inbox, MetadataMessageIDs: strings.Join(t.MessageIDs, ","), MetadataDifficulty: t.Difficulty,
+	}}
 }
 
 // Corpus is a generated corpus.
