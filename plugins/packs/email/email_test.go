@@ -12,6 +12,7 @@ import (
 	"github.com/toolbrain/toolbrain/plugins/packs/email/corpus"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/sdk"
+	"github.com/toolbrain/toolbrain/sdk/plugintest"
 )
 
 // fixture is a hand-written inbox pair: what each search must find is
@@ -195,4 +196,19 @@ func TestSpecs_MatchManifest(t *testing.T) {
 			t.Errorf("search_emails binds %v positionally", names)
 		}
 	}
+}
+
+// TestTools_Conformance checks the tools, bound to an inbox, against the
+// SDK's tool contract.
+func TestTools_Conformance(t *testing.T) {
+	_, tools := newTools(t)
+	req := func(name, args string) sdk.ToolCallRequest {
+		return sdk.ToolCallRequest{Name: name, Arguments: json.RawMessage(args)}
+	}
+	plugintest.TestTool(t, tools.ForInbox("A"), email.Specs(),
+		plugintest.ToolCase{Name: "search", Request: req(email.SearchTool, `{"keywords":["invoice"]}`), WantContent: "a2 2024-01-05 carol@acme.com orion invoice\n"},
+		plugintest.ToolCase{Name: "search none", Request: req(email.SearchTool, `{"keywords":["zzz"]}`), WantContent: "no messages found"},
+		plugintest.ToolCase{Name: "read", Request: req(email.ReadTool, `{"message_id":"a4"}`)},
+		plugintest.ToolCase{Name: "read missing", Request: req(email.ReadTool, `{"message_id":"zz"}`), WantError: true},
+	)
 }
