@@ -66,6 +66,7 @@ func commands() []command {
 		{"bench train", "[--lora R] [--qlora]", "training-step throughput and peak memory on the benchmark shape (one JSON line)", benchCmd("train")},
 		{"trace show", "FILE [--index N]", "print agent traces (JSONL) readably", traceShow},
 		{"score", "--traces FILE.jsonl [--tasks FILE.jsonl] [--config FILE]", "score traces with the configured [[rewards]] (plugins and LLM judges included) and [algorithm]; one JSON line per trace", scoreCmd},
+		{"data email", "--seed N --out DIR [--inboxes K] [--tasks-per-inbox M] [--expert-traces FILE]", "write the email-search corpus (inboxes, train/test tasks) and the scripted expert's SFT conversations", dataEmail},
 		{"config check", "[FILE]", "validate a toolbrain.toml (default: ./toolbrain.toml, else the embedded default)", configCheck},
 		{"version", "", "print the version", func(_ context.Context, o *cmdIO, _ []string) error {
 			fmt.Fprintln(o.stdout, "toolbrain", version)
