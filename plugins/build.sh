@@ -61,9 +61,9 @@ if stale "$out/exactmatch-as.wasm" "$as_dir/assembly" "$as_dir/package.json" "$a
 fi
 
 # ---- Go (wasip1, c-shared: a reactor module whose exports the host calls) ----
-for pkg in exactmatch-go hostile-go judge-go; do
+for pkg in exactmatch-go hostile-go judge-go emailreward-go; do
   target="$out/$pkg.wasm"
-  if stale "$target" "$here/wasm/$pkg" "$here/rewards" "$here/judge" "$root/sdk" "$root/go.mod"; then
+  if stale "$target" "$here/wasm/$pkg" "$here/rewards" "$here/judge" "$here/packs/email/reward" "$root/sdk" "$root/go.mod"; then
     log "go build $pkg"
     (cd "$root" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$target" "./plugins/wasm/$pkg")
   fi

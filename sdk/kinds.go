@@ -112,10 +112,18 @@ func (s ToolSpec) ParameterNames() []string {
 
 // ToolCallRequest is the input of a tool plugin's call_tool function.
 //
-//	{"name": "search", "arguments": {"q": "invoice"}}
+//	{"name": "search", "arguments": {"q": "invoice"},
+//	 "task": {"id": "ib03-q07", "prompt": "...", "metadata": {"inbox": "ib03"}}}
 type ToolCallRequest struct {
 	Name      string          `json:"name"`
 	Arguments json.RawMessage `json:"arguments,omitempty"`
+	// Task is the task of the episode that makes the call, set by the host
+	// (the sandbox or the agent), never by the model's code: a value the
+	// code sent is replaced. Tools whose world depends on the task read it
+	// (the email pack searches the inbox named by Metadata["inbox"]); nil
+	// when the call belongs to no task. Added in SDK 1.0 as an optional
+	// field: a plugin that does not read it is unaffected.
+	Task *Task `json:"task,omitempty"`
 }
 
 // ToolCallResponse is the output of call_tool. Content is what the model
@@ -443,20 +451,4 @@ type InterpretResponse struct {
 // Interpreter runs agent code in a sandbox.
 type Interpreter interface {
 	Interpret(ctx context.Context, req InterpretRequest) (InterpretResponse, error)
-}
-
-// taskKey is the context key of ContextWithTask.
-type taskKey struct{}
-
-// ContextWithTask returns ctx carrying task. The athletes pass it to every
-// tool call of an episode, so that a host-side tool can serve the task at
-// hand (an inbox, a database) and nothing else.
-func ContextWithTask(ctx context.Context, task Task) context.Context {
-	return context.WithValue(ctx, taskKey{}, task)
-}
-
-// TaskFromContext returns the task that ContextWithTask put in ctx.
-func TaskFromContext(ctx context.Context) (Task, bool) {
-	t, ok := ctx.Value(taskKey{}).(Task)
-	return t, ok
 }

@@ -69,6 +69,7 @@ func commands() []command {
 		{"train", trainSynopsis, "train the athlete with RL (grpo, dpo) or rejection-sampling SFT on tool-using tasks ([train] in toolbrain.toml)", trainCmd},
 		{"eval", "--model M [--adapter A] --tasks FILE [--json]", "held-out success (95% CI), mean reward, turns and tool errors of an athlete on a task file", evalCmd},
 		{"data calculator", "--out DIR [--seed N] [--train N] [--test N]", "write arithmetic tasks for the calculator pack and a scripted expert's demonstrations", dataCalculator},
+		{"data email", "--seed N --out DIR [--inboxes K] [--tasks-per-inbox M] [--expert-traces FILE]", "write the email-search corpus (inboxes, train/test tasks) and the scripted expert's SFT conversations", dataEmail},
 		{"config check", "[FILE]", "validate a toolbrain.toml (default: ./toolbrain.toml, else the embedded default)", configCheck},
 		{"version", "", "print the version", func(_ context.Context, o *cmdIO, _ []string) error {
 			fmt.Fprintln(o.stdout, "toolbrain", version)

@@ -117,9 +117,16 @@ type Config struct {
 type Task struct {
 	ID     string
 	Prompt string
-	// Metadata travels with the task to the tools: a tool finds it with
-	// sdk.TaskFromContext (an email tool reads the inbox it may search).
+	// Metadata reaches the episode's tools with every call
+	// (sdk.ToolCallRequest.Task), set by the agent, not the model: it
+	// binds shared tools to this task's world, such as the inbox
+	// ("inbox") the email pack searches.
 	Metadata map[string]string
+}
+
+// sdkTask is the task as tools see it.
+func (t Task) sdkTask() *sdk.Task {
+	return &sdk.Task{ID: t.ID, Prompt: t.Prompt, Metadata: t.Metadata}
 }
 
 // Agent runs episodes of one kind. It is safe for concurrent use (each
@@ -240,7 +247,7 @@ func (a *Agent) Run(ctx context.Context, task Task) (sdk.Trace, error) {
 // episode is the state of one row of a group.
 type episode struct {
 	i     int
-	task  Task
+	task  *sdk.Task
 	trace sdk.Trace
 	msgs  []chattemplate.Message
 	sb    *sandbox.Episode
@@ -305,7 +312,7 @@ func (a *Agent) RunGroupWith(ctx context.Context, tasks []Task, o GroupOptions) 
 	}()
 	var rows []int
 	for i, task := range tasks {
-		e := &episode{i: i, start: time.Now(), task: task, trace: sdk.Trace{TaskID: task.ID, Turns: []sdk.Turn{}}}
+		e := &episode{i: i, task: task.sdkTask(), start: time.Now(), trace: sdk.Trace{TaskID: task.ID, Turns: []sdk.Turn{}}}
 		e.trace.ID = fmt.Sprintf("%s-%d", task.ID, i)
 		eps[i] = e
 		e.msgs = []chattemplate.Message{{Role: "system", Content: a.cfg.System}, {Role: "user", Content: task.Prompt}}
@@ -323,7 +330,7 @@ func (a *Agent) RunGroupWith(ctx context.Context, tasks []Task, o GroupOptions) 
 			return nil, fmt.Errorf("agent: task %q: %w", task.ID, err)
 		}
 		if a.kind == CodeAct {
-			if e.sb, err = a.cfg.Sandbox.Start(ctx); err != nil {
+			if e.sb, err = a.cfg.Sandbox.StartTask(ctx, task.sdkTask()); err != nil {
 				return nil, fmt.Errorf("agent: task %q: start sandbox episode: %w", task.ID, err)
 			}
 		}
@@ -443,7 +450,7 @@ func (a *Agent) codeAct(ctx context.Context, e *episode, t *sdk.Turn, text strin
 		t.Observations = []sdk.Observation{{Content: content, IsError: true}}
 	} else {
 		t.Code = code
-		res, err := e.sb.Run(e.toolContext(ctx), code)
+		res, err := e.sb.Run(ctx, code)
 		if err != nil {
 			return nil, fmt.Errorf("agent: episode %d: run code: %w", e.i, err)
 		}
@@ -457,11 +464,7 @@ func (a *Agent) codeAct(ctx context.Context, e *episode, t *sdk.Turn, text strin
 			e.trace.FinalAnswer = *res.FinalAnswer
 			e.done = true
 		}
-		content = res.Observation()
-		if strings.TrimSpace(content) == "" {
-			content = "(no output)"
-		}
-		content = a.clipObservation(content)
+		content = observationContent(res, a.cfg.MaxObservationBytes)
 		t.Observations = []sdk.Observation{{Content: content, IsError: res.Err != nil}}
 	}
 	return []chattemplate.Message{{Role: "user", Content: "Observation:\n" + content}}, nil
@@ -480,7 +483,7 @@ func (a *Agent) toolCalls(ctx context.Context, e *episode, t *sdk.Turn, turn int
 	for j := range calls {
 		c := &calls[j]
 		c.ID = fmt.Sprintf("call_%d_%d", turn+1, j+1)
-		content, isErr, err := a.callTool(ctx, e, *c)
+		content, isErr, err := a.callTool(ctx, e.task, *c)
 		if err != nil {
 			return nil, fmt.Errorf("agent: episode %d: tool %s: %w", e.i, c.Name, err)
 		}
@@ -498,16 +501,16 @@ func (a *Agent) toolCalls(ctx context.Context, e *episode, t *sdk.Turn, turn int
 	return msgs, nil
 }
 
-// callTool checks a call against the tools' schemas and runs it. A refused
+// callTool checks a call against the tools' schemas and runs it for task. A refused
 // or failing call is content for the model; only a cancelled ctx is an error.
-func (a *Agent) callTool(ctx context.Context, e *episode, c sdk.ToolCall) (string, bool, error) {
-	req := sdk.ToolCallRequest{Name: c.Name, Arguments: c.Arguments}
+func (a *Agent) callTool(ctx context.Context, task *sdk.Task, c sdk.ToolCall) (string, bool, error) {
+	req := sdk.ToolCallRequest{Name: c.Name, Arguments: c.Arguments, Task: task}
 	if a.schema != nil {
 		if err := a.schema.Validate(req); err != nil {
 			return "Error: " + err.Error(), true, nil
 		}
 	}
-	resp, err := a.cfg.Tool.CallTool(e.toolContext(ctx), req)
+	resp, err := a.cfg.Tool.CallTool(ctx, req)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return "", false, cerr
@@ -527,9 +530,12 @@ func finalText(text string) string {
 }
 
 // clipObservation keeps the start of a long observation and says what was cut.
-func (a *Agent) clipObservation(s string) string {
-	n := a.cfg.MaxObservationBytes
-	if len(s) <= n {
+func (a *Agent) clipObservation(s string) string { return clipText(s, a.cfg.MaxObservationBytes) }
+
+// clipText keeps the first n bytes of s (all when n <= 0) and says how many
+// were cut.
+func clipText(s string, n int) string {
+	if n <= 0 || len(s) <= n {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "") + fmt.Sprintf("\n[... %d more bytes cut]", len(s)-n)
@@ -544,8 +550,3 @@ func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds())
 // System returns the system prompt the agent uses (Config.System or the
 // kind's default).
 func (a *Agent) System() string { return a.cfg.System }
-
-// toolContext is ctx carrying the episode's task for its tools.
-func (e *episode) toolContext(ctx context.Context) context.Context {
-	return sdk.ContextWithTask(ctx, sdk.Task{ID: e.task.ID, Prompt: e.task.Prompt, Metadata: e.task.Metadata})
-}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/toolbrain/toolbrain/core/chattemplate"
+	"github.com/toolbrain/toolbrain/runtime/sandbox"
+	"github.com/toolbrain/toolbrain/sdk"
 )
 
 // Markers put in place of message contents to find where the template puts
@@ -122,22 +124,49 @@ func (a *Agent) templateDelta(history, obs []chattemplate.Message, stop []int32)
 	return a.cfg.Tokenizer.Encode(tailR), true
 }
 
+// CodeActSystem is the default system prompt of a CodeAct agent with tools:
+// what a scripted teacher (the email expert, say) must put first in the
+// conversations it writes as SFT data, so that they match what the agent
+// shows the model.
+func CodeActSystem(tools []sdk.ToolSpec) string {
+	var b strings.Builder
+	b.WriteString("You are an expert assistant who solves tasks by writing Python code.\n" +
+		"Each turn, write a short thought, then one code block:\n```python\n# your code\n```\n" +
+		"The code runs in a Python-like interpreter (Starlark: no imports, no classes, no try/except). " +
+		"You then see what it printed, or its error. Variables persist from one turn to the next. " +
+		"When you know the answer, call final_answer(answer).")
+	if len(tools) > 0 {
+		b.WriteString("\n\nYou can call these functions, with keyword arguments:")
+		for _, t := range tools {
+			fmt.Fprintf(&b, "\n- %s(%s): %s", t.Name, strings.Join(t.ParameterNames(), ", "), t.Description)
+		}
+	}
+	return b.String()
+}
+
+// CodeActObservation is the user message that follows a CodeAct turn whose
+// code gave res: its printed output and error (res.Observation()), or
+// "(no output)", after "Observation:\n". maxBytes > 0 cuts a longer
+// content as the agent does (Config.MaxObservationBytes).
+func CodeActObservation(res sandbox.Result, maxBytes int) string {
+	return "Observation:\n" + observationContent(res, maxBytes)
+}
+
+// observationContent is what the code of res showed, for the trace.
+func observationContent(res sandbox.Result, maxBytes int) string {
+	content := res.Observation()
+	if strings.TrimSpace(content) == "" {
+		content = "(no output)"
+	}
+	return clipText(content, maxBytes)
+}
+
 // defaultSystem is the system prompt of the agent's kind.
 func (a *Agent) defaultSystem() string {
 	var b strings.Builder
 	switch a.kind {
 	case CodeAct:
-		b.WriteString("You are an expert assistant who solves tasks by writing Python code.\n" +
-			"Each turn, write a short thought, then one code block:\n```python\n# your code\n```\n" +
-			"The code runs in a Python-like interpreter (Starlark: no imports, no classes, no try/except). " +
-			"You then see what it printed, or its error. Variables persist from one turn to the next. " +
-			"When you know the answer, call final_answer(answer).")
-		if len(a.cfg.Tools) > 0 {
-			b.WriteString("\n\nYou can call these functions, with keyword arguments:")
-			for _, t := range a.cfg.Tools {
-				fmt.Fprintf(&b, "\n- %s(%s): %s", t.Name, strings.Join(t.ParameterNames(), ", "), t.Description)
-			}
-		}
+		return CodeActSystem(a.cfg.Tools)
 	case ToolCalling:
 		b.WriteString("You are a helpful assistant. Call the tools when they help. " +
 			"When you know the answer, reply with it directly, without a tool call.")

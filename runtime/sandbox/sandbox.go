@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -260,13 +261,29 @@ func (s *Sandbox) Close(ctx context.Context) error {
 
 // Start begins an episode on its own interpreter instance: microseconds when
 // the pool has one ready, a full instance start (tens of milliseconds)
-// otherwise.
+// otherwise. Its tool calls carry no task; see [Sandbox.StartTask].
 func (s *Sandbox) Start(ctx context.Context) (*Episode, error) {
+	return s.StartTask(ctx, nil)
+}
+
+// StartTask begins an episode, as Start, bound to task: every tool call of
+// the episode reaches Options.Tools with sdk.ToolCallRequest.Task set to a
+// copy of task, whatever the code sent. That is how one set of tools, shared
+// by every episode, serves each episode its own world (the email pack
+// searches the inbox named by task.Metadata["inbox"]) without the model's
+// code being able to name another. A nil task means none.
+func (s *Sandbox) StartTask(ctx context.Context, task *sdk.Task) (*Episode, error) {
 	p, err := s.take(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &Episode{s: s, plugin: p}, nil
+	e := &Episode{s: s, plugin: p}
+	if task != nil {
+		t := *task
+		t.Metadata = maps.Clone(task.Metadata)
+		e.task = &t
+	}
+	return e, nil
 }
 
 // Episode is one agent episode: the code of successive Run calls shares its
@@ -277,6 +294,7 @@ type Episode struct {
 	mu sync.Mutex
 
 	plugin    *runtime.Plugin
+	task      *sdk.Task // stamped on every tool call; never changed
 	done      bool
 	closed    bool
 	stateLost bool
@@ -495,6 +513,14 @@ func (router) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.ToolCa
 		return sdk.ToolCallResponse{}, fmt.Errorf("%w: tool call outside an episode", ErrTool)
 	}
 	o := e.s.opts
+	// The episode's task, not the code's: the code must not choose the
+	// world its tools act on.
+	req.Task = nil
+	if e.task != nil {
+		t := *e.task
+		t.Metadata = maps.Clone(e.task.Metadata) // the tool may not alter the episode's copy
+		req.Task = &t
+	}
 	record := func(resp sdk.ToolCallResponse) {
 		e.callMu.Lock()
 		e.calls = append(e.calls, ToolCall{Name: req.Name, Arguments: req.Arguments, Content: resp.Content, IsError: resp.IsError, Data: resp.Data})
