@@ -98,7 +98,7 @@ func sequential(ctx context.Context, a *agent.Agent, tasks []agent.Task) error {
 //
 // A wall-clock comparison fails whenever other work shares the machine
 // (CI, other test packages), so it runs only with TOOLBRAIN_TIMING_TESTS=1;
-// BenchmarkRunGroup reports the same figures.
+// BenchmarkEpisodes reports the same figures.
 func TestRunGroup_BatchedFaster(t *testing.T) {
 	if os.Getenv("TOOLBRAIN_TIMING_TESTS") != "1" {
 		t.Skip("timing test: set TOOLBRAIN_TIMING_TESTS=1 on a quiet machine")
