@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -19,10 +20,11 @@ const MaxTaskLine = 1 << 20
 //
 //	{"id": "t1", "prompt": "What is 6*7?", "expected": "42", "metadata": {"split": "train"}}
 //
-// "prompt" is required; "id" defaults to the file's base name and line;
-// "answer" is accepted for "expected". Any other field is kept in the
-// task's metadata as its text (strings as they are, numbers, booleans,
-// arrays and objects as JSON), so that rewards and tools can read it.
+// "prompt" is required; "id" defaults to the file's line; "answer" is
+// accepted for "expected". Any other field is kept in the task's metadata
+// as text, so that rewards and tools can read it: strings as they are, an
+// array of strings or numbers comma-separated ("message_ids": ["m1", "m2"]
+// becomes "m1,m2"), anything else as its JSON.
 // Blank lines are skipped. A bad line, a duplicate id or an empty file is
 // an error naming the file and the line.
 func ReadTasks(path string) ([]sdk.Task, error) {
@@ -113,12 +115,31 @@ func parseTask(b []byte) (sdk.Task, error) {
 		if t.Metadata == nil {
 			t.Metadata = map[string]string{}
 		}
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			t.Metadata[k] = s
-		} else {
-			t.Metadata[k] = string(raw)
-		}
+		t.Metadata[k] = metadataText(raw)
 	}
 	return t, nil
+}
+
+// metadataText is a task field as metadata text.
+func metadataText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var list []any
+	if json.Unmarshal(raw, &list) == nil {
+		parts := make([]string, 0, len(list))
+		for _, v := range list {
+			switch v := v.(type) {
+			case string:
+				parts = append(parts, v)
+			case float64:
+				parts = append(parts, strconv.FormatFloat(v, 'f', -1, 64))
+			default:
+				return string(raw)
+			}
+		}
+		return strings.Join(parts, ",")
+	}
+	return string(raw)
 }
