@@ -52,6 +52,7 @@ func commands() []command {
 		{"model quantize", "--model DIR --to int8|nf4 --out DIR", "write a quantized, loadable checkpoint", modelQuantize},
 		{"model merge", "--model DIR --adapter DIR --out DIR", "fold a LoRA adapter into the base weights and write a full checkpoint", modelMerge},
 		{"model pull", "ID[@REVISION]", "download a model into the Hugging Face cache", modelPull},
+		{"tokenizer train", "--corpus FILE[,FILE...] --vocab N --out DIR", "train a byte-level BPE tokenizer.json (ChatML template) on text or JSONL files", tokenizerTrain},
 		{"tokenize", "--tokenizer DIR TEXT | --decode 1,2,3", "print {\"ids\": [...]} or {\"text\": ...}", tokenizeCmd},
 		{"generate", "--model DIR [--adapter DIR] [--quant int8|nf4] --prompt TEXT [--chat] [--max-new N] [--seed N]", "complete a prompt", generateCmd},
 		{"bench forward", "[--batch N] [--seq N]", "forward-pass throughput on the benchmark shape (one JSON line)", benchCmd("forward")},

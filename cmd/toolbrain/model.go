@@ -13,6 +13,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/checkpoint"
 	"github.com/toolbrain/toolbrain/core/hub"
 	"github.com/toolbrain/toolbrain/core/model"
+	"github.com/toolbrain/toolbrain/core/tokenizer"
 )
 
 // modelFlags are the flags every command that loads a model shares.
@@ -106,6 +107,7 @@ func modelInit(_ context.Context, o *cmdIO, args []string) error {
 	maxPos := fs.Int("max-pos", 2048, "max_position_embeddings")
 	tie := fs.Bool("tie", false, "tie the LM head to the embeddings")
 	seed := fs.Int64("seed", 1, "seed of the random weights")
+	tokDir := fs.String("tokenizer", "", "use the tokenizer in this directory (e.g. from `toolbrain tokenizer train`); --vocab 0 takes its size")
 	out := fs.String("out", "", "output directory (required)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -127,7 +129,18 @@ func modelInit(_ context.Context, o *cmdIO, args []string) error {
 	if cfg.Architecture == model.Qwen2 {
 		cfg.RopeTheta = 1e6
 	}
-	if err := checkpoint.Init(*out, cfg, *seed); err != nil {
+	if *tokDir != "" {
+		tok, err := tokenizer.Load(*tokDir)
+		if err != nil {
+			return err
+		}
+		if cfg.VocabSize == 0 {
+			cfg.VocabSize = tok.VocabSize()
+		}
+		if err := checkpoint.InitWith(*out, cfg, *seed, tok); err != nil {
+			return err
+		}
+	} else if err := checkpoint.Init(*out, cfg, *seed); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.stdout, "wrote %s (%s, hidden %d, %d layers, vocab %d)\n", *out, cfg.Architecture, cfg.HiddenSize, cfg.NumHiddenLayers, cfg.VocabSize)

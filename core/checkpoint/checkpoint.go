@@ -116,6 +116,18 @@ func Init(dir string, cfg model.Config, seed int64) error {
 	if err != nil {
 		return fmt.Errorf("init %s: tokenizer: %w", dir, err)
 	}
+	return InitWith(dir, cfg, seed, tok)
+}
+
+// InitWith is Init with a given tokenizer (one trained on the task's own
+// text, say), whose ids must fit the model's vocabulary.
+func InitWith(dir string, cfg model.Config, seed int64, tok *tokenizer.Tokenizer) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if n := tok.VocabSize(); n > cfg.VocabSize {
+		return fmt.Errorf("init %s: the tokenizer has %d ids, more than the model's vocabulary (%d)", dir, n, cfg.VocabSize)
+	}
 	if bos, ok := tok.BOS(); ok {
 		cfg.BOSTokenID = int(bos)
 	}
