@@ -40,6 +40,7 @@ func dataEmail(ctx context.Context, o *cmdIO, args []string) error {
 	testInboxes := fs.Int("test-inboxes", 0, "inboxes held out for test (default a quarter)")
 	traces := fs.String("expert-traces", "", "also write the scripted expert's conversations as SFT data ({\"messages\": [...]} per line, for toolbrain sft)")
 	split := fs.String("expert-split", "train", "tasks the expert solves: train, test or all")
+	system := fs.String("system", "", "system prompt of the expert's conversations; \"\" means the CodeAct agent's default with the email tools (give the same as the coach's agent)")
 	interp := fs.String("interpreter", "", "interpreter module for the expert's sandbox (default: the embedded Starlark)")
 	cfgPath := fs.String("config", "", "toolbrain.toml ([plugins] cache)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -83,7 +84,7 @@ func dataEmail(ctx context.Context, o *cmdIO, args []string) error {
 				return fmt.Errorf("interpreter: %w", err)
 			}
 		}
-		convs, err := expertConversations(ctx, msgs, tasks, opts)
+		convs, err := expertConversations(ctx, msgs, tasks, opts, *system)
 		if err != nil {
 			return err
 		}
@@ -106,10 +107,11 @@ func dataEmail(ctx context.Context, o *cmdIO, args []string) error {
 
 // expertConversations runs the scripted expert on every task, in order,
 // through the email tools in the CodeAct sandbox (episodes started for
-// each task, so the tools reach its inbox), on as many workers as there
+// each task, so the tools reach its inbox), system first in every
+// conversation, on as many workers as there
 // are CPUs. A task the expert cannot solve, or solves wrongly, is an error:
 // the corpus and the expert are built to agree.
-func expertConversations(ctx context.Context, msgs []corpus.Message, tasks []corpus.Task, opts sandbox.Options) ([]expert.Conversation, error) {
+func expertConversations(ctx context.Context, msgs []corpus.Message, tasks []corpus.Task, opts sandbox.Options, system string) ([]expert.Conversation, error) {
 	store, err := email.NewStore(ctx, msgs)
 	if err != nil {
 		return nil, err
@@ -129,7 +131,9 @@ func expertConversations(ctx context.Context, msgs []corpus.Message, tasks []cor
 		return nil, err
 	}
 	defer sb.Close(ctx)
-	system := agent.CodeActSystem(specs)
+	if system == "" {
+		system = agent.CodeActSystem(specs)
+	}
 
 	convs := make([]expert.Conversation, len(tasks))
 	errs := make([]error, len(tasks))
