@@ -164,7 +164,7 @@ func solveTask(ctx context.Context, sb *sandbox.Sandbox, system string, task cor
 		return expert.Conversation{}, err
 	}
 	defer e.Close()
-	conv, err := expert.Solve(ctx, episodeRunner{e}, system, task.Prompt)
+	conv, err := expert.Solve(ctx, agent.CodeActTurns{Episode: e}, system, task.Prompt)
 	if err != nil {
 		return conv, fmt.Errorf("task %s: %w", task.ID, err)
 	}
@@ -172,15 +172,4 @@ func solveTask(ctx context.Context, sb *sandbox.Sandbox, system string, task cor
 		return conv, fmt.Errorf("task %s: the expert answered %q, the gold answer is %q", task.ID, conv.Answer, task.Answer)
 	}
 	return conv, nil
-}
-
-// episodeRunner shows the expert what the CodeAct agent would show a model.
-type episodeRunner struct{ e *sandbox.Episode }
-
-func (r episodeRunner) Run(ctx context.Context, code string) (string, *string, error) {
-	res, err := r.e.Run(ctx, code)
-	if err != nil {
-		return "", nil, err
-	}
-	return agent.CodeActObservation(res, agent.DefaultMaxObservation), res.FinalAnswer, nil
 }
