@@ -40,6 +40,7 @@ func dataEmail(ctx context.Context, o *cmdIO, args []string) error {
 	testInboxes := fs.Int("test-inboxes", 0, "inboxes held out for test (default a quarter)")
 	traces := fs.String("expert-traces", "", "also write the scripted expert's conversations as SFT data ({\"messages\": [...]} per line, for toolbrain sft)")
 	split := fs.String("expert-split", "train", "tasks the expert solves: train, test or all")
+	system := fs.String("system", "", "system prompt of the expert's conversations; \"\" means the CodeAct agent's default with the email tools (give the same as the coach's agent)")
 	interp := fs.String("interpreter", "", "interpreter module for the expert's sandbox (default: the embedded Starlark)")
 	cfgPath := fs.String("config", "", "toolbrain.toml ([plugins] cache)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -83,7 +84,7 @@ func dataEmail(ctx context.Context, o *cmdIO, args []string) error {
 				return fmt.Errorf("interpreter: %w", err)
 			}
 		}
-		convs, err := expertConversations(ctx, msgs, tasks, opts)
+		convs, err := expertConversations(ctx, msgs, tasks, opts, *system)
 		if err != nil {
 			return err
 		}
@@ -106,10 +107,11 @@ func dataEmail(ctx context.Context, o *cmdIO, args []string) error {
 
 // expertConversations runs the scripted expert on every task, in order,
 // through the email tools in the CodeAct sandbox (episodes started for
-// each task, so the tools reach its inbox), on as many workers as there
+// each task, so the tools reach its inbox), system first in every
+// conversation, on as many workers as there
 // are CPUs. A task the expert cannot solve, or solves wrongly, is an error:
 // the corpus and the expert are built to agree.
-func expertConversations(ctx context.Context, msgs []corpus.Message, tasks []corpus.Task, opts sandbox.Options) ([]expert.Conversation, error) {
+func expertConversations(ctx context.Context, msgs []corpus.Message, tasks []corpus.Task, opts sandbox.Options, system string) ([]expert.Conversation, error) {
 	store, err := email.NewStore(ctx, msgs)
 	if err != nil {
 		return nil, err
@@ -129,7 +131,9 @@ func expertConversations(ctx context.Context, msgs []corpus.Message, tasks []cor
 		return nil, err
 	}
 	defer sb.Close(ctx)
-	system := agent.CodeActSystem(specs)
+	if system == "" {
+		system = agent.CodeActSystem(specs)
+	}
 
 	convs := make([]expert.Conversation, len(tasks))
 	errs := make([]error, len(tasks))
@@ -160,7 +164,7 @@ func solveTask(ctx context.Context, sb *sandbox.Sandbox, system string, task cor
 		return expert.Conversation{}, err
 	}
 	defer e.Close()
-	conv, err := expert.Solve(ctx, episodeRunner{e}, system, task.Prompt)
+	conv, err := expert.Solve(ctx, agent.CodeActTurns{Episode: e}, system, task.Prompt)
 	if err != nil {
 		return conv, fmt.Errorf("task %s: %w", task.ID, err)
 	}
@@ -168,15 +172,4 @@ func solveTask(ctx context.Context, sb *sandbox.Sandbox, system string, task cor
 		return conv, fmt.Errorf("task %s: the expert answered %q, the gold answer is %q", task.ID, conv.Answer, task.Answer)
 	}
 	return conv, nil
-}
-
-// episodeRunner shows the expert what the CodeAct agent would show a model.
-type episodeRunner struct{ e *sandbox.Episode }
-
-func (r episodeRunner) Run(ctx context.Context, code string) (string, *string, error) {
-	res, err := r.e.Run(ctx, code)
-	if err != nil {
-		return "", nil, err
-	}
-	return agent.CodeActObservation(res, agent.DefaultMaxObservation), res.FinalAnswer, nil
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -150,6 +151,32 @@ func CodeActSystem(tools []sdk.ToolSpec) string {
 // content as the agent does (Config.MaxObservationBytes).
 func CodeActObservation(res sandbox.Result, maxBytes int) string {
 	return "Observation:\n" + observationContent(res, maxBytes)
+}
+
+// CodeActTurns runs code in a sandbox episode turn by turn and answers
+// what the CodeAct agent would put in the conversation: the observation
+// message (CodeActObservation) and the final answer when the code gave
+// one. It is what a scripted teacher (plugins/packs/email/expert's Runner)
+// acts through, so that its conversations are the agent's.
+type CodeActTurns struct {
+	Episode *sandbox.Episode
+	// MaxObservationBytes cuts observations as Config's does (0: the
+	// agent's default).
+	MaxObservationBytes int
+}
+
+// Run runs one turn of code; an error is the episode's (closed, done,
+// ctx cancelled), never the code's.
+func (c CodeActTurns) Run(ctx context.Context, code string) (observation string, final *string, err error) {
+	res, err := c.Episode.Run(ctx, code)
+	if err != nil {
+		return "", nil, err
+	}
+	n := c.MaxObservationBytes
+	if n == 0 {
+		n = DefaultMaxObservation
+	}
+	return CodeActObservation(res, n), res.FinalAnswer, nil
 }
 
 // observationContent is what the code of res showed, for the trace.

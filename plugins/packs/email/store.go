@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -83,7 +84,7 @@ func NewStore(ctx context.Context, msgs []corpus.Message) (*Store, error) {
 
 // Open indexes the messages of a corpus directory (corpus.MessagesFile).
 func Open(ctx context.Context, dir string) (*Store, error) {
-	msgs, err := corpus.ReadMessages(dir + "/" + corpus.MessagesFile)
+	msgs, err := corpus.ReadMessages(filepath.Join(dir, corpus.MessagesFile))
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,10 @@ package corpus_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +153,42 @@ func TestRead_Errors(t *testing.T) {
 				t.Errorf("err = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/golden.sha256")
+
+// TestGenerate_Golden pins the bytes of the seed-1 corpus: the same seed
+// must give the same data across machines and Go releases.
+func TestGenerate_Golden(t *testing.T) {
+	c, err := corpus.Generate(corpus.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := corpus.Write(c, dir); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, f := range []string{corpus.MessagesFile, corpus.TrainFile, corpus.TestFile} {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%x  %s\n", sha256.Sum256(data), f)
+	}
+	golden := filepath.Join("testdata", "golden.sha256")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("the seed-1 corpus changed (run go test -update if intended):\n%s", b.String())
 	}
 }
