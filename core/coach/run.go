@@ -55,8 +55,10 @@ type RunOptions struct {
 	Progress io.Writer
 	// Log receives a line per step and per event (nil: discarded).
 	Log *slog.Logger
-	// OnStep, if set, sees every step's metrics.
+	// OnStep, if set, sees every step's metrics; OnEval every evaluation
+	// (step 0 is the one before training).
 	OnStep func(StepMetrics)
+	OnEval func(step int, r EvalResult)
 }
 
 // Summary is the outcome of Run.
@@ -122,6 +124,9 @@ func (c *Coach) Run(ctx context.Context, o RunOptions) (Summary, error) {
 			return nil, err
 		}
 		log.Info("eval", "step", step, "success", r.SuccessRate, "ci95_low", r.CILow, "ci95_high", r.CIHigh, "mean_reward", r.MeanReward)
+		if o.OnEval != nil {
+			o.OnEval(step, r)
+		}
 		return &r, nil
 	}
 

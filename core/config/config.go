@@ -63,6 +63,9 @@ type Train struct {
 	System string `toml:"system"`
 	// Packs are the tool packs (directories or .tar.gz) the athlete uses.
 	Packs []string `toml:"packs"`
+	// PackConfig holds the configuration values of each pack, by pack
+	// name ([train.pack_config.email] corpus = "data/email").
+	PackConfig map[string]map[string]string `toml:"pack_config"`
 	// Tasks are training task files (JSONL); EvalTasks the held-out ones.
 	Tasks     []string `toml:"tasks"`
 	EvalTasks string   `toml:"eval_tasks"`

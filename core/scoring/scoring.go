@@ -137,7 +137,7 @@ func (h *Host) Rewards(ctx context.Context) ([]coach.Reward, error) {
 			if err != nil {
 				return nil, fmt.Errorf("rewards[%d]: %w", i, err)
 			}
-			c.Reward = perTrace{b}
+			c.Reward = coach.TraceReward{Reward: b}
 		} else {
 			p, kind, err := h.open(ctx, r.Plugin, r.Manifest, r.Grant, r.Config)
 			if err != nil {
@@ -158,14 +158,6 @@ func (h *Host) Rewards(ctx context.Context) ([]coach.Reward, error) {
 		out = append(out, c)
 	}
 	return out, nil
-}
-
-// perTrace scores a group with a per-trace reward and is still a Reward,
-// so a failing group call can fall back to trace-by-trace scoring.
-type perTrace struct{ sdk.Reward }
-
-func (p perTrace) RewardGroup(ctx context.Context, req sdk.RewardGroupRequest) (sdk.RewardGroupResponse, error) {
-	return rewards.PerTrace{Reward: p.Reward}.RewardGroup(ctx, req)
 }
 
 // plugin is what both transports' plugins offer.

@@ -46,6 +46,15 @@ type Options struct {
 	EvalTasks string
 	// Interpreter is the CodeAct interpreter module (nil: the embedded one).
 	Interpreter []byte
+
+	// For a program that builds its run in Go (the main job), rather than
+	// from files: TaskList and EvalTaskList replace the task files, Tools
+	// and ToolSpecs are in-process tools added to the packs', and Rewards
+	// replace [[rewards]].
+	TaskList, EvalTaskList []sdk.Task
+	Tools                  sdk.Tool
+	ToolSpecs              []sdk.ToolSpec
+	Rewards                []coach.Reward
 }
 
 // Env is a model with its athlete, tools and scoring, ready to roll out.
@@ -94,7 +103,8 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 	if len(o.Tasks) > 0 {
 		files = o.Tasks
 	}
-	if needTasks && len(files) == 0 {
+	e.Tasks, e.EvalTasks = o.TaskList, o.EvalTaskList
+	if needTasks && len(files) == 0 && len(e.Tasks) == 0 {
 		return nil, errors.New("train.tasks: no task file (set [train] tasks or pass --tasks)")
 	}
 	for _, f := range files {
@@ -120,9 +130,11 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 		return nil, err
 	}
 	e.closers = append(e.closers, func() { e.Scoring.Close(context.Background()) })
-	rs, err := e.Scoring.Rewards(ctx)
-	if err != nil {
-		return nil, err
+	rs := o.Rewards
+	if rs == nil {
+		if rs, err = e.Scoring.Rewards(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if len(rs) == 0 {
 		return nil, scoring.ErrNoRewards
@@ -137,6 +149,13 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 	specs, tools, err := e.openPacks(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	for _, spec := range o.ToolSpecs {
+		if _, dup := tools.byName[spec.Name]; dup {
+			return nil, fmt.Errorf("tool %q is both in a pack and given in-process", spec.Name)
+		}
+		tools.byName[spec.Name] = o.Tools
+		specs = append(specs, spec)
 	}
 
 	name := firstNonEmpty(o.Model, cfg.Core.Model)
@@ -234,7 +253,7 @@ func (e *Env) openPacks(ctx context.Context, cfg config.Config) ([]sdk.ToolSpec,
 		if err != nil {
 			return nil, nil, fmt.Errorf("train.packs[%d]: %w", i, err)
 		}
-		tools, err := pack.Open(ctx, p, openers, runtime.PluginConfig{Limits: cfg.Plugins.Limits})
+		tools, err := pack.Open(ctx, p, openers, runtime.PluginConfig{Limits: cfg.Plugins.Limits, Config: cfg.Train.PackConfig[p.Manifest.Name]})
 		if err != nil {
 			return nil, nil, fmt.Errorf("train.packs[%d] %s: %w", i, path, err)
 		}
