@@ -267,9 +267,11 @@ func (c Config) Validate() error {
 		return bad("core.quant", "got %q, want \"\", \"int8\" or \"nf4\"", c.Core.Quant)
 	case c.Generate.MaxNewTokens < 1 || c.Generate.MaxNewTokens > 1<<20:
 		return bad("generate.max_new_tokens", "got %d, want 1..1048576", c.Generate.MaxNewTokens)
-	case c.Generate.Temperature < 0 || c.Generate.Temperature > 100:
+	// Written as !(in range) so that NaN, which fails every comparison,
+	// is out of range too.
+	case !(c.Generate.Temperature >= 0 && c.Generate.Temperature <= 100):
 		return bad("generate.temperature", "got %g, want 0 (greedy) .. 100", c.Generate.Temperature)
-	case c.Generate.TopP <= 0 || c.Generate.TopP > 1:
+	case !(c.Generate.TopP > 0 && c.Generate.TopP <= 1):
 		return bad("generate.top_p", "got %g, want > 0 and <= 1", c.Generate.TopP)
 	case c.Generate.TopK < 0:
 		return bad("generate.top_k", "got %d, want >= 0 (0 = off)", c.Generate.TopK)
