@@ -43,7 +43,8 @@ func ReadJSONL(r io.Reader) ([]sdk.Trace, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxTraceLine)
 	var out []sdk.Trace
-	for line := 1; sc.Scan(); line++ {
+	line := 1
+	for ; sc.Scan(); line++ {
 		b := sc.Bytes()
 		if len(strings.TrimSpace(string(b))) == 0 {
 			continue
@@ -55,7 +56,10 @@ func ReadJSONL(r io.Reader) ([]sdk.Trace, error) {
 		out = append(out, t)
 	}
 	if err := sc.Err(); err != nil {
-		return out, fmt.Errorf("%w: %v", ErrBadTrace, err)
+		if errors.Is(err, bufio.ErrTooLong) {
+			return out, fmt.Errorf("%w: line %d is longer than %d bytes", ErrBadTrace, line, MaxTraceLine)
+		}
+		return out, fmt.Errorf("%w: line %d: %v", ErrBadTrace, line, err)
 	}
 	return out, nil
 }

@@ -2,11 +2,10 @@ package chattemplate
 
 import (
 	"errors"
-	"runtime"
-	"runtime/metrics"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/toolbrain/toolbrain/internal/heapwatch"
 )
 
 // hostileTemplates are chat templates that would hang the process or build
@@ -46,44 +45,13 @@ const renderBound = 5 * time.Second
 // gigabytes the templates ask for.
 const heapBound = 2 * MaxRenderAlloc
 
-// peakHeap runs fn and returns how far the heap's live objects grew above
-// where they started, sampled every millisecond.
-func peakHeap(fn func()) uint64 {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
-	runtime.GC()
-	base := read()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	go func() {
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			if v := read(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	fn()
-	close(done)
-	if v := read(); v > peak.Load() {
-		peak.Store(v)
-	}
-	return max(peak.Load(), base) - base
-}
-
 func TestRender_HostileTemplates(t *testing.T) {
 	msgs := []Message{{Role: "user", Content: "hi"}}
 	for _, tc := range hostileTemplates {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error
 			start := time.Now()
-			grew := peakHeap(func() {
+			grew := heapwatch.Growth(func() {
 				var tpl *Template
 				if tpl, err = New(tc.src); err == nil {
 					_, err = tpl.Render(msgs, Options{})
