@@ -56,6 +56,8 @@ import (
 	"github.com/nikolalohinski/gonja/v2/config"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/loaders"
+
+	"github.com/toolbrain/toolbrain/internal/capread"
 )
 
 // Errors returned by this package; test with errors.Is.
@@ -413,6 +415,13 @@ func isPySpace(r rune) bool {
 	return r >= 0x2000 && r <= 0x200a
 }
 
+// Size caps of the files a template is read from: real chat templates are
+// tens of KB, and tokenizer_config.json files a few MB.
+const (
+	MaxConfigBytes   = 64 << 20
+	MaxTemplateBytes = 1 << 20
+)
+
 // FromTokenizerConfig loads the chat template of a tokenizer_config.json.
 // chat_template may be a string or a list of {"name", "template"}; for a list
 // the returned Template is the "default" one, Named gives the others, and
@@ -421,7 +430,7 @@ func isPySpace(r rune) bool {
 // it (where recent transformers versions save it) is used. The special
 // tokens (bos_token, eos_token, ...) become template variables.
 func FromTokenizerConfig(path string) (*Template, error) {
-	b, err := os.ReadFile(path)
+	b, err := capread.File(path, MaxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -436,7 +445,7 @@ func FromTokenizerConfig(path string) (*Template, error) {
 	raw := cfg["chat_template"]
 	if len(raw) == 0 || string(raw) == "null" {
 		jinja := filepath.Join(filepath.Dir(path), "chat_template.jinja")
-		src, err := os.ReadFile(jinja)
+		src, err := capread.File(jinja, MaxTemplateBytes)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("load %s: %w", path, ErrNoTemplate)
 		} else if err != nil {
