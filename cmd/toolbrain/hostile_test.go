@@ -129,6 +129,8 @@ func hostileCases() []hostileCase {
 			copyDir(t, filepath.Join(hostileDir, "packs/not-wasm"), dir)
 			return []string{"pack", "build", dir, "-o", t.TempDir()}, dir
 		}, mention: "invalid WebAssembly module"},
+		hostileCase{name: "sandbox tool pack with hidden memory", args: corpusFile("packs/hidden-memory", "sandbox", "run", "--code", hostileDir+"/code/print.star", "--tools", "{}", "--config", "{config}"), mention: "memory limit"},
+		hostileCase{name: "plugin call pack with hidden memory", args: corpusFile("packs/hidden-memory", "plugin", "call", "--plugin", "{}", "--input", hostileDir+"/input.json", "--config", "{config}"), mention: "memory limit"},
 		hostileCase{name: "pack verify random file", args: corpusFile("modules/random.wasm", "pack", "verify", "{}"), mention: "not a tool pack"},
 		hostileCase{name: "sandbox huge list", args: corpusFile("code/huge-list.star", "sandbox", "run", "--code", "{}", "--config", "{config}"), mention: "too large for the sandbox's memory", memory: true},
 	)
