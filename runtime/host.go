@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/toolbrain/toolbrain/internal/capread"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -139,6 +140,9 @@ func (h *Host) compile(ctx context.Context, wasm []byte, trusted bool) (wazero.R
 	if c, ok := h.compiled[key]; ok {
 		return rt, c, nil
 	}
+	if err := preflight(wasm); err != nil {
+		return nil, nil, err
+	}
 	c, err := rt.CompileModule(ctx, wasm)
 	if err != nil && h.cache != nil && isCacheError(err) {
 		// A damaged cache file would fail every later run: drop it and
@@ -161,7 +165,7 @@ func (h *Host) compile(ctx context.Context, wasm []byte, trusted bool) (wazero.R
 
 // LoadFile reads a .wasm file and loads it (see [Host.Load]).
 func (h *Host) LoadFile(ctx context.Context, path string, m Manifest, cfg PluginConfig) (*Plugin, error) {
-	wasm, err := os.ReadFile(path)
+	wasm, err := capread.File(path, MaxModuleBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
 	"github.com/toolbrain/toolbrain/runtime"
@@ -17,6 +18,46 @@ import (
 // hiddenMemory defines a memory that is not exported and starts at 1025
 // pages, one above the default limit: wazero panicked instantiating it.
 var hiddenMemory = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x05, 0x04, 0x01, 0x00, 0x81, 0x08}
+
+// big28 is 2^28 as an unsigned LEB128 number.
+var big28 = []byte{0x80, 0x80, 0x80, 0x80, 0x01}
+
+// wasmSection encodes one section.
+func wasmSection(id byte, body []byte) []byte {
+	return append([]byte{id, byte(len(body))}, body...)
+}
+
+// wasmWith is a module holding one section with the given body parts.
+func wasmWith(id byte, parts ...any) []byte {
+	var body []byte
+	for _, p := range parts {
+		switch p := p.(type) {
+		case []byte:
+			body = append(body, p...)
+		case int:
+			body = append(body, byte(p))
+		case rune:
+			body = append(body, byte(p))
+		}
+	}
+	return append([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, wasmSection(id, body)...)
+}
+
+// TestScan_BuiltPlugins: every plugin the project builds passes the scan
+// that guards wazero's decoder (it must not refuse real modules).
+func TestScan_BuiltPlugins(t *testing.T) {
+	for _, name := range []string{"exactmatch-go.wasm", "exactmatch-as.wasm", "exactmatch-wat.wasm", "hostile-go.wasm", "hostile-wat.wasm", "interpreter-starlark.wasm", "judge-go.wasm", "calculator.wasm", "future.wasm"} {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(pluginbuild.Path(t, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := runtime.ScanModule(b); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
 
 func TestLoad_HostileModules(t *testing.T) {
 	h := newHost(t, runtime.HostConfig{CacheDir: t.TempDir()})
@@ -31,13 +72,31 @@ func TestLoad_HostileModules(t *testing.T) {
 		{"magic only", []byte{0, 'a', 's', 'm'}, runtime.ErrBadModule},
 		{"random bytes", []byte("\x1f\x8b\x08 not a module at all"), runtime.ErrBadModule},
 		{"truncated section", []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 5, 0x7f, 1}, runtime.ErrBadModule},
+		// Lengths and counts far above the bytes that follow: wazero
+		// allocated them before reading (2^28 imports: 28 GiB).
+		{"2^28 imports", wasmWith(2, big28, 0), runtime.ErrBadModule},
+		{"2^28 exports", wasmWith(7, big28, 0), runtime.ErrBadModule},
+		{"2^28 functions", wasmWith(3, big28, 0), runtime.ErrBadModule},
+		{"2^28 data segments", wasmWith(11, big28, 0), runtime.ErrBadModule},
+		{"2^28 element segments", wasmWith(9, big28, 0), runtime.ErrBadModule},
+		{"2^28 parameters", wasmWith(1, []byte{1, 0x60}, big28, 0), runtime.ErrBadModule},
+		{"data segment of 2^28 bytes", wasmWith(11, []byte{1, 1}, big28, 0), runtime.ErrBadModule},
+		{"2^28 locals", append(wasmWith(1, []byte{1, 0x60, 0, 0}), append(wasmSection(3, []byte{1, 0}), wasmSection(10, []byte{1, 8, 1, 0x80, 0x80, 0x80, 0x80, 0x01, 0x7f, 0x0b})...)...), runtime.ErrBadModule},
+		{"custom section name of 2^28 bytes", wasmWith(0, big28, 'x'), runtime.ErrBadModule},
+		{"2^28 function names", wasmWith(0, []byte{4, 'n', 'a', 'm', 'e', 1, 6}, big28, 0), runtime.ErrBadModule},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			defer func(start time.Time) {
+				if d := time.Since(start); d > time.Second {
+					t.Errorf("took %v: the module reached the decoder", d)
+				}
+			}(time.Now())
 			_, err := h.Load(context.Background(), tt.wasm, runtime.Manifest{Name: "hostile", SDKVersion: "1.0"}, runtime.PluginConfig{})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
+			t.Log(err)
 			if !strings.Contains(err.Error(), `"hostile"`) || strings.Contains(err.Error(), "panicked") {
 				t.Errorf("error %q should name the plugin and come from a check, not a recovered panic", err)
 			}

@@ -113,6 +113,8 @@ func hostileCases() []hostileCase {
 		{"magic-only.wasm", "invalid WebAssembly module"},
 		{"truncated-section.wasm", "invalid WebAssembly module"},
 		{"gzip-garbage.wasm", "hostile"},
+		{"imports-2p28.wasm", "declares 268435456 entries"},
+		{"locals-2p28.wasm", "more than 50000 locals"},
 	} {
 		f := "modules/" + m.file
 		cases = append(cases, hostileCase{name: "plugin call " + m.file, args: corpusFile(f, "plugin", "call", "--plugin", "{}", "--input", hostileDir+"/input.json", "--config", "{config}"), mention: m.mention})
