@@ -182,6 +182,17 @@ func hostileCases() []hostileCase {
 			return []string{"generate", "--model", e.model, "--prompt", "hi", flagCase.flag, flagCase.value, "--config", e.config}, flagCase.flag
 		}})
 	}
+	cases = append(cases,
+		hostileCase{name: "trace show --index -2", mention: "want a position", args: func(*testing.T, hostileEnv) ([]string, string) {
+			return []string{"trace", "show", filepath.Join(hostileDir, "traces/wrong-type.jsonl"), "--index", "-2"}, "--index -2"
+		}},
+		hostileCase{name: "bench forward --batch 0", mention: "at least 1", args: func(*testing.T, hostileEnv) ([]string, string) {
+			return []string{"bench", "forward", "--batch", "0"}, "--batch"
+		}},
+		hostileCase{name: "bench forward --hidden -5", mention: "must not be negative", args: func(*testing.T, hostileEnv) ([]string, string) {
+			return []string{"bench", "forward", "--hidden", "-5"}, "--hidden"
+		}},
+	)
 	return cases
 }
 
