@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/toolbrain/toolbrain/internal/capread"
 	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"
@@ -39,16 +40,16 @@ func sandboxRun(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	var code []byte
 	if *codeFile == "-" {
-		code, err = readAllLimited(os.Stdin, 16<<20)
+		code, err = readAllLimited(os.Stdin, maxCodeBytes)
 	} else {
-		code, err = os.ReadFile(*codeFile)
+		code, err = capread.File(*codeFile, maxCodeBytes)
 	}
 	if err != nil {
 		return fmt.Errorf("read code: %w", err)
 	}
 	opts := sandbox.Options{CacheDir: cfg.Plugins.CacheDirOrDefault(), Timeout: *timeout, MaxSteps: *maxSteps}
 	if *interp != "" {
-		if opts.Interpreter, err = os.ReadFile(*interp); err != nil {
+		if opts.Interpreter, err = capread.File(*interp, runtime.MaxModuleBytes); err != nil {
 			return fmt.Errorf("interpreter: %w", err)
 		}
 		// Check it here, so that what is wrong is said of the file given.

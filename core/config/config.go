@@ -21,6 +21,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/toolbrain/toolbrain/internal/capread"
 	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -200,12 +201,16 @@ func (p Plugins) CacheDirOrDefault() string {
 	return filepath.Join(os.TempDir(), "toolbrain-wasm")
 }
 
+// MaxFileBytes caps a toolbrain.toml: a full one is a few KB, rubrics
+// included.
+const MaxFileBytes = 4 << 20
+
 // Load reads path over the defaults. An empty path loads the embedded default.
 func Load(path string) (Config, error) {
 	if path == "" {
 		return Parse("toolbrain.toml (embedded)", DefaultTOML)
 	}
-	data, err := os.ReadFile(path)
+	data, err := capread.File(path, MaxFileBytes)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
