@@ -189,6 +189,13 @@ func estimate(name string, self *exec.Value, args *exec.VarArgs) (int64, error) 
 		return int64(len(s)) + (int64(len(s))/width+1)*(argBytes+1), nil
 	case "expandtabs":
 		return int64(len(s)) + int64(strings.Count(s, "\t"))*max(largestArg(all), 8), nil
+	case "batch", "slice":
+		// Lists of the input's items, padded with fill up to the count.
+		n := int64(0)
+		if self != nil && (self.IsList() || self.IsDict() || self.IsString()) {
+			n = int64(self.Len())
+		}
+		return 16 * (n + largestArg(all)), nil
 	case "center", "ljust", "rjust", "zfill":
 		return int64(len(s)) + argBytes + largestArg(all), nil
 	}
@@ -241,6 +248,12 @@ func (b *budget) guard(name string, self *exec.Value, args *exec.VarArgs, call f
 		return exec.AsValue(err)
 	}
 	out := call()
+	if out != nil && out.IsError() {
+		// A limit the call enforced itself (tojson's) spends the budget too.
+		if e, ok := out.Interface().(error); ok && errors.Is(e, ErrBudget) {
+			b.fail(e)
+		}
+	}
 	if out != nil && !out.IsError() && est < 0 {
 		if err := b.charge(0, sizeOf(out)); err != nil {
 			return exec.AsValue(err)

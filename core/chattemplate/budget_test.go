@@ -32,6 +32,10 @@ var hostileTemplates = []struct {
 	{"captured loop text", "{% set x %}{% for i in range(100000) %}{% for j in range(100000) %}yyyyyyyy{% endfor %}{% endfor %}{% endset %}", ErrBudget},
 	{"output cap", "{% set s = 'x' * 1000000 %}{% for i in range(100000) %}{{ s }}{% endfor %}", ErrBudget},
 	{"range churn", "{% for i in range(100000) %}{% set r = range(100000) %}{% endfor %}", ErrBudget},
+	{"tojson string indent", "{% set ns = namespace(l=[1]) %}{% for i in range(150) %}{% set ns.l = [ns.l, ns.l] %}{% endfor %}{{ ns.l|tojson(indent='x' * 100000) }}", ErrBudget},
+	{"tojson deep indent", "{% set ns = namespace(l=[]) %}{% for i in range(190) %}{% set ns.l = [ns.l] + range(500)|list %}{% endfor %}{{ ns.l|tojson(indent=64) }}", ErrBudget},
+	{"tojson huge separator", "{{ range(100000)|list|tojson(separators=['x' * 1000000, ':']) }}", ErrBudget},
+	{"batch padding", "{{ [1]|batch(8000000, 'x')|list|length }}", ErrBudget},
 	{"lipsum", "{{ lipsum(1000000000) }}", ErrRender},
 	{"recursive loop", "{% for x in [1] recursive %}{{ loop([1]) }}{% endfor %}", ErrSyntax},
 }
@@ -87,6 +91,8 @@ func TestRender_BudgetKeepsSemantics(t *testing.T) {
 		{"join", "{{ ', '.join(['a', 'b']) }}|{{ ['a', 'b']|join('-') }}", "a, b|a-b"},
 		{"format", "{{ '{}-{}'.format(1, 2) }}", "1-2"},
 		{"set block", "{% set x %}{% for i in range(3) %}y{% endfor %}{% endset %}{{ x }}", "yyy"},
+		{"batch", "{{ [1, 2, 3]|batch(2, 0)|list|length }}", "2"},
+		{"tojson indent", "{{ [1, [2]]|tojson(indent=1) }}", "[\n 1,\n [\n  2\n ]\n]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tpl, err := New(tc.src)

@@ -94,7 +94,7 @@ func filterToJSON(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	if in.IsError() {
 		return in
 	}
-	o := jsonOptions{itemSep: ", ", keySep: ": "}
+	o := jsonOptions{itemSep: ", ", keySep: ": ", limit: MaxRenderBytes}
 	pos := []string{"ensure_ascii", "indent", "separators", "sort_keys"}
 	arg := func(name string) (*exec.Value, bool) {
 		if v, ok := params.KwArgs[name]; ok {
