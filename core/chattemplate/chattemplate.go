@@ -270,7 +270,7 @@ func (t *Template) render(msgs []Message, opts Options) (string, error) {
 		if state.raised != nil {
 			return "", &RaisedError{Message: *state.raised}
 		}
-		return "", fmt.Errorf("%w: %s", ErrRender, shorten(err.Error()))
+		return "", fmt.Errorf("%w: %s", ErrRender, shorten(unguard(err.Error())))
 	}
 	if opts.ContinueFinalMessage {
 		return cutAfterFinal(text, msgs)

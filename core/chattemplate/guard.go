@@ -3,6 +3,7 @@ package chattemplate
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"unsafe"
 
@@ -28,6 +29,13 @@ var (
 	tokenType   = reflect.TypeFor[tokens.Token]()
 	guardedPkgs = []string{"github.com/nikolalohinski/gonja/v2/nodes", "github.com/nikolalohinski/gonja/v2/builtins/control_structures", "github.com/toolbrain/toolbrain/core/chattemplate"}
 )
+
+// guardNoise matches what the rewrite adds to the engine's error messages:
+// the budget filters' own frames, which say nothing about the template.
+var guardNoise = regexp.MustCompile(`unable to evaluate filter &\{<Token\[\w+\] Val='[^']*' Pos=\d+ Line=\d+ Col=\d+> __toolbrain_\w+ \[[^\]]*\] map\[[^\]]*\]\}: (invalid call to filter '__toolbrain_\w+': )?`)
+
+// unguard removes the rewrite's frames from an engine error message.
+func unguard(msg string) string { return guardNoise.ReplaceAllString(msg, "") }
 
 // guardTree rewrites root in place (see above). Recursive loops are refused:
 // `loop(items)` renders the body again without passing the loop head, so no
