@@ -30,7 +30,7 @@ type Host struct {
 	// trustedRT runs trusted plugins (PluginConfig.Trusted): compiled
 	// without wazero's termination checks. Started on first use.
 	trustedRT wazero.Runtime
-	compiled  map[compileKey]wazero.CompiledModule
+	compiled  map[compileKey]compiledModule
 	closed    bool
 }
 
@@ -45,7 +45,7 @@ type compileKey struct {
 // cfg.CacheDir is set, a compilation cache in that directory (created if
 // missing). Cancelling ctx affects only this call.
 func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
-	h := &Host{cfg: cfg, logger: cfg.Logger, compiled: map[compileKey]wazero.CompiledModule{}}
+	h := &Host{cfg: cfg, logger: cfg.Logger, compiled: map[compileKey]compiledModule{}}
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
@@ -124,24 +124,34 @@ func (h *Host) Close(ctx context.Context) error {
 	return err
 }
 
-// compile returns the compiled module for wasm, compiling it at most once per
-// host (and, with a cache directory, once per machine).
-func (h *Host) compile(ctx context.Context, wasm []byte, trusted bool) (wazero.Runtime, wazero.CompiledModule, error) {
+// compiledModule is a compiled module with what the scan of its binary found.
+type compiledModule struct {
+	wazero.CompiledModule
+	// minPages is the largest initial size of its memories, exported or
+	// not, imported or defined.
+	minPages uint64
+}
+
+// compile returns the compiled module for wasm, compiling (and scanning) it
+// at most once per host (and, with a cache directory, compiling it once per
+// machine).
+func (h *Host) compile(ctx context.Context, wasm []byte, trusted bool) (wazero.Runtime, compiledModule, error) {
 	key := compileKey{sum: sha256.Sum256(wasm), trusted: trusted}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, nil, ErrClosed
+		return nil, compiledModule{}, ErrClosed
 	}
 	rt, err := h.runtimeFor(ctx, trusted)
 	if err != nil {
-		return nil, nil, err
+		return nil, compiledModule{}, err
 	}
 	if c, ok := h.compiled[key]; ok {
 		return rt, c, nil
 	}
-	if err := preflight(wasm); err != nil {
-		return nil, nil, err
+	mins, err := preflight(wasm)
+	if err != nil {
+		return nil, compiledModule{}, err
 	}
 	c, err := rt.CompileModule(ctx, wasm)
 	if err != nil && h.cache != nil && isCacheError(err) {
@@ -149,18 +159,19 @@ func (h *Host) compile(ctx context.Context, wasm []byte, trusted bool) (wazero.R
 		// compile again, which writes a good one.
 		path, derr := h.discardCacheEntry(ctx, wasm, trusted)
 		if derr != nil {
-			return nil, nil, fmt.Errorf("compilation cache %s: %w (and it could not be discarded: %v)", h.cfg.CacheDir, err, derr)
+			return nil, compiledModule{}, fmt.Errorf("compilation cache %s: %w (and it could not be discarded: %v)", h.cfg.CacheDir, err, derr)
 		}
 		h.logger.Warn("discarded a damaged compilation cache entry; recompiling", "path", path, "err", err)
 		if c, err = rt.CompileModule(ctx, wasm); err != nil {
-			return nil, nil, fmt.Errorf("compilation cache %s: %w", path, err)
+			return nil, compiledModule{}, fmt.Errorf("compilation cache %s: %w", path, err)
 		}
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrBadModule, err)
+		return nil, compiledModule{}, fmt.Errorf("%w: %v", ErrBadModule, err)
 	}
-	h.compiled[key] = c
-	return rt, c, nil
+	cm := compiledModule{CompiledModule: c, minPages: minPages(c, mins)}
+	h.compiled[key] = cm
+	return rt, cm, nil
 }
 
 // LoadFile reads a .wasm file and loads it (see [Host.Load]).
@@ -211,11 +222,11 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConf
 			return nil, fmt.Errorf("plugin %q: %w", m.Name, err)
 		}
 	}
-	if err := checkModule(compiled, wasm, limits.MemoryPages); err != nil {
-		return nil, fmt.Errorf("plugin %q: %w", m.Name, err)
+	if compiled.minPages > uint64(limits.MemoryPages) {
+		return nil, fmt.Errorf("plugin %q: %w: module needs %d pages at start, limit %d", m.Name, ErrMemoryLimit, compiled.minPages, limits.MemoryPages)
 	}
 	p = &Plugin{
-		host: h, rt: rt, trusted: cfg.Trusted, name: m.Name, kind: m.Kind, compiled: compiled, limits: limits,
+		host: h, rt: rt, trusted: cfg.Trusted, name: m.Name, kind: m.Kind, compiled: compiled.CompiledModule, limits: limits,
 		perms:   m.Permissions.Intersect(cfg.Grant),
 		config:  cfg.Config,
 		vars:    map[string][]byte{},

@@ -348,37 +348,34 @@ func (r *leb) nameMap() {
 	}
 }
 
-// preflight checks what must hold before wazero decodes wasm: its size and
-// its structure (see [scanModule]).
-func preflight(wasm []byte) error {
+// preflight checks what must hold before wazero decodes wasm, its size and
+// its structure (see [scanModule]), and returns the initial sizes of the
+// memories the module defines or imports.
+func preflight(wasm []byte) ([]uint64, error) {
 	if len(wasm) > MaxModuleBytes {
-		return fmt.Errorf("%w: %d bytes, more than the %d a module may have", ErrBadModule, len(wasm), MaxModuleBytes)
+		return nil, fmt.Errorf("%w: %d bytes, more than the %d a module may have", ErrBadModule, len(wasm), MaxModuleBytes)
 	}
-	if _, err := scanModule(wasm); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadModule, err)
-	}
-	return nil
-}
-
-// checkModule refuses what wazero accepted but this host must not run: a
-// module whose memories, exported or not, start above the limit.
-func checkModule(compiled wazero.CompiledModule, wasm []byte, pages uint32) error {
 	mins, err := scanModule(wasm)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadModule, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadModule, err)
+	}
+	return mins, nil
+}
+
+// minPages is the largest initial size, in pages, of the module's
+// memories: those the scan found and those wazero reports.
+func minPages(compiled wazero.CompiledModule, scanned []uint64) uint64 {
+	var m uint64
+	for _, p := range scanned {
+		m = max(m, p)
 	}
 	for _, mem := range compiled.ExportedMemories() {
-		mins = append(mins, uint64(mem.Min()))
+		m = max(m, uint64(mem.Min()))
 	}
 	for _, mem := range compiled.ImportedMemories() {
-		mins = append(mins, uint64(mem.Min()))
+		m = max(m, uint64(mem.Min()))
 	}
-	for _, m := range mins {
-		if m > uint64(pages) {
-			return fmt.Errorf("%w: module needs %d pages at start, limit %d", ErrMemoryLimit, m, pages)
-		}
-	}
-	return nil
+	return m
 }
 
 // ValidateModule reports whether wasm is a WebAssembly module this host
@@ -399,7 +396,8 @@ func ValidateModule(ctx context.Context, wasm []byte) (err error) {
 	case len(wasm) < 4 || string(wasm[:4]) != string(wasmMagic[:4]):
 		return fmt.Errorf("%w: no \\0asm magic at the start (got % x)", ErrBadModule, wasm[:min(4, len(wasm))])
 	}
-	if err := preflight(wasm); err != nil {
+	mins, err := preflight(wasm)
+	if err != nil {
 		return err
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
@@ -413,5 +411,8 @@ func ValidateModule(ctx context.Context, wasm []byte) (err error) {
 			return err
 		}
 	}
-	return checkModule(compiled, wasm, 65536)
+	if p := minPages(compiled, mins); p > 65536 {
+		return fmt.Errorf("%w: module needs %d pages at start, more than the 4 GiB of wasm32", ErrMemoryLimit, p)
+	}
+	return nil
 }
