@@ -5,13 +5,17 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/toolbrain/toolbrain/internal/capread"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -26,7 +30,7 @@ type Host struct {
 	// trustedRT runs trusted plugins (PluginConfig.Trusted): compiled
 	// without wazero's termination checks. Started on first use.
 	trustedRT wazero.Runtime
-	compiled  map[compileKey]wazero.CompiledModule
+	compiled  map[compileKey]compiledModule
 	closed    bool
 }
 
@@ -41,7 +45,7 @@ type compileKey struct {
 // cfg.CacheDir is set, a compilation cache in that directory (created if
 // missing). Cancelling ctx affects only this call.
 func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
-	h := &Host{cfg: cfg, logger: cfg.Logger, compiled: map[compileKey]wazero.CompiledModule{}}
+	h := &Host{cfg: cfg, logger: cfg.Logger, compiled: map[compileKey]compiledModule{}}
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
@@ -120,33 +124,59 @@ func (h *Host) Close(ctx context.Context) error {
 	return err
 }
 
-// compile returns the compiled module for wasm, compiling it at most once per
-// host (and, with a cache directory, once per machine).
-func (h *Host) compile(ctx context.Context, wasm []byte, trusted bool) (wazero.Runtime, wazero.CompiledModule, error) {
+// compiledModule is a compiled module with what the scan of its binary found.
+type compiledModule struct {
+	wazero.CompiledModule
+	// minPages is the largest initial size of its memories, exported or
+	// not, imported or defined.
+	minPages uint64
+}
+
+// compile returns the compiled module for wasm, compiling (and scanning) it
+// at most once per host (and, with a cache directory, compiling it once per
+// machine).
+func (h *Host) compile(ctx context.Context, wasm []byte, trusted bool) (wazero.Runtime, compiledModule, error) {
 	key := compileKey{sum: sha256.Sum256(wasm), trusted: trusted}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, nil, ErrClosed
+		return nil, compiledModule{}, ErrClosed
 	}
 	rt, err := h.runtimeFor(ctx, trusted)
 	if err != nil {
-		return nil, nil, err
+		return nil, compiledModule{}, err
 	}
 	if c, ok := h.compiled[key]; ok {
 		return rt, c, nil
 	}
-	c, err := rt.CompileModule(ctx, wasm)
+	mins, err := preflight(wasm)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrBadModule, err)
+		return nil, compiledModule{}, err
 	}
-	h.compiled[key] = c
-	return rt, c, nil
+	c, err := rt.CompileModule(ctx, wasm)
+	if err != nil && h.cache != nil && isCacheError(err) {
+		// A damaged cache file would fail every later run: drop it and
+		// compile again, which writes a good one.
+		path, derr := h.discardCacheEntry(ctx, wasm, trusted)
+		if derr != nil {
+			return nil, compiledModule{}, fmt.Errorf("compilation cache %s: %w (and it could not be discarded: %v)", h.cfg.CacheDir, err, derr)
+		}
+		h.logger.Warn("discarded a damaged compilation cache entry; recompiling", "path", path, "err", err)
+		if c, err = rt.CompileModule(ctx, wasm); err != nil {
+			return nil, compiledModule{}, fmt.Errorf("compilation cache %s: %w", path, err)
+		}
+	}
+	if err != nil {
+		return nil, compiledModule{}, fmt.Errorf("%w: %v", ErrBadModule, err)
+	}
+	cm := compiledModule{CompiledModule: c, minPages: minPages(c, mins)}
+	h.compiled[key] = cm
+	return rt, cm, nil
 }
 
 // LoadFile reads a .wasm file and loads it (see [Host.Load]).
 func (h *Host) LoadFile(ctx context.Context, path string, m Manifest, cfg PluginConfig) (*Plugin, error) {
-	wasm, err := os.ReadFile(path)
+	wasm, err := capread.File(path, MaxModuleBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -163,7 +193,16 @@ func (h *Host) LoadFile(ctx context.Context, path string, m Manifest, cfg Plugin
 // plugin with one warm instance. m.Name is required; the effective limits are
 // m.Limits overridden by cfg.Limits, the effective permissions m.Permissions
 // ∩ cfg.Grant.
-func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConfig) (*Plugin, error) {
+//
+// A panic inside wazero while loading (a module it should have refused) is
+// recovered and returned as an ErrBadModule naming the plugin: no input
+// reaches a panic of the caller.
+func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConfig) (p *Plugin, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("plugin %q: %w: the WebAssembly runtime panicked: %v", m.Name, ErrBadModule, r)
+		}
+	}()
 	if m.Name == "" {
 		return nil, fmt.Errorf("%w: manifest has no name", ErrBadConfig)
 	}
@@ -183,13 +222,11 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConf
 			return nil, fmt.Errorf("plugin %q: %w", m.Name, err)
 		}
 	}
-	for _, mem := range compiled.ExportedMemories() {
-		if mem.Min() > limits.MemoryPages {
-			return nil, fmt.Errorf("plugin %q: %w: module needs %d pages at start, limit %d", m.Name, ErrMemoryLimit, mem.Min(), limits.MemoryPages)
-		}
+	if compiled.minPages > uint64(limits.MemoryPages) {
+		return nil, fmt.Errorf("plugin %q: %w: module needs %d pages at start, limit %d", m.Name, ErrMemoryLimit, compiled.minPages, limits.MemoryPages)
 	}
-	p := &Plugin{
-		host: h, rt: rt, trusted: cfg.Trusted, name: m.Name, kind: m.Kind, compiled: compiled, limits: limits,
+	p = &Plugin{
+		host: h, rt: rt, trusted: cfg.Trusted, name: m.Name, kind: m.Kind, compiled: compiled.CompiledModule, limits: limits,
 		perms:   m.Permissions.Intersect(cfg.Grant),
 		config:  cfg.Config,
 		vars:    map[string][]byte{},
@@ -237,4 +274,53 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConf
 		p.idle = append(p.idle, in)
 	}
 	return p, nil
+}
+
+// isCacheError reports whether a compile failed reading the disk cache
+// (wazero prefixes those errors so) rather than on the module.
+func isCacheError(err error) bool {
+	return strings.Contains(err.Error(), "compilationcache")
+}
+
+// discardCacheEntry removes wasm's entry from the cache directory and returns
+// its path. wazero names entries by a key it does not expose (the module's
+// hash, the runtime's settings and the CPU's features), so the module is
+// compiled once more into an empty scratch cache with the same settings, and
+// the file that appears there names the entry to drop.
+func (h *Host) discardCacheEntry(ctx context.Context, wasm []byte, trusted bool) (string, error) {
+	scratch, err := os.MkdirTemp("", "toolbrain-wasm-cache-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(scratch)
+	cache, err := wazero.NewCompilationCacheWithDir(scratch)
+	if err != nil {
+		return "", err
+	}
+	defer cache.Close(ctx)
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(!trusted).WithCompilationCache(cache))
+	defer rt.Close(ctx)
+	if _, err := rt.CompileModule(ctx, wasm); err != nil {
+		return "", err
+	}
+	var found string
+	err = filepath.WalkDir(scratch, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(scratch, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(h.cfg.CacheDir, rel)
+		if err := os.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		found = target
+		return nil
+	})
+	if err == nil && found == "" {
+		err = errors.New("no cache entry found for the module")
+	}
+	return found, err
 }

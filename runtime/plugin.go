@@ -90,8 +90,16 @@ func (p *Plugin) Close(ctx context.Context) error {
 // first (the error is then ErrTimeout, or ctx.Err(), wrapped). Errors name the
 // plugin and the function; a call that fails with a trap or a broken limit
 // discards its instance, and the plugin goes on serving with fresh ones.
-func (p *Plugin) Call(ctx context.Context, function string, input []byte) ([]byte, error) {
-	out, err := p.call(ctx, function, input)
+//
+// A panic inside wazero during the call is recovered and returned as an
+// ErrTrap naming the plugin: a plugin cannot crash its host.
+func (p *Plugin) Call(ctx context.Context, function string, input []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("plugin %q: %s: %w: the WebAssembly runtime panicked: %v", p.name, function, ErrTrap, r)
+		}
+	}()
+	out, err = p.call(ctx, function, input)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %q: %s: %w", p.name, function, err)
 	}

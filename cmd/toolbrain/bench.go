@@ -35,6 +35,12 @@ func benchCmd(kind string) func(context.Context, *cmdIO, []string) error {
 		if _, err := parseFlags(fs, args); err != nil {
 			return err
 		}
+		switch {
+		case *batch < 1 || *seq < 1 || *iters < 1:
+			return fmt.Errorf("%w: --batch, --seq and --iters must be at least 1 (got %d, %d, %d)", errUsage, *batch, *seq, *iters)
+		case *hidden < 0 || *layers < 0:
+			return fmt.Errorf("%w: --hidden and --layers must not be negative (got %d, %d)", errUsage, *hidden, *layers)
+		}
 		b, err := backend.New(*be)
 		if err != nil {
 			return err

@@ -24,6 +24,14 @@ func copyTokenizerFiles(src, dst string) error {
 	return nil
 }
 
+// Caps of the files commands read whole. The runtime refuses more anyway
+// (a plugin's input lives in its 64 MiB of memory, the sandbox runs at
+// most 256 KiB of code); these stop a huge file before it is read.
+const (
+	maxInputBytes = 64 << 20 // plugin call --input
+	maxCodeBytes  = 16 << 20 // sandbox run --code
+)
+
 // readAllLimited reads r to the end, failing past limit bytes.
 func readAllLimited(r io.Reader, limit int64) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r, limit+1))

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"time"
 
@@ -96,13 +98,19 @@ func promptIDs(tok *tokenizer.Tokenizer, tmpl *chattemplate.Template, prompt str
 	return ids, nil
 }
 
+// generateFlagOf names the flag of generate that sets a [generate] key.
+var generateFlagOf = map[string]string{
+	"generate.max_new_tokens": "max-new", "generate.temperature": "temperature",
+	"generate.top_p": "top-p", "generate.top_k": "top-k",
+}
+
 func generateCmd(ctx context.Context, o *cmdIO, args []string) error {
 	fs := newFlags(o, "generate", "--model DIR [--adapter DIR] [--quant int8|nf4] --prompt TEXT [--chat] [--max-new N] [--seed N]")
 	var mf modelFlags
 	mf.register(fs)
 	prompt := fs.String("prompt", "", "prompt text (repeat the flag for a batch)")
 	chat := fs.Bool("chat", false, "render the prompt as a user message with the chat template")
-	maxNew := fs.Int("max-new", 0, "max new tokens (default: [generate] max_new_tokens)")
+	maxNew := fs.Int("max-new", 0, "max new tokens, 1..1048576 (default: [generate] max_new_tokens)")
 	seed := fs.Int64("seed", -1, "sampling seed (default: [generate] seed)")
 	temp := fs.Float64("temperature", -1, "sampling temperature, 0 = greedy (default: [generate] temperature)")
 	topP := fs.Float64("top-p", -1, "nucleus sampling threshold (default: [generate] top_p)")
@@ -118,24 +126,33 @@ func generateCmd(ctx context.Context, o *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A flag given on the command line overrides the configuration
+	// whatever its value, and is then checked like the configuration's: a
+	// NaN temperature or --max-new 0 is an error, never a silent default.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	g := cfg.Generate
-	if *maxNew > 0 {
+	if set["max-new"] {
 		g.MaxNewTokens = *maxNew
 	}
-	if *seed >= 0 {
+	if set["seed"] {
 		g.Seed = *seed
 	}
-	if *temp >= 0 {
+	if set["temperature"] {
 		g.Temperature = *temp
 	}
-	if *topP >= 0 {
+	if set["top-p"] {
 		g.TopP = *topP
 	}
-	if *topK >= 0 {
+	if set["top-k"] {
 		g.TopK = *topK
 	}
 	cfg.Generate = g
 	if err := cfg.Validate(); err != nil {
+		var fe *config.FieldError
+		if errors.As(err, &fe) && set[generateFlagOf[fe.Key]] {
+			return fmt.Errorf("%w: --%s: %s", errUsage, generateFlagOf[fe.Key], fe.Msg)
+		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	l, err := mf.load()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -19,6 +21,9 @@ import (
 // modelFlags are the flags every command that loads a model shares.
 type modelFlags struct {
 	config, model, adapter, quant, backend string
+	// precheck, when set, sees the checkpoint (its config) before any
+	// weight is read: where input sizes are checked against the model.
+	precheck func(*checkpoint.Checkpoint) error
 }
 
 func (f *modelFlags) register(fs interface {
@@ -51,6 +56,11 @@ func (f *modelFlags) load() (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.precheck != nil {
+		if err := f.precheck(ck); err != nil {
+			return nil, err
+		}
+	}
 	b, err := backend.New(firstNonEmpty(f.backend, cfg.Core.Backend))
 	if err != nil {
 		return nil, err
@@ -62,6 +72,28 @@ func (f *modelFlags) load() (*loaded, error) {
 		return nil, err
 	}
 	return &loaded{ckpt: ck, model: m}, nil
+}
+
+// checkOut refuses an output directory that is the source checkpoint: the
+// write would replace the weights it was made from. --force allows it.
+func checkOut(src, out string, force bool) error {
+	if force || !sameDir(src, out) {
+		return nil
+	}
+	return fmt.Errorf("%w: --out %s is the source checkpoint %s; writing there overwrites its weights (choose another --out, or pass --force)", errUsage, out, src)
+}
+
+// sameDir reports whether a and b name the same directory: the same file on
+// disk, or the same absolute path when b does not exist yet.
+func sameDir(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(sa, sb)
+	}
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && absA == absB
 }
 
 func firstNonEmpty(s ...string) string {
@@ -159,6 +191,14 @@ func modelLogits(_ context.Context, o *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
+	// One forward pass over all ids: its memory grows with their number,
+	// so the count is checked against the model's context before loading.
+	mf.precheck = func(ck *checkpoint.Checkpoint) error {
+		if n := ck.Config.MaxPositionEmbeddings; n > 0 && len(ids) > n {
+			return fmt.Errorf("%w: --ids has %d ids, more than the model's context of %d (max_position_embeddings in %s)", errUsage, len(ids), n, filepath.Join(ck.Dir, "config.json"))
+		}
+		return nil
+	}
 	l, err := mf.load()
 	if err != nil {
 		return err
@@ -214,11 +254,12 @@ func parseIDs(s string) ([]int32, error) {
 }
 
 func modelQuantize(_ context.Context, o *cmdIO, args []string) error {
-	fs := newFlags(o, "model quantize", "--model DIR --to int8|nf4 --out DIR")
+	fs := newFlags(o, "model quantize", "--model DIR --to int8|nf4 --out DIR [--force]")
 	var mf modelFlags
 	mf.register(fs)
 	to := fs.String("to", "", "int8 or nf4 (required)")
 	out := fs.String("out", "", "output directory (required)")
+	force := fs.Bool("force", false, "allow --out to be the --model directory (overwrites its weights)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -229,11 +270,20 @@ func modelQuantize(_ context.Context, o *cmdIO, args []string) error {
 		return fmt.Errorf("%w: --out is required", errUsage)
 	}
 	mf.quant, mf.adapter = *to, ""
+	mf.precheck = func(ck *checkpoint.Checkpoint) error { return checkOut(ck.Dir, *out, *force) }
 	l, err := mf.load()
 	if err != nil {
 		return err
 	}
 	defer l.model.Close()
+	// Weights stored quantized load as they are: writing them again would
+	// print one format and write another. Requantizing dequantized NF4 or
+	// int8 codes would compound their rounding error, so it is refused.
+	for _, f := range l.model.StoredQuant() {
+		if f != *to {
+			return fmt.Errorf("%s holds %s weights; quantizing them to %s would stack two roundings: quantize the float32 checkpoint instead", l.ckpt.Dir, f, *to)
+		}
+	}
 	if err := l.model.Save(*out); err != nil {
 		return err
 	}
@@ -298,10 +348,11 @@ func writeJSONIndent(w io.Writer, v any) error {
 }
 
 func modelMerge(_ context.Context, o *cmdIO, args []string) error {
-	fs := newFlags(o, "model merge", "--model DIR --adapter DIR --out DIR")
+	fs := newFlags(o, "model merge", "--model DIR --adapter DIR --out DIR [--force]")
 	var mf modelFlags
 	mf.register(fs)
 	out := fs.String("out", "", "output directory (required)")
+	force := fs.Bool("force", false, "allow --out to be the --model directory (overwrites its weights)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -311,6 +362,7 @@ func modelMerge(_ context.Context, o *cmdIO, args []string) error {
 	if mf.quant != "" {
 		return fmt.Errorf("%w: merge into float32 weights; quantize the merged model afterwards", errUsage)
 	}
+	mf.precheck = func(ck *checkpoint.Checkpoint) error { return checkOut(ck.Dir, *out, *force) }
 	l, err := mf.load()
 	if err != nil {
 		return err

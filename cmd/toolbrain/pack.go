@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/toolbrain/toolbrain/core/scoring"
+	"github.com/toolbrain/toolbrain/internal/capread"
 	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/runtime/pack"
@@ -122,9 +123,9 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	var in []byte
 	if *input == "-" {
-		in, err = readAllLimited(os.Stdin, 64<<20)
+		in, err = readAllLimited(os.Stdin, maxInputBytes)
 	} else {
-		in, err = os.ReadFile(*input)
+		in, err = capread.File(*input, maxInputBytes)
 	}
 	if err != nil {
 		return fmt.Errorf("read input: %w", err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/toolbrain/toolbrain/internal/capread"
 	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"
@@ -20,8 +21,8 @@ func sandboxRun(ctx context.Context, o *cmdIO, args []string) error {
 	fs := newFlags(o, "sandbox run", "--code FILE [--tools PACK] [--timeout D] [--max-steps N]")
 	codeFile := fs.String("code", "", "program to run (Starlark, a Python dialect); - for standard input")
 	toolsPack := fs.String("tools", "", "tool pack whose tools the program may call")
-	timeout := fs.Duration("timeout", 0, "wall-clock limit (default 5s)")
-	maxSteps := fs.Int64("max-steps", 0, "execution-step limit (default 1000000)")
+	timeout := fs.Duration("timeout", 0, fmt.Sprintf("wall-clock limit (default %v)", sandbox.DefaultTimeout))
+	maxSteps := fs.Int64("max-steps", 0, fmt.Sprintf("execution-step limit (default %d)", sandbox.DefaultMaxSteps))
 	interp := fs.String("interpreter", "", "interpreter module (default: the embedded Starlark; any plugin of kind interpreter, see sdk/ABI.md)")
 	cfgPath := fs.String("config", "", "toolbrain.toml ([plugins] cache and limits)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -39,18 +40,23 @@ func sandboxRun(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	var code []byte
 	if *codeFile == "-" {
-		code, err = readAllLimited(os.Stdin, 16<<20)
+		code, err = readAllLimited(os.Stdin, maxCodeBytes)
 	} else {
-		code, err = os.ReadFile(*codeFile)
+		code, err = capread.File(*codeFile, maxCodeBytes)
 	}
 	if err != nil {
 		return fmt.Errorf("read code: %w", err)
 	}
 	opts := sandbox.Options{CacheDir: cfg.Plugins.CacheDirOrDefault(), Timeout: *timeout, MaxSteps: *maxSteps}
 	if *interp != "" {
-		if opts.Interpreter, err = os.ReadFile(*interp); err != nil {
+		if opts.Interpreter, err = capread.File(*interp, runtime.MaxModuleBytes); err != nil {
 			return fmt.Errorf("interpreter: %w", err)
 		}
+		// Check it here, so that what is wrong is said of the file given.
+		if err := runtime.ValidateModule(ctx, opts.Interpreter); err != nil {
+			return fmt.Errorf("interpreter %s: %w", *interp, err)
+		}
+		opts.Name = *interp
 	}
 	if *toolsPack != "" {
 		p, err := pack.Load(*toolsPack)
@@ -82,7 +88,7 @@ func sandboxRun(ctx context.Context, o *cmdIO, args []string) error {
 		return err
 	}
 	if res.Err != nil {
-		fmt.Fprintf(o.stderr, "sandbox: %s after %v\n", res.Error, time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(o.stderr, "sandbox: %s: %s after %v\n", *codeFile, res.Error, time.Since(start).Round(time.Millisecond))
 		return errProgramFailed
 	}
 	return nil

@@ -19,6 +19,9 @@ func traceShow(_ context.Context, o *cmdIO, args []string) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: want exactly one JSONL FILE", errUsage)
 	}
+	if *index < -1 {
+		return fmt.Errorf("%w: --index %d: want a position from 0 (or -1 for all)", errUsage, *index)
+	}
 	f, err := os.Open(pos[0])
 	if err != nil {
 		return err

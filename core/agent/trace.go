@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -40,7 +43,8 @@ func ReadJSONL(r io.Reader) ([]sdk.Trace, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxTraceLine)
 	var out []sdk.Trace
-	for line := 1; sc.Scan(); line++ {
+	line := 1
+	for ; sc.Scan(); line++ {
 		b := sc.Bytes()
 		if len(strings.TrimSpace(string(b))) == 0 {
 			continue
@@ -52,9 +56,44 @@ func ReadJSONL(r io.Reader) ([]sdk.Trace, error) {
 		out = append(out, t)
 	}
 	if err := sc.Err(); err != nil {
-		return out, fmt.Errorf("%w: %v", ErrBadTrace, err)
+		if errors.Is(err, bufio.ErrTooLong) {
+			return out, fmt.Errorf("%w: line %d is longer than %d bytes", ErrBadTrace, line, MaxTraceLine)
+		}
+		return out, fmt.Errorf("%w: line %d: %v", ErrBadTrace, line, err)
 	}
 	return out, nil
+}
+
+// safeText makes model-written text safe for a terminal: every rune that is
+// not printable (ESC sequences, NUL, other controls, invalid UTF-8) is
+// written as its Go escape (\x1b, \x00, \u200b), as the final answer is by
+// %q; tabs stay, and newlines are split by the caller.
+func safeText(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || (!unicode.IsPrint(r) && r != '\t') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsPrint(r) || r == '\t':
+			b.WriteString(s[i : i+size])
+		default:
+			q := strconv.QuoteRune(r) // '\x1b', '\u200b'
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // RenderTrace writes a trace for people: each turn's completion (or code),
@@ -62,13 +101,13 @@ func ReadJSONL(r io.Reader) ([]sdk.Trace, error) {
 // It is what `toolbrain trace show` prints.
 func RenderTrace(w io.Writer, t sdk.Trace) error {
 	ew := &errWriter{w: w}
-	title := t.ID
+	title := safeText(t.ID)
 	if title == "" {
 		title = "(no id)"
 	}
 	ew.printf("trace %s", title)
 	if t.TaskID != "" {
-		ew.printf("  task %s", t.TaskID)
+		ew.printf("  task %s", safeText(t.TaskID))
 	}
 	ew.printf("\n%d turns, %d tool calls", len(t.Turns), t.ToolCallCount())
 	if seq, err := t.Sequence(); err == nil {
@@ -99,14 +138,14 @@ func RenderTrace(w io.Writer, t sdk.Trace) error {
 		for _, c := range turn.ToolCalls {
 			id := ""
 			if c.ID != "" {
-				id = " [" + c.ID + "]"
+				id = " [" + safeText(c.ID) + "]"
 			}
-			ew.printf("  tool call%s: %s(%s)\n", id, c.Name, string(c.Arguments))
+			ew.printf("  tool call%s: %s(%s)\n", id, safeText(c.Name), safeText(string(c.Arguments)))
 		}
 		for _, o := range turn.Observations {
 			label := "observation"
 			if o.Name != "" {
-				label += " from " + o.Name
+				label += " from " + safeText(o.Name)
 			}
 			if o.IsError {
 				label += " (error)"
@@ -114,12 +153,12 @@ func RenderTrace(w io.Writer, t sdk.Trace) error {
 			ew.block(label, o.Content)
 		}
 		if turn.Error != "" {
-			ew.printf("  error: %s\n", turn.Error)
+			ew.printf("  error: %s\n", safeText(turn.Error))
 		}
 	}
 	ew.printf("\n")
 	if t.Error != "" {
-		ew.printf("episode error: %s\n", t.Error)
+		ew.printf("episode error: %s\n", safeText(t.Error))
 	}
 	ew.printf("final answer: %q\n", t.FinalAnswer)
 	return ew.err
@@ -145,6 +184,6 @@ func (e *errWriter) block(label, text string) {
 		return
 	}
 	for _, line := range strings.Split(text, "\n") {
-		e.printf("    │ %s\n", line)
+		e.printf("    │ %s\n", safeText(line))
 	}
 }

@@ -56,6 +56,8 @@ import (
 	"github.com/nikolalohinski/gonja/v2/config"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/loaders"
+
+	"github.com/toolbrain/toolbrain/internal/capread"
 )
 
 // Errors returned by this package; test with errors.Is.
@@ -146,6 +148,7 @@ type Options struct {
 
 // Template is a parsed chat template, safe for concurrent use.
 type Template struct {
+	path    string // the file it came from, for errors; "" for New
 	name    string
 	source  string
 	tpl     *exec.Template // nil when a template list has no "default"
@@ -176,8 +179,7 @@ func parse(source string) (tpl *exec.Template, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
-	cfg := config.New()
-	cfg.KeepTrailingNewline = true
+	cfg := engineConfig()
 	loader, err := loaders.NewShiftedLoader(rootID, strings.NewReader(prepared), noLoader{})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
@@ -190,7 +192,17 @@ func parse(source string) (tpl *exec.Template, err error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
+	if err := guardTree(tpl.Root()); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+	}
 	return tpl, nil
+}
+
+// engineConfig is the engine configuration of every template.
+func engineConfig() *config.Config {
+	cfg := config.New()
+	cfg.KeepTrailingNewline = true
+	return cfg
 }
 
 // Source returns the template text.
@@ -220,9 +232,20 @@ func (t *Template) Named(name string) (*Template, bool) {
 // reserved are the variables Render always sets itself.
 var reserved = []string{"messages", "tools", "documents", "add_generation_prompt"}
 
-// Render formats a conversation. Errors wrap ErrInput, ErrRender, ErrRaised
-// or ErrNoTemplate; a malformed template never panics the caller.
+// Render formats a conversation. Errors wrap ErrInput, ErrRender, ErrRaised,
+// ErrBudget or ErrNoTemplate, and name the template's file when it came
+// from one; a malformed or hostile template never panics the caller, and
+// runs under the render limits ([MaxRenderSteps], [MaxRenderBytes],
+// [MaxRenderAlloc], [MaxRenderTime]).
 func (t *Template) Render(msgs []Message, opts Options) (string, error) {
+	text, err := t.render(msgs, opts)
+	if err != nil && t.path != "" {
+		return "", fmt.Errorf("chat template of %s: %w", t.path, err)
+	}
+	return text, err
+}
+
+func (t *Template) render(msgs []Message, opts Options) (string, error) {
 	use := t
 	if opts.Tools != nil {
 		if tu, ok := t.named["tool_use"]; ok {
@@ -241,10 +264,13 @@ func (t *Template) Render(msgs []Message, opts Options) (string, error) {
 	}
 	text, err := execute(use.tpl, data)
 	if err != nil {
+		if errors.Is(err, ErrBudget) {
+			return "", err
+		}
 		if state.raised != nil {
 			return "", &RaisedError{Message: *state.raised}
 		}
-		return "", fmt.Errorf("%w: %s", ErrRender, shorten(err.Error()))
+		return "", fmt.Errorf("%w: %s", ErrRender, shorten(unguard(err.Error())))
 	}
 	if opts.ContinueFinalMessage {
 		return cutAfterFinal(text, msgs)
@@ -304,14 +330,43 @@ func (t *Template) context(msgs []Message, opts *Options) (map[string]any, *rend
 	return data, state, nil
 }
 
+// execute renders tpl under a fresh budget (see [MaxRenderSteps] and the
+// other limits): the engine's filters and methods are wrapped to charge it,
+// and the output is capped.
 func execute(tpl *exec.Template, data map[string]any) (text string, err error) {
+	b := newBudget()
 	defer func() {
 		if r := recover(); r != nil {
 			text, err = "", fmt.Errorf("engine panic: %v", r)
 		}
+		if b.err != nil {
+			text, err = "", b.err
+		}
 	}()
+	ctx := exec.NewContext(data)
+	ctx.Set(budgetVar, b)
+	ctx.Set("range", func(e *exec.Evaluator, params *exec.VarArgs) ([]int, error) {
+		r, err := rangeFunction(e, params)
+		if err == nil {
+			err = b.charge(1, 8*int64(len(r)))
+		}
+		return r, err
+	})
+	// lipsum(n) writes n paragraphs with no bound, and no chat template
+	// uses it.
+	ctx.Set("lipsum", func(*exec.Evaluator, *exec.VarArgs) (string, error) {
+		return "", errors.New("lipsum() is not available in chat templates")
+	})
+	env := &exec.Environment{
+		Context:           sharedEnv.Context.Inherit().Update(ctx),
+		Filters:           guardFilters(b),
+		Tests:             sharedEnv.Tests,
+		ControlStructures: sharedEnv.ControlStructures,
+		Methods:           guardMethods(b),
+	}
 	var buf bytes.Buffer
-	if err := tpl.Execute(&buf, exec.NewContext(data)); err != nil {
+	r := exec.NewRenderer(env, &capWriter{w: &buf, b: b}, engineConfig(), noLoader{}, tpl)
+	if err := r.Execute(); err != nil {
 		return "", err
 	}
 	return buf.String(), nil
@@ -360,6 +415,13 @@ func isPySpace(r rune) bool {
 	return r >= 0x2000 && r <= 0x200a
 }
 
+// Size caps of the files a template is read from: real chat templates are
+// tens of KB, and tokenizer_config.json files a few MB.
+const (
+	MaxConfigBytes   = 64 << 20
+	MaxTemplateBytes = 1 << 20
+)
+
 // FromTokenizerConfig loads the chat template of a tokenizer_config.json.
 // chat_template may be a string or a list of {"name", "template"}; for a list
 // the returned Template is the "default" one, Named gives the others, and
@@ -368,7 +430,7 @@ func isPySpace(r rune) bool {
 // it (where recent transformers versions save it) is used. The special
 // tokens (bos_token, eos_token, ...) become template variables.
 func FromTokenizerConfig(path string) (*Template, error) {
-	b, err := os.ReadFile(path)
+	b, err := capread.File(path, MaxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -383,7 +445,7 @@ func FromTokenizerConfig(path string) (*Template, error) {
 	raw := cfg["chat_template"]
 	if len(raw) == 0 || string(raw) == "null" {
 		jinja := filepath.Join(filepath.Dir(path), "chat_template.jinja")
-		src, err := os.ReadFile(jinja)
+		src, err := capread.File(jinja, MaxTemplateBytes)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("load %s: %w", path, ErrNoTemplate)
 		} else if err != nil {
@@ -395,9 +457,9 @@ func FromTokenizerConfig(path string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
-	t.special = special
+	t.special, t.path = special, path
 	for _, n := range t.named {
-		n.special = special
+		n.special, n.path = special, path
 	}
 	return t, nil
 }

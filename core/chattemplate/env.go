@@ -94,7 +94,7 @@ func filterToJSON(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	if in.IsError() {
 		return in
 	}
-	o := jsonOptions{itemSep: ", ", keySep: ": "}
+	o := jsonOptions{itemSep: ", ", keySep: ": ", limit: MaxRenderBytes}
 	pos := []string{"ensure_ascii", "indent", "separators", "sort_keys"}
 	arg := func(name string) (*exec.Value, bool) {
 		if v, ok := params.KwArgs[name]; ok {
@@ -696,7 +696,13 @@ func (b *boundedMacroControlStructure) Execute(r *exec.Renderer, _ *nodes.Contro
 		return fmt.Errorf("macro %s: %w", b.macro.Name, err)
 	}
 	depth := 0
+	bud, _ := r.Environment.Context.Get(budgetVar)
 	r.Environment.Context.Set(b.macro.Name, func(params *exec.VarArgs) *exec.Value {
+		if bud, ok := bud.(*budget); ok {
+			if err := bud.charge(1, 0); err != nil {
+				return exec.AsValue(err)
+			}
+		}
 		if depth >= maxMacroDepth {
 			return exec.AsValue(fmt.Errorf("macro %s: recursion deeper than %d", b.macro.Name, maxMacroDepth))
 		}

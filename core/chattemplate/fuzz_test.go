@@ -3,6 +3,7 @@ package chattemplate
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 // FuzzRender feeds random template sources to New and Render: either may
@@ -22,8 +23,17 @@ func FuzzRender(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	for _, h := range hostileTemplates {
+		f.Add(h.src)
+	}
 	msgs := benchConversation()[:4]
 	f.Fuzz(func(t *testing.T, src string) {
+		start := time.Now()
+		defer func() {
+			if d := time.Since(start); d > renderBound {
+				t.Errorf("New and Render took %v, bound %v", d, renderBound)
+			}
+		}()
 		tpl, err := New(src)
 		if err != nil {
 			if !errors.Is(err, ErrSyntax) {
@@ -32,8 +42,8 @@ func FuzzRender(f *testing.F) {
 			return
 		}
 		_, err = tpl.Render(msgs, Options{AddGenerationPrompt: true, Tools: []any{map[string]any{"type": "function"}}})
-		if err != nil && !errors.Is(err, ErrRender) && !errors.Is(err, ErrRaised) {
-			t.Fatalf("Render error %v is neither ErrRender nor ErrRaised", err)
+		if err != nil && !errors.Is(err, ErrRender) && !errors.Is(err, ErrRaised) && !errors.Is(err, ErrBudget) {
+			t.Fatalf("Render error %v is not ErrRender, ErrRaised or ErrBudget", err)
 		}
 	})
 }

@@ -21,6 +21,10 @@ type jsonOptions struct {
 	itemSep     string
 	keySep      string
 	sortKeys    bool
+	// limit, when positive, caps the output: checked before each
+	// separator, line break and element, so that a huge indent or a
+	// deeply indented large value fails before it is written.
+	limit int
 }
 
 // maxJSONDepth bounds recursion on self-referencing values a template could
@@ -127,15 +131,16 @@ func pyJSONList(sb *strings.Builder, n int, at func(int) any, o *jsonOptions, de
 	}
 	sb.WriteByte('[')
 	for i := range n {
-		if i > 0 {
-			sb.WriteString(o.itemSep)
+		if err := separate(sb, o, i, depth+1); err != nil {
+			return err
 		}
-		newline(sb, o, depth+1)
 		if err := pyJSON(sb, at(i), o, depth+1); err != nil {
 			return err
 		}
 	}
-	newline(sb, o, depth)
+	if err := newline(sb, o, depth); err != nil {
+		return err
+	}
 	sb.WriteByte(']')
 	return nil
 }
@@ -151,17 +156,18 @@ func pyJSONPairs(sb *strings.Builder, pairs []*exec.Pair, o *jsonOptions, depth 
 	}
 	sb.WriteByte('{')
 	for i, p := range pairs {
-		if i > 0 {
-			sb.WriteString(o.itemSep)
+		if err := separate(sb, o, i, depth+1); err != nil {
+			return err
 		}
-		newline(sb, o, depth+1)
 		writePyString(sb, jsonKey(p.Key), o.ensureASCII)
 		sb.WriteString(o.keySep)
 		if err := pyJSON(sb, p.Value, o, depth+1); err != nil {
 			return err
 		}
 	}
-	newline(sb, o, depth)
+	if err := newline(sb, o, depth); err != nil {
+		return err
+	}
 	sb.WriteByte('}')
 	return nil
 }
@@ -182,14 +188,38 @@ func jsonKey(k *exec.Value) string {
 	return k.String()
 }
 
-func newline(sb *strings.Builder, o *jsonOptions, depth int) {
+// separate writes what goes before element i of a list or dict: the item
+// separator (after the first) and the line break, within the limit.
+func separate(sb *strings.Builder, o *jsonOptions, i, depth int) error {
+	if i > 0 {
+		if err := o.room(sb, len(o.itemSep)); err != nil {
+			return err
+		}
+		sb.WriteString(o.itemSep)
+	}
+	return newline(sb, o, depth)
+}
+
+func newline(sb *strings.Builder, o *jsonOptions, depth int) error {
 	if !o.hasIndent {
-		return
+		return nil
+	}
+	if err := o.room(sb, 1+depth*len(o.indent)); err != nil {
+		return err
 	}
 	sb.WriteByte('\n')
 	for range depth {
 		sb.WriteString(o.indent)
 	}
+	return nil
+}
+
+// room fails when writing n more bytes would pass the limit.
+func (o *jsonOptions) room(sb *strings.Builder, n int) error {
+	if o.limit > 0 && sb.Len()+n > o.limit {
+		return fmt.Errorf("%w: tojson output longer than %d bytes", ErrBudget, o.limit)
+	}
+	return nil
 }
 
 const hexDigits = "0123456789abcdef"

@@ -21,6 +21,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/toolbrain/toolbrain/internal/capread"
 	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -288,12 +289,16 @@ func (p Plugins) CacheDirOrDefault() string {
 	return filepath.Join(os.TempDir(), "toolbrain-wasm")
 }
 
+// MaxFileBytes caps a toolbrain.toml: a full one is a few KB, rubrics
+// included.
+const MaxFileBytes = 4 << 20
+
 // Load reads path over the defaults. An empty path loads the embedded default.
 func Load(path string) (Config, error) {
 	if path == "" {
 		return Parse("toolbrain.toml (embedded)", DefaultTOML)
 	}
-	data, err := os.ReadFile(path)
+	data, err := capread.File(path, MaxFileBytes)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
@@ -355,9 +360,11 @@ func (c Config) Validate() error {
 		return bad("core.quant", "got %q, want \"\", \"int8\" or \"nf4\"", c.Core.Quant)
 	case c.Generate.MaxNewTokens < 1 || c.Generate.MaxNewTokens > 1<<20:
 		return bad("generate.max_new_tokens", "got %d, want 1..1048576", c.Generate.MaxNewTokens)
-	case c.Generate.Temperature < 0 || c.Generate.Temperature > 100:
+	// Written as !(in range) so that NaN, which fails every comparison,
+	// is out of range too.
+	case !(c.Generate.Temperature >= 0 && c.Generate.Temperature <= 100):
 		return bad("generate.temperature", "got %g, want 0 (greedy) .. 100", c.Generate.Temperature)
-	case c.Generate.TopP <= 0 || c.Generate.TopP > 1:
+	case !(c.Generate.TopP > 0 && c.Generate.TopP <= 1):
 		return bad("generate.top_p", "got %g, want > 0 and <= 1", c.Generate.TopP)
 	case c.Generate.TopK < 0:
 		return bad("generate.top_k", "got %d, want >= 0 (0 = off)", c.Generate.TopK)

@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
+
+	"github.com/toolbrain/toolbrain/internal/capread"
 )
 
 // Sentinel errors. Each is wrapped with the name of the file, field or tensor
@@ -114,9 +115,13 @@ type rawConfig struct {
 	PretrainingTP         *int             `json:"pretraining_tp"`
 }
 
+// MaxConfigBytes caps config.json, which comes with a downloaded model and
+// is a few KB in every real checkpoint.
+const MaxConfigBytes = 16 << 20
+
 // LoadConfig reads and validates a Hugging Face config.json.
 func LoadConfig(path string) (Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := capread.File(path, MaxConfigBytes)
 	if err != nil {
 		return Config{}, fmt.Errorf("load config %s: %w", path, err)
 	}

@@ -49,6 +49,28 @@ type storage struct {
 	blockSize int // NF4 only
 }
 
+// StoredQuant lists the quantization formats its projection weights are held
+// in (QuantInt8, QuantNF4), sorted and without repeats; nil for float32
+// weights. A checkpoint stored quantized keeps its format whatever
+// LoadOptions.Quant says, so callers that promise a format check this.
+func (m *Model) StoredQuant() []string {
+	var out []string
+	for _, st := range m.storage {
+		f := ""
+		switch st.format {
+		case quant.FormatInt8:
+			f = QuantInt8
+		case quant.FormatNF4:
+			f = QuantNF4
+		}
+		if f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // inputs is the number of device tensors a weight occupies.
 func (s storage) inputs() int {
 	switch s.format {

@@ -26,6 +26,8 @@ import (
 	"sort"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/toolbrain/toolbrain/internal/capread"
 )
 
 // Errors returned by Load and Parse, wrapped with context.
@@ -65,10 +67,19 @@ type Tokenizer struct {
 	raw, rawConfig []byte // the files as read, written back by Save
 }
 
+// File-size caps of a checkpoint's tokenizer files, which come with a
+// downloaded model. The largest real tokenizer.json (a 256k vocabulary)
+// is about 35 MB and tokenizer_config.json a few MB; far larger files are
+// refused before they are read.
+const (
+	MaxFileBytes       = 256 << 20
+	MaxConfigFileBytes = 64 << 20
+)
+
 // Load reads dir/tokenizer.json and, when present, dir/tokenizer_config.json.
 func Load(dir string) (*Tokenizer, error) {
 	path := filepath.Join(dir, FileName)
-	data, err := os.ReadFile(path)
+	data, err := capread.File(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load tokenizer: %w", err)
 	}
@@ -77,7 +88,7 @@ func Load(dir string) (*Tokenizer, error) {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	cpath := filepath.Join(dir, ConfigFileName)
-	cdata, err := os.ReadFile(cpath)
+	cdata, err := capread.File(cpath, MaxConfigFileBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return t, nil
 	}

@@ -207,8 +207,16 @@ func (p *Plugin) Close(ctx context.Context) error {
 // (the error then wraps runtime.ErrTimeout, or ctx.Err()); gRPC passes the
 // deadline and the cancellation on to the plugin's context. A timeout leaves
 // the process running. Errors name the plugin, its path and the function.
-func (p *Plugin) Call(ctx context.Context, function string, input []byte) ([]byte, error) {
-	out, err := p.call(ctx, function, input)
+// A panic in the host while it handles the plugin's answer is recovered as
+// an ErrTransport error, as for the WebAssembly host: a plugin cannot crash
+// its host.
+func (p *Plugin) Call(ctx context.Context, function string, input []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, p.wrap(function, fmt.Errorf("%w: the host panicked on the plugin's answer: %v", ErrTransport, r))
+		}
+	}()
+	out, err = p.call(ctx, function, input)
 	if err != nil {
 		return nil, p.wrap(function, err)
 	}

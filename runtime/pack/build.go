@@ -167,7 +167,8 @@ func Install(src, packDir string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return "", fmt.Errorf("install %s: %w", src, err)
 	}
-	tmp, err := os.MkdirTemp(packDir, ".install-"+pk.Manifest.Name+"-*")
+	removeStaleInstalls(packDir, time.Now())
+	tmp, err := os.MkdirTemp(packDir, installPrefix+pk.Manifest.Name+"-*")
 	if err != nil {
 		return "", fmt.Errorf("install %s: %w", src, err)
 	}
@@ -191,7 +192,10 @@ func Install(src, packDir string) (string, error) {
 			return "", fmt.Errorf("install %s: %w", src, err)
 		}
 	}
-	if _, err := Verify(tmp); err != nil {
+	// The module compiled above; the copy needs its hash checked only.
+	if got, err := Load(tmp); err != nil {
+		return "", fmt.Errorf("install %s: extracted copy does not load: %w", src, err)
+	} else if err := got.Verify(); err != nil {
 		return "", fmt.Errorf("install %s: extracted copy does not verify: %w", src, err)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
@@ -207,17 +211,50 @@ func Install(src, packDir string) (string, error) {
 	return dest, nil
 }
 
+// staleInstallAge is how old an .install-* directory in the pack directory
+// must be to count as left behind by an install that was killed: an install
+// takes seconds, and a younger one may belong to an install still running.
+const staleInstallAge = 10 * time.Minute
+
+// installPrefix starts the name of an install's temporary directory.
+const installPrefix = ".install-"
+
+// removeStaleInstalls deletes the temporary directories of installs that
+// died (SIGKILL, power loss) before they could remove them. Failures are
+// ignored: they are litter, not state.
+func removeStaleInstalls(packDir string, now time.Time) {
+	entries, err := os.ReadDir(packDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), installPrefix) {
+			continue
+		}
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > staleInstallAge {
+			os.RemoveAll(filepath.Join(packDir, e.Name()))
+		}
+	}
+}
+
 // sameInstalled reports whether dest holds pk already, and fails with
 // ErrAlreadyInstalled when it holds something else.
 func sameInstalled(pk *Pack, dest string) (bool, error) {
 	if _, err := os.Stat(dest); errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	have, err := Verify(dest)
-	if err == nil && bytes.Equal(have.manifest, pk.manifest) {
+	have, err := Load(dest)
+	if err == nil {
+		err = have.Verify()
+	}
+	why := "its toolpack.toml differs"
+	switch {
+	case err != nil:
+		why = fmt.Sprintf("it does not verify: %v", err)
+	case bytes.Equal(have.manifest, pk.manifest):
 		return true, nil
 	}
-	return false, fmt.Errorf("%w: %s holds a different %s %s (%v); remove it first", ErrAlreadyInstalled, dest, pk.Manifest.Name, pk.Manifest.Version, err)
+	return false, fmt.Errorf("%w: %s holds a different %s %s (%s); remove it first", ErrAlreadyInstalled, dest, pk.Manifest.Name, pk.Manifest.Version, why)
 }
 
 // LoadInstalled loads an installed pack from packDir by name and version;

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -183,6 +184,9 @@ func CallFile(ctx context.Context, path, function string, input []byte, opts Cal
 		return pl.Call(ctx, function, input)
 	}
 	p, err := Load(path)
+	if errors.Is(err, ErrNotPack) {
+		return nil, fmt.Errorf("call %s: not a WebAssembly module (no \\0asm magic) nor a pack: %w", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("call: %w", err)
 	}

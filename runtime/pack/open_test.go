@@ -112,7 +112,7 @@ func TestCallFile_Errors(t *testing.T) {
 		want error
 	}{
 		{name: "missing", path: filepath.Join(dir, "nope.wasm"), want: os.ErrNotExist},
-		{name: "not wasm nor pack", path: notWasm, want: pack.ErrUnsafeArchive},
+		{name: "not wasm nor pack", path: notWasm, want: pack.ErrNotPack},
 		{name: "dir without manifest", path: dir, want: pack.ErrBadManifest},
 	}
 	for _, tt := range tests {

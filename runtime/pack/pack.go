@@ -30,6 +30,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -41,6 +42,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/schema"
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -74,6 +76,9 @@ var (
 	// ErrAlreadyInstalled means a different pack with the same name and
 	// version is already installed.
 	ErrAlreadyInstalled = errors.New("pack: already installed")
+	// ErrNotPack means a file given as a pack is neither a directory nor a
+	// .tar.gz (an empty file, a bare module, random bytes).
+	ErrNotPack = errors.New("pack: not a tool pack")
 	// ErrNotFound means no installed pack has the name (and version) asked.
 	ErrNotFound = errors.New("pack: not installed")
 )
@@ -116,6 +121,9 @@ func Load(p string) (*Pack, error) {
 			return nil, fmt.Errorf("load pack %s: %w", p, err)
 		}
 		defer f.Close()
+		if err := checkArchiveMagic(f); err != nil {
+			return nil, fmt.Errorf("load pack %s: %w", p, err)
+		}
 		pk.files, err = ReadArchive(f)
 		if err != nil {
 			return nil, fmt.Errorf("load pack %s: %w", p, err)
@@ -138,7 +146,9 @@ func Load(p string) (*Pack, error) {
 }
 
 // Verify loads the pack at p and checks its module against the manifest's
-// sha256 and that every listed file is present.
+// sha256, that every listed file is present, and that a "wasm" module is
+// WebAssembly this host can load (magic, a full compile, known imports), so
+// that a pack whose module is not fails here rather than when first used.
 func Verify(p string) (*Pack, error) {
 	pk, err := Load(p)
 	if err != nil {
@@ -147,7 +157,26 @@ func Verify(p string) (*Pack, error) {
 	if err := pk.Verify(); err != nil {
 		return nil, err
 	}
+	if err := pk.validateModule(); err != nil {
+		return nil, err
+	}
 	return pk, nil
+}
+
+// validateModule checks that a "wasm" module compiles; other kinds are
+// checked by their opener when started.
+func (p *Pack) validateModule() error {
+	if p.Manifest.Module.Kind != ModuleWASM {
+		return nil
+	}
+	b, err := p.Module()
+	if err != nil {
+		return err
+	}
+	if err := runtime.ValidateModule(context.Background(), b); err != nil {
+		return fmt.Errorf("pack %s: module %s: %w", p.source, p.Manifest.Module.Path, err)
+	}
+	return nil
 }
 
 // Source is the path the pack was loaded from.
@@ -262,6 +291,26 @@ func readRootFile(dir, name string, limit int64) ([]byte, error) {
 
 // osPath converts a checked slash path to the OS form os.Root wants.
 func osPath(name string) string { return strings.ReplaceAll(name, "/", string(os.PathSeparator)) }
+
+// checkArchiveMagic tells the user what a file given as a pack is when it is
+// not a .tar.gz, instead of a gzip reader's "EOF" or "invalid header", and
+// rewinds f.
+func checkArchiveMagic(f *os.File) error {
+	var head [4]byte
+	n, _ := io.ReadFull(f, head[:])
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	switch {
+	case n == 0:
+		return fmt.Errorf("%w: the file is empty; want a pack directory or a .tar.gz", ErrNotPack)
+	case n == 4 && head == [4]byte{0, 'a', 's', 'm'}:
+		return fmt.Errorf("%w: the file is a bare WebAssembly module; pack it with `toolbrain pack build DIR`", ErrNotPack)
+	case n < 2 || head[0] != 0x1f || head[1] != 0x8b:
+		return fmt.Errorf("%w: the file is neither a .tar.gz (no gzip magic 1f 8b; it starts with % x) nor a directory", ErrNotPack, head[:n])
+	}
+	return nil
+}
 
 // ReadArchive reads a gzip-compressed tar into memory under the package's
 // caps. Only regular files and directories are accepted; names must be clean

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 )
 
@@ -48,8 +49,13 @@ type = "integer"
 minimum = 1
 `
 
-// writePack makes a directory pack with a fake module (the hash checks do
-// not need valid WebAssembly).
+// wasmModule is the smallest valid WebAssembly module, an empty one, with
+// tag in a custom section so that modules differ.
+func wasmModule(tag string) []byte {
+	return append([]byte{0, 'a', 's', 'm', 1, 0, 0, 0, 0, byte(2 + len(tag)), 1, 'x'}, tag...)
+}
+
+// writePack makes a directory pack with the given module.
 func writePack(t *testing.T, manifest string, module []byte) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -142,7 +148,7 @@ func TestParseManifest_Errors(t *testing.T) {
 }
 
 func TestBuild(t *testing.T) {
-	module := []byte("\x00asm fake module")
+	module := wasmModule("fake module")
 	dir := writePack(t, goodManifest, module)
 	out := t.TempDir()
 	archive, err := pack.Build(dir, out)
@@ -200,12 +206,12 @@ func TestBuild(t *testing.T) {
 		t.Error("second build differs")
 	}
 	// A changed module gets a new digest.
-	os.WriteFile(filepath.Join(dir, "mod", "demo.wasm"), []byte("changed"), 0o644)
+	os.WriteFile(filepath.Join(dir, "mod", "demo.wasm"), wasmModule("changed"), 0o644)
 	if _, err := pack.Build(dir, out); err != nil {
 		t.Fatal(err)
 	}
 	p, err := pack.Verify(dir)
-	if err != nil || p.Manifest.Module.SHA256 != sha([]byte("changed")) {
+	if err != nil || p.Manifest.Module.SHA256 != sha(wasmModule("changed")) {
 		t.Errorf("after rebuild: %v, %+v", err, p)
 	}
 }
@@ -232,7 +238,7 @@ func TestBuild_Errors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := writePack(t, goodManifest, []byte("m"))
+			dir := writePack(t, goodManifest, wasmModule("m"))
 			tt.setup(t, dir)
 			_, err := pack.Build(dir, t.TempDir())
 			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
@@ -309,7 +315,7 @@ func TestLoad_UnsafeArchive(t *testing.T) {
 	t.Run("not gzip", func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "x.tar.gz")
 		os.WriteFile(p, []byte("plain text"), 0o644)
-		if _, err := pack.Load(p); !errors.Is(err, pack.ErrUnsafeArchive) {
+		if _, err := pack.Load(p); !errors.Is(err, pack.ErrNotPack) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -327,7 +333,7 @@ func TestLoad_UnsafeArchive(t *testing.T) {
 }
 
 func TestLoad_DirectoryLinkOut(t *testing.T) {
-	module := []byte("m")
+	module := wasmModule("m")
 	dir := writePack(t, goodManifest, module)
 	if _, err := pack.Build(dir, t.TempDir()); err != nil {
 		t.Fatal(err)
@@ -346,7 +352,7 @@ func TestLoad_DirectoryLinkOut(t *testing.T) {
 }
 
 func TestInstall(t *testing.T) {
-	dir := writePack(t, goodManifest, []byte("v1"))
+	dir := writePack(t, goodManifest, wasmModule("v1"))
 	archive, err := pack.Build(dir, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -372,7 +378,7 @@ func TestInstall(t *testing.T) {
 		t.Errorf("install from dir: %v", err)
 	}
 	// A different module under the same name and version is refused.
-	os.WriteFile(filepath.Join(dir, "mod", "demo.wasm"), []byte("v2"), 0o644)
+	os.WriteFile(filepath.Join(dir, "mod", "demo.wasm"), wasmModule("v2"), 0o644)
 	if _, err := pack.Build(dir, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +387,7 @@ func TestInstall(t *testing.T) {
 	}
 	// A newer version installs beside it, and LoadInstalled picks it.
 	newer := strings.Replace(goodManifest, `version = "1.2.0"`, `version = "1.10.0"`, 1)
-	dir2 := writePack(t, newer, []byte("v3"))
+	dir2 := writePack(t, newer, wasmModule("v3"))
 	if _, err := pack.Build(dir2, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
@@ -415,13 +421,13 @@ func TestInstall_Refused(t *testing.T) {
 		want     error
 	}{
 		{name: "no digest", manifest: goodManifest, want: pack.ErrHashMismatch},
-		{name: "wrong digest", manifest: strings.Replace(goodManifest, `kind = "wasm"`, "kind = \"wasm\"\nsha256 = \""+sha([]byte("other"))+"\"", 1), want: pack.ErrHashMismatch},
-		{name: "future sdk", manifest: strings.Replace(strings.Replace(goodManifest, `kind = "wasm"`, "kind = \"wasm\"\nsha256 = \""+sha([]byte("m"))+"\"", 1), `"1.0"`, `"1.9"`, 1), want: nil},
+		{name: "wrong digest", manifest: strings.Replace(goodManifest, `kind = "wasm"`, "kind = \"wasm\"\nsha256 = \""+sha(wasmModule("other"))+"\"", 1), want: pack.ErrHashMismatch},
+		{name: "future sdk", manifest: strings.Replace(strings.Replace(goodManifest, `kind = "wasm"`, "kind = \"wasm\"\nsha256 = \""+sha(wasmModule("m"))+"\"", 1), `"1.0"`, `"1.9"`, 1), want: nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			packDir := t.TempDir()
-			_, err := pack.Install(writePack(t, tt.manifest, []byte("m")), packDir)
+			_, err := pack.Install(writePack(t, tt.manifest, wasmModule("m")), packDir)
 			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -432,8 +438,88 @@ func TestInstall_Refused(t *testing.T) {
 	}
 }
 
+// TestVerify_NotWebAssembly: a "wasm" pack whose module is not WebAssembly
+// fails at build, verify and install, naming the module and what is wrong,
+// not only when it is first run.
+func TestVerify_NotWebAssembly(t *testing.T) {
+	tests := []struct {
+		name    string
+		module  []byte
+		mention string
+	}{
+		{"text", []byte("#!/bin/sh\necho hi\n"), "magic"},
+		{"empty", []byte{}, "empty"},
+		{"magic only", []byte{0, 'a', 's', 'm'}, "invalid WebAssembly"},
+		{"truncated section", []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 1, 0x7f}, "invalid WebAssembly"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writePack(t, goodManifest, tt.module)
+			_, err := pack.Build(dir, t.TempDir())
+			for what, err := range map[string]error{"build": err, "verify": verifyErr(dir), "install": installErr(dir, t.TempDir())} {
+				if !errors.Is(err, runtime.ErrBadModule) || !strings.Contains(err.Error(), "mod/demo.wasm") || !strings.Contains(err.Error(), tt.mention) {
+					t.Errorf("%s: err = %v, want ErrBadModule naming mod/demo.wasm and %q", what, err, tt.mention)
+				}
+			}
+		})
+	}
+}
+
+func verifyErr(dir string) error { _, err := pack.Verify(dir); return err }
+
+func installErr(dir, packDir string) error { _, err := pack.Install(dir, packDir); return err }
+
+// TestInstall_StaleTemporaries: an install killed before it could clean up
+// leaves an .install-* directory; the next install removes it once it is
+// old enough to be litter, and leaves a fresh one (another install's) alone.
+func TestInstall_StaleTemporaries(t *testing.T) {
+	packDir := t.TempDir()
+	stale := filepath.Join(packDir, ".install-demo-123")
+	fresh := filepath.Join(packDir, ".install-demo-456")
+	for _, d := range []string{stale, fresh} {
+		if err := os.MkdirAll(filepath.Join(d, "mod"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(stale, old, old)
+	dir := writePack(t, goodManifest, wasmModule("v1"))
+	if _, err := pack.Build(dir, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pack.Install(dir, packDir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale %s still there (%v)", stale, err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh %s removed: %v", fresh, err)
+	}
+}
+
+// TestInstall_ConflictMessage: the refusal says why, never "(<nil>)".
+func TestInstall_ConflictMessage(t *testing.T) {
+	packDir := t.TempDir()
+	dir := writePack(t, goodManifest, wasmModule("v1"))
+	if _, err := pack.Build(dir, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pack.Install(dir, packDir); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "mod", "demo.wasm"), wasmModule("v2"), 0o644)
+	if _, err := pack.Build(dir, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pack.Install(dir, packDir)
+	if !errors.Is(err, pack.ErrAlreadyInstalled) || strings.Contains(err.Error(), "<nil>") || !strings.Contains(err.Error(), "toolpack.toml differs") {
+		t.Errorf("err = %v", err)
+	}
+}
+
 func TestInspect(t *testing.T) {
-	dir := writePack(t, goodManifest, []byte("m"))
+	dir := writePack(t, goodManifest, wasmModule("m"))
 	archive, err := pack.Build(dir, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -442,14 +528,14 @@ func TestInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !info.Verified || info.ModuleSHA256 != sha([]byte("m")) || len(info.Files) != 3 {
+	if !info.Verified || info.ModuleSHA256 != sha(wasmModule("m")) || len(info.Files) != 3 {
 		t.Errorf("info %+v", info)
 	}
 	var b strings.Builder
 	if err := info.WriteText(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"pack      demo 1.2.0 (SDK 1.0)", "verified  yes", "lookup: Look a word up.", `"required":["word"]`, "mod/demo.wasm", sha([]byte("m"))} {
+	for _, want := range []string{"pack      demo 1.2.0 (SDK 1.0)", "verified  yes", "lookup: Look a word up.", `"required":["word"]`, "mod/demo.wasm", sha(wasmModule("m"))} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, b.String())
 		}

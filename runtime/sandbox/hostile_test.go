@@ -36,6 +36,7 @@ var hostile = []struct {
 	{"doubling string", "s = 'a'\nwhile True:\n    s = s + s", []error{ErrMemory, ErrRuntime, ErrTimeout}, ""},
 	{"doubling list", "l = [0]\nwhile True:\n    l = l + l", []error{ErrMemory, ErrRuntime, ErrTimeout}, ""},
 	{"string repeat", "x = 'a' * 1000000000", []error{ErrMemory}, "the code used more than the memory limit of 64 MiB"},
+	{"huge list repeat", "x = 1\ny = [0] * 1000000000", []error{ErrRuntime}, "the code asked for a list, string or dict too large for the sandbox's memory"},
 	{"many megabyte strings", "l = []\nfor i in range(1000):\n    l.append('x' * 1000000)", []error{ErrMemory, ErrTimeout}, ""},
 	{"list of lists", "x = [[0] * 100000 for i in range(100000)]", []error{ErrMemory, ErrTimeout}, ""},
 	{"dict growth", "d = {}\nfor i in range(100000000):\n    d[i] = str(i) * 100", []error{ErrMemory, ErrSteps, ErrTimeout}, ""},

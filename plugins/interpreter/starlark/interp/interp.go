@@ -132,6 +132,11 @@ func (s *Session) Interpret(req sdk.InterpretRequest) (resp sdk.InterpretRespons
 		// answer; the host discards the instance anyway on a trap.
 		if r := recover(); r != nil {
 			resp = sdk.InterpretResponse{Stdout: s.out.String(), Error: fmt.Sprintf("internal error: %v", r), ErrorKind: sdk.InterpretErrorRuntime}
+			if tooLarge(r) {
+				// [0] * 10**9: Go refuses the slice before the
+				// memory limit is reached. Say what the code did.
+				resp.Error = fmt.Sprintf("the code asked for a list, string or dict too large for the sandbox's memory (%v)", r)
+			}
 		}
 	}()
 
@@ -648,4 +653,17 @@ func (s *Session) toolFunction(t sdk.ToolSpec) (string, *starlark.Builtin) {
 		}
 		return starlark.String(resp.Content), nil
 	})
+}
+
+// tooLarge reports whether a recovered panic is Go refusing an allocation
+// size (makeslice, growslice, makemap: "len out of range", "cap out of
+// range"), which model-written code reaches with one huge repetition.
+func tooLarge(r any) bool {
+	err, ok := r.(error)
+	if !ok {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "out of range") && (strings.Contains(msg, "makeslice") || strings.Contains(msg, "growslice") || strings.Contains(msg, "makemap")) ||
+		strings.Contains(msg, "out of memory")
 }

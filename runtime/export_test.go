@@ -1,0 +1,4 @@
+package runtime
+
+// ScanModule exposes the module scan to the external tests.
+var ScanModule = scanModule
