@@ -45,10 +45,10 @@ func main() {
 //	func name(k int, a, b, c *float32, ldc int)
 func write(out *bytes.Buffer, k kernel) {
 	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
-	acc := k.mr * k.vecs         // accumulator registers 0..acc-1
-	bReg := acc                  // B vectors acc..acc+vecs-1
-	aReg := acc + k.vecs         // broadcast registers from here
-	nA := 16 - aReg              // broadcast registers available (AVX2)
+	acc := k.mr * k.vecs // accumulator registers 0..acc-1
+	bReg := acc          // B vectors acc..acc+vecs-1
+	aReg := acc + k.vecs // broadcast registers from here
+	nA := 16 - aReg      // broadcast registers available (AVX2)
 	if k.reg == "Z" {
 		nA = 32 - aReg
 	}
