@@ -108,6 +108,11 @@ func (b *Builder) reduce(op backends.OpType, x backends.Op, axes []int) (backend
 		return nil, err
 	}
 	in := ns[0].shape
+	if len(axes) == 0 { // no axes: the whole array
+		for a := range in.Rank() {
+			axes = append(axes, a)
+		}
+	}
 	out, err := shapeinference.ReduceOp(in, axes)
 	if err != nil {
 		return nil, err
