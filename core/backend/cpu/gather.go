@@ -252,5 +252,3 @@ func addView[T number](dstAny, srcAny any, from, n int, v view) {
 		}
 	}
 }
-
-
