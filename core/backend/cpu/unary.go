@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/gomlx/gomlx/backends"
@@ -29,12 +30,16 @@ func (b *Builder) unary(op backends.OpType, x backends.Op) (backends.Op, error) 
 		return nil, err
 	}
 	in := ns[0].shape
-	out, err := shapeinference.UnaryOp(op, in)
-	if err != nil {
-		return nil, err
-	}
+	var out shapes.Shape
 	if op == backends.OpTypeIsFinite || op == backends.OpTypeIsNaN {
+		// Not among shapeinference's unary ops: float in, bool out.
+		if !in.DType.IsFloat() {
+			return nil, fmt.Errorf("cpu backend: %s of %s: want a float", op, in)
+		}
+		out = in.Clone()
 		out.DType = dtypes.Bool
+	} else if out, err = shapeinference.UnaryOp(op, in); err != nil {
+		return nil, err
 	}
 	run := unaryKernel(op, in.DType)
 	if run == nil {
