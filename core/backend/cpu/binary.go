@@ -14,7 +14,6 @@ func init() {
 		backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul, backends.OpTypeDiv,
 		backends.OpTypeMax, backends.OpTypeMin, backends.OpTypePow, backends.OpTypeRem,
 		backends.OpTypeBitwiseAnd, backends.OpTypeBitwiseOr, backends.OpTypeBitwiseXor,
-		backends.OpTypeShiftLeft, backends.OpTypeShiftRightLogical, backends.OpTypeShiftRightArithmetic,
 		backends.OpTypeLogicalAnd, backends.OpTypeLogicalOr, backends.OpTypeLogicalXor,
 		backends.OpTypeEqual, backends.OpTypeNotEqual, backends.OpTypeLessThan, backends.OpTypeLessOrEqual,
 		backends.OpTypeGreaterThan, backends.OpTypeGreaterOrEqual,
@@ -68,21 +67,21 @@ func binaryKernel(op backends.OpType, dt dtypes.DType, p *bplan) func(out, a, b 
 	case dtypes.Float64:
 		return numberKernel[float64](op, p, floatFns[float64](op))
 	case dtypes.Int8:
-		return numberKernel[int8](op, p, intFns[int8](op, 8, true))
+		return numberKernel[int8](op, p, intFns[int8](op))
 	case dtypes.Int16:
-		return numberKernel[int16](op, p, intFns[int16](op, 16, true))
+		return numberKernel[int16](op, p, intFns[int16](op))
 	case dtypes.Int32:
-		return numberKernel[int32](op, p, intFns[int32](op, 32, true))
+		return numberKernel[int32](op, p, intFns[int32](op))
 	case dtypes.Int64:
-		return numberKernel[int64](op, p, intFns[int64](op, 64, true))
+		return numberKernel[int64](op, p, intFns[int64](op))
 	case dtypes.Uint8:
-		return numberKernel[uint8](op, p, intFns[uint8](op, 8, false))
+		return numberKernel[uint8](op, p, intFns[uint8](op))
 	case dtypes.Uint16:
-		return numberKernel[uint16](op, p, intFns[uint16](op, 16, false))
+		return numberKernel[uint16](op, p, intFns[uint16](op))
 	case dtypes.Uint32:
-		return numberKernel[uint32](op, p, intFns[uint32](op, 32, false))
+		return numberKernel[uint32](op, p, intFns[uint32](op))
 	case dtypes.Uint64:
-		return numberKernel[uint64](op, p, intFns[uint64](op, 64, false))
+		return numberKernel[uint64](op, p, intFns[uint64](op))
 	case dtypes.Bool:
 		return boolKernel(op, p)
 	}
@@ -250,8 +249,8 @@ func floatFns[T float](op backends.OpType) func(a, b T) T {
 }
 
 // intFns: integer division and remainder by zero give 0 instead of a Go
-// panic; shifts by the bit width or more give 0 (or the sign, arithmetic).
-func intFns[T integer](op backends.OpType, bits int, signed bool) func(a, b T) T {
+// panic.
+func intFns[T integer](op backends.OpType) func(a, b T) T {
 	switch op {
 	case backends.OpTypeDiv:
 		return func(a, b T) T {
@@ -281,31 +280,6 @@ func intFns[T integer](op backends.OpType, bits int, signed bool) func(a, b T) T
 		return func(a, b T) T { return a | b }
 	case backends.OpTypeBitwiseXor:
 		return func(a, b T) T { return a ^ b }
-	case backends.OpTypeShiftLeft:
-		return func(a, b T) T {
-			if uint64(b) >= uint64(bits) {
-				return 0
-			}
-			return a << b
-		}
-	case backends.OpTypeShiftRightArithmetic:
-		return func(a, b T) T {
-			if uint64(b) >= uint64(bits) {
-				b = T(bits - 1)
-				if !signed {
-					return 0
-				}
-			}
-			return a >> b
-		}
-	case backends.OpTypeShiftRightLogical:
-		mask := uint64(math.MaxUint64) >> (64 - bits)
-		return func(a, b T) T {
-			if uint64(b) >= uint64(bits) {
-				return 0
-			}
-			return T((uint64(a) & mask) >> uint64(b))
-		}
 	}
 	return nil
 }
@@ -359,15 +333,6 @@ func (b *Builder) BitwiseOr(x, y backends.Op) (backends.Op, error) {
 }
 func (b *Builder) BitwiseXor(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeBitwiseXor, x, y)
-}
-func (b *Builder) ShiftLeft(x, y backends.Op) (backends.Op, error) {
-	return b.binary(backends.OpTypeShiftLeft, x, y)
-}
-func (b *Builder) ShiftRightLogical(x, y backends.Op) (backends.Op, error) {
-	return b.binary(backends.OpTypeShiftRightLogical, x, y)
-}
-func (b *Builder) ShiftRightArithmetic(x, y backends.Op) (backends.Op, error) {
-	return b.binary(backends.OpTypeShiftRightArithmetic, x, y)
 }
 func (b *Builder) LogicalAnd(x, y backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeLogicalAnd, x, y)
