@@ -44,7 +44,7 @@ func (b *Builder) binary(op backends.OpType, lhs, rhs backends.Op) (backends.Op,
 		return nil, unsupportedDType(op, l.DType)
 	}
 	return b.add(op, out, ns, func(ins []*buffer) *buffer {
-		o := newBuffer(out)
+		o := b.backend.alloc(out)
 		run(o.flat, ins[0].flat, ins[1].flat)
 		return o
 	}), nil

@@ -60,6 +60,7 @@ type Backend struct {
 	kernel    gemm.Kernel
 	workers   int
 	finalized atomic.Bool
+	pool      pool
 }
 
 var _ backends.Backend = (*Backend)(nil)

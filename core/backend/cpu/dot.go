@@ -179,20 +179,23 @@ func (b *Builder) DotGeneral(lhsOp backends.Op, lhsContracting, lhsBatch []int, 
 	return b.add(op, out, ns, func(args []*buffer) *buffer {
 		l, r := args[0], args[1]
 		if d.lhs.transpose != nil {
-			l = transposed(l, *d.lhs.transpose)
+			l = b.backend.transposed(l, *d.lhs.transpose)
+			defer b.backend.release(l)
 		}
 		if d.rhs.transpose != nil {
-			r = transposed(r, *d.rhs.transpose)
+			r = b.backend.transposed(r, *d.rhs.transpose)
+			defer b.backend.release(r)
 		}
-		o := newBuffer(out)
+		o := b.backend.alloc(out)
 		run(o.flat, l.flat, r.flat)
 		return o
 	}), nil
 }
 
-func transposed(b *buffer, v view) *buffer {
-	t := newBuffer(b.shape)
-	gatherView(rawBytes(t), rawBytes(b), b.shape.DType.Size(), v)
+// transposed copies view v of x into a new dense buffer.
+func (b *Backend) transposed(x *buffer, v view) *buffer {
+	t := b.alloc(x.shape)
+	gatherView(rawBytes(t), rawBytes(x), x.shape.DType.Size(), v)
 	return t
 }
 

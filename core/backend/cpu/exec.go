@@ -17,6 +17,10 @@ type Executable struct {
 	// no longer needed (len(nodes) for outputs).
 	lastUse []int
 	pos     map[*node]int
+	// freeAfter[i] lists the nodes whose storage goes back to the pool
+	// once nodes[i] ran: op outputs no longer read by anyone, including
+	// through a view (Reshape) of them.
+	freeAfter [][]int
 }
 
 var _ backends.Executable = (*Executable)(nil)
@@ -57,7 +61,29 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 	for _, o := range outs {
 		e.lastUse[e.pos[o]] = len(e.nodes)
 	}
+	e.planRelease()
 	return e, nil
+}
+
+// planRelease fills freeAfter: a view shares its input's storage, so the
+// storage lives until the last use of any view of it.
+func (e *Executable) planRelease() {
+	root := make([]int, len(e.nodes))
+	last := make([]int, len(e.nodes))
+	for i, n := range e.nodes {
+		root[i] = i
+		if n.alias {
+			root[i] = root[e.pos[n.inputs[0]]]
+		}
+		last[root[i]] = max(last[root[i]], e.lastUse[i])
+	}
+	e.freeAfter = make([][]int, len(e.nodes))
+	for i, n := range e.nodes {
+		if root[i] != i || n.param >= 0 || n.constant != nil || n.alias || last[i] >= len(e.nodes) || last[i] <= i {
+			continue
+		}
+		e.freeAfter[last[i]] = append(e.freeAfter[last[i]], i)
+	}
 }
 
 func (e *Executable) Finalize() {}
@@ -109,6 +135,7 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 		}
 	}()
 	vals := make([]*buffer, len(e.nodes))
+	owned := make([]*buffer, len(e.nodes)) // storage of op outputs, for release
 	args := make([]*buffer, 0, 8)
 	for i, n := range e.nodes {
 		current = n
@@ -123,11 +150,16 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 				args = append(args, vals[e.pos[x]])
 			}
 			vals[i] = n.run(args)
+			owned[i] = vals[i]
 		}
 		for _, x := range n.inputs {
 			if p := e.pos[x]; e.lastUse[p] == i {
 				vals[p] = nil
 			}
+		}
+		for _, p := range e.freeAfter[i] {
+			e.builder.backend.release(owned[p])
+			owned[p] = nil
 		}
 	}
 	outs = make([]backends.Buffer, len(e.outputs))

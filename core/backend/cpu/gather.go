@@ -113,7 +113,7 @@ func (b *Builder) Gather(operand, startIndices backends.Op, indexVectorAxis int,
 	}
 	return b.add(op, out, ns, func(args []*buffer) *buffer {
 		idx := iv.read(args[1])
-		tmp := newBuffer(tmpShape)
+		tmp := b.backend.alloc(tmpShape)
 		dst, src := rawBytes(tmp), rawBytes(args[0])
 		v := view{dims: sliceSizes, strides: st}
 		for g := range iv.count {
@@ -127,8 +127,9 @@ func (b *Builder) Gather(operand, startIndices backends.Op, indexVectorAxis int,
 		if inOrder {
 			return &buffer{shape: out, flat: tmp.flat}
 		}
-		o := newBuffer(out)
+		o := b.backend.alloc(out)
 		gatherView(rawBytes(o), dst, esize, fix)
+		b.backend.release(tmp)
 		return o
 	}), nil
 }
@@ -189,8 +190,10 @@ func (b *Builder) ScatterSum(operand, scatterIndices, updates backends.Op, index
 	esize := us.DType.Size()
 	return b.add(op, out, ns, func(args []*buffer) *buffer {
 		idx := iv.read(args[1])
-		o := copyBuffer(args[0])
-		upd := newBuffer(us)
+		o := b.backend.alloc(out)
+		copy(rawBytes(o), rawBytes(args[0]))
+		upd := b.backend.alloc(us)
+		defer b.backend.release(upd)
 		gatherView(rawBytes(upd), rawBytes(args[2]), esize, uview)
 		v := view{dims: window, strides: st}
 	vectors:

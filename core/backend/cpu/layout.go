@@ -97,7 +97,7 @@ func copyView[E any](dst, src []E, v view) {
 func (b *Builder) viewNode(op backends.OpType, out shapes.Shape, in *node, v view) *node {
 	esize := out.DType.Size()
 	return b.add(op, out, []*node{in}, func(ins []*buffer) *buffer {
-		o := newBuffer(out)
+		o := b.backend.alloc(out)
 		gatherView(rawBytes(o), rawBytes(ins[0]), esize, v)
 		return o
 	})
@@ -206,7 +206,7 @@ func (b *Builder) Concatenate(axis int, operands ...backends.Op) (backends.Op, e
 		}
 	}
 	return b.add(op, out, ns, func(args []*buffer) *buffer {
-		o := newBuffer(out)
+		o := b.backend.alloc(out)
 		dst := rawBytes(o)
 		pos := 0
 		for r := range outer {
@@ -239,7 +239,7 @@ func (b *Builder) Iota(shape shapes.Shape, axis int) (backends.Op, error) {
 		for i := range idx {
 			idx[i] = int64(i / inner % dim)
 		}
-		o := newBuffer(shape)
+		o := b.backend.alloc(shape)
 		convert(o.flat, idx)
 		return o
 	}), nil

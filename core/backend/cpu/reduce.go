@@ -128,12 +128,14 @@ func (b *Builder) reduce(op backends.OpType, x backends.Op, axes []int) (backend
 	esize := in.DType.Size()
 	return b.add(op, out, ns, func(args []*buffer) *buffer {
 		src := args[0]
+		o := b.backend.alloc(out)
 		if layout.transpose != nil {
-			t := newBuffer(in)
+			t := b.backend.alloc(in)
 			gatherView(rawBytes(t), rawBytes(src), esize, *layout.transpose)
-			src = t
+			run(o.flat, t.flat)
+			b.backend.release(t)
+			return o
 		}
-		o := newBuffer(out)
 		run(o.flat, src.flat)
 		return o
 	}), nil
@@ -261,7 +263,7 @@ func (b *Builder) ArgMinMax(x backends.Op, axis int, outputDType dtypes.DType, i
 		return nil, unsupportedDType(op, in.DType)
 	}
 	return b.add(op, out, ns, func(args []*buffer) *buffer {
-		o := newBuffer(out)
+		o := b.backend.alloc(out)
 		convert(o.flat, run(args[0].flat))
 		return o
 	}), nil

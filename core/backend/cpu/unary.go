@@ -46,7 +46,7 @@ func (b *Builder) unary(op backends.OpType, x backends.Op) (backends.Op, error) 
 		return nil, unsupportedDType(op, in.DType)
 	}
 	return b.add(op, out, ns, func(ins []*buffer) *buffer {
-		o := newBuffer(out)
+		o := b.backend.alloc(out)
 		run(o.flat, ins[0].flat)
 		return o
 	}), nil
@@ -250,7 +250,7 @@ func (b *Builder) Where(condition, onTrue, onFalse backends.Op) (backends.Op, er
 	ci, ti, fi := idx(ns[0].shape), idx(ns[1].shape), idx(ns[2].shape)
 	esize := out.DType.Size()
 	return b.add(op, out, ns, func(ins []*buffer) *buffer {
-		o := newBuffer(out)
+		o := b.backend.alloc(out)
 		c := ins[0].flat.([]bool)
 		dst, t, f := rawBytes(o), rawBytes(ins[1]), rawBytes(ins[2])
 		for i := range size {
@@ -293,7 +293,7 @@ func (b *Builder) ConvertDType(x backends.Op, dtype dtypes.DType) (backends.Op, 
 	out := ns[0].shape.Clone()
 	out.DType = dtype
 	return b.add(op, out, ns, func(ins []*buffer) *buffer {
-		o := newBuffer(out)
+		o := b.backend.alloc(out)
 		convert(o.flat, ins[0].flat)
 		return o
 	}), nil

@@ -60,8 +60,10 @@ func Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
 // b is k×n, using this kernel and up to workers goroutines (≤ 0:
 // GOMAXPROCS).
 func (kn Kernel) Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
-	for i := range m {
-		clear(c[i*ldc : i*ldc+n])
+	if k == 0 {
+		for i := range m {
+			clear(c[i*ldc : i*ldc+n])
+		}
 	}
 	if m == 0 || n == 0 || k == 0 {
 		return
@@ -93,7 +95,7 @@ func (kn Kernel) Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
 					kn.packB(bp[jp*kb*kn.NR:(jp+1)*kb*kn.NR], b, pc, jc+jp*kn.NR, kb, min(kn.NR, nb-jp*kn.NR))
 				}
 			})
-			blk := block{c: c, ldc: ldc, jc: jc, nb: nb, kb: kb, bp: bp}
+			blk := block{c: c, ldc: ldc, jc: jc, nb: nb, kb: kb, bp: bp, acc: min(pc, 1)}
 			if splitRows {
 				panelsA := ceilDiv(m, kn.MR)
 				parallel(workers, panelsA, func(lo, hi int) {
@@ -125,6 +127,7 @@ type block struct {
 	jc, nb int // first column of C and columns in the block
 	kb     int // depth of the block
 	bp     []float32
+	acc    int // 0: the first block along K, which overwrites C
 }
 
 // macro adds the packed A rows [ic, ic+mb) times B panels [jlo, jhi) of blk
@@ -141,15 +144,19 @@ func (kn Kernel) macro(blk block, ap []float32, ic, mb, jlo, jhi int) {
 			rows := min(mr, mb-ip*mr)
 			apan := &ap[ip*kb*mr]
 			if rows == mr && cols == nr {
-				kn.fn(kb, apan, bpan, &blk.c[row*blk.ldc+col], blk.ldc)
+				kn.fn(kb, apan, bpan, &blk.c[row*blk.ldc+col], blk.ldc, blk.acc)
 				continue
 			}
 			t := tmp[:mr*nr]
-			clear(t)
-			kn.fn(kb, apan, bpan, &t[0], nr)
+			kn.fn(kb, apan, bpan, &t[0], nr, 0)
 			for i := range rows {
 				dst := blk.c[(row+i)*blk.ldc+col : (row+i)*blk.ldc+col+cols]
-				for j, v := range t[i*nr : i*nr+cols] {
+				src := t[i*nr : i*nr+cols]
+				if blk.acc == 0 {
+					copy(dst, src)
+					continue
+				}
+				for j, v := range src {
 					dst[j] += v
 				}
 			}

@@ -39,10 +39,11 @@ func main() {
 	}
 }
 
-// write emits C[mr×(vecs·lanes)] += A·B over k steps, where A is packed
-// mr floats per step and B vecs·lanes floats per step:
+// write emits C[mr×(vecs·lanes)] (+)= A·B over k steps, where A is packed
+// mr floats per step and B vecs·lanes floats per step; the tile is added
+// to C when acc ≠ 0 and stored over it otherwise:
 //
-//	func name(k int, a, b, c *float32, ldc int)
+//	func name(k int, a, b, c *float32, ldc, acc int)
 func write(out *bytes.Buffer, k kernel) {
 	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	acc := k.mr * k.vecs // accumulator registers 0..acc-1
@@ -54,8 +55,8 @@ func write(out *bytes.Buffer, k kernel) {
 	}
 	vbytes := k.lanes * 4
 	p("")
-	p("// func %s(k int, a, b, c *float32, ldc int)", k.name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-40", k.name)
+	p("// func %s(k int, a, b, c *float32, ldc, acc int)", k.name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-48", k.name)
 	p("\tMOVQ k+0(FP), CX")
 	p("\tMOVQ a+8(FP), SI")
 	p("\tMOVQ b+16(FP), DI")
@@ -83,16 +84,26 @@ func write(out *bytes.Buffer, k kernel) {
 	p("\tDECQ CX")
 	p("\tJNZ %s_loop", k.name)
 	p("%s_store:", k.name)
-	for i := 0; i < k.mr; i++ {
-		for v := 0; v < k.vecs; v++ {
-			r := i*k.vecs + v
-			p("\tVADDPS %d(DX), %s%d, %s%d", v*vbytes, k.reg, r, k.reg, r)
-			p("\tVMOVUPS %s%d, %d(DX)", k.reg, r, v*vbytes)
+	p("\tMOVQ acc+40(FP), R9")
+	p("\tTESTQ R9, R9")
+	p("\tJZ %s_overwrite", k.name)
+	for _, add := range []bool{true, false} {
+		if !add {
+			p("%s_overwrite:", k.name)
 		}
-		if i < k.mr-1 {
-			p("\tADDQ R8, DX")
+		for i := 0; i < k.mr; i++ {
+			for v := 0; v < k.vecs; v++ {
+				r := i*k.vecs + v
+				if add {
+					p("\tVADDPS %d(DX), %s%d, %s%d", v*vbytes, k.reg, r, k.reg, r)
+				}
+				p("\tVMOVUPS %s%d, %d(DX)", k.reg, r, v*vbytes)
+			}
+			if i < k.mr-1 {
+				p("\tADDQ R8, DX")
+			}
 		}
+		p("\t%s", k.trail)
+		p("\tRET")
 	}
-	p("\t%s", k.trail)
-	p("\tRET")
 }

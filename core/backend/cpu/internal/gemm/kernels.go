@@ -14,8 +14,9 @@ type Kernel struct {
 	Name string
 	// MR and NR are the tile's rows and columns.
 	MR, NR int
-	// fn computes c[i*ldc+j] += Σ_p a[p*MR+i]·b[p*NR+j] for the tile.
-	fn func(k int, a, b, c *float32, ldc int)
+	// fn computes t[i][j] = Σ_p a[p*MR+i]·b[p*NR+j] for the tile and adds
+	// it to c[i*ldc+j] when acc ≠ 0, or stores it there otherwise.
+	fn func(k int, a, b, c *float32, ldc, acc int)
 }
 
 // Kernels lists the micro-kernels this CPU can run, fastest first; the
@@ -52,17 +53,17 @@ func Best() Kernel { return best }
 // registers where it can.
 var genericKernel = Kernel{Name: "generic", MR: 4, NR: 8, fn: kernelGeneric}
 
-func kernelGeneric(k int, a, b, c *float32, ldc int) {
+func kernelGeneric(k int, a, b, c *float32, ldc, add int) {
 	const mr, nr = 4, 8
 	as := unsafe.Slice(a, k*mr)
 	bs := unsafe.Slice(b, k*nr)
-	var acc [mr][nr]float32
+	var t [mr][nr]float32
 	for p := 0; p < k; p++ {
 		ap := as[p*mr : p*mr+mr : p*mr+mr]
 		bp := bs[p*nr : p*nr+nr : p*nr+nr]
 		for i := range mr {
 			ai := ap[i]
-			row := &acc[i]
+			row := &t[i]
 			for j := range nr {
 				row[j] += ai * bp[j]
 			}
@@ -71,8 +72,12 @@ func kernelGeneric(k int, a, b, c *float32, ldc int) {
 	cs := unsafe.Slice(c, (mr-1)*ldc+nr)
 	for i := range mr {
 		row := cs[i*ldc : i*ldc+nr]
+		if add == 0 {
+			copy(row, t[i][:])
+			continue
+		}
 		for j := range nr {
-			row[j] += acc[i][j]
+			row[j] += t[i][j]
 		}
 	}
 }

@@ -2,8 +2,8 @@
 
 #include "textflag.h"
 
-// func kernelAVX512(k int, a, b, c *float32, ldc int)
-TEXT ·kernelAVX512(SB), NOSPLIT, $0-40
+// func kernelAVX512(k int, a, b, c *float32, ldc, acc int)
+TEXT ·kernelAVX512(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -80,6 +80,9 @@ kernelAVX512_loop:
 	DECQ CX
 	JNZ kernelAVX512_loop
 kernelAVX512_store:
+	MOVQ acc+40(FP), R9
+	TESTQ R9, R9
+	JZ kernelAVX512_overwrite
 	VADDPS 0(DX), Z0, Z0
 	VMOVUPS Z0, 0(DX)
 	VADDPS 64(DX), Z1, Z1
@@ -141,9 +144,47 @@ kernelAVX512_store:
 	VMOVUPS Z23, 64(DX)
 	VZEROUPPER
 	RET
+kernelAVX512_overwrite:
+	VMOVUPS Z0, 0(DX)
+	VMOVUPS Z1, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z2, 0(DX)
+	VMOVUPS Z3, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z4, 0(DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, 0(DX)
+	VMOVUPS Z7, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, 0(DX)
+	VMOVUPS Z9, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z10, 0(DX)
+	VMOVUPS Z11, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z12, 0(DX)
+	VMOVUPS Z13, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z14, 0(DX)
+	VMOVUPS Z15, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z16, 0(DX)
+	VMOVUPS Z17, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z18, 0(DX)
+	VMOVUPS Z19, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z20, 0(DX)
+	VMOVUPS Z21, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z22, 0(DX)
+	VMOVUPS Z23, 64(DX)
+	VZEROUPPER
+	RET
 
-// func kernelAVX2(k int, a, b, c *float32, ldc int)
-TEXT ·kernelAVX2(SB), NOSPLIT, $0-40
+// func kernelAVX2(k int, a, b, c *float32, ldc, acc int)
+TEXT ·kernelAVX2(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -190,6 +231,9 @@ kernelAVX2_loop:
 	DECQ CX
 	JNZ kernelAVX2_loop
 kernelAVX2_store:
+	MOVQ acc+40(FP), R9
+	TESTQ R9, R9
+	JZ kernelAVX2_overwrite
 	VADDPS 0(DX), Y0, Y0
 	VMOVUPS Y0, 0(DX)
 	VADDPS 32(DX), Y1, Y1
@@ -218,6 +262,26 @@ kernelAVX2_store:
 	VADDPS 0(DX), Y10, Y10
 	VMOVUPS Y10, 0(DX)
 	VADDPS 32(DX), Y11, Y11
+	VMOVUPS Y11, 32(DX)
+	VZEROUPPER
+	RET
+kernelAVX2_overwrite:
+	VMOVUPS Y0, 0(DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y2, 0(DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y4, 0(DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y6, 0(DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y8, 0(DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y10, 0(DX)
 	VMOVUPS Y11, 32(DX)
 	VZEROUPPER
 	RET
