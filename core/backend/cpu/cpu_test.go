@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads better unqualified
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads better unqualified
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 
 	"github.com/toolbrain/toolbrain/core/backend/cpu"
