@@ -39,7 +39,7 @@ func (b *Builder) binary(op backends.OpType, lhs, rhs backends.Op) (backends.Op,
 		return nil, err
 	}
 	plan := newPlan(out, l, r)
-	run := binaryKernel(op, l.DType, plan)
+	run := binaryKernel(op, l.DType, plan, b.backend.parallel)
 	if run == nil {
 		return nil, unsupportedDType(op, l.DType)
 	}
@@ -60,163 +60,191 @@ func isComparison(op backends.OpType) bool {
 }
 
 // binaryKernel returns the loop for op on dtype dt, or nil.
-func binaryKernel(op backends.OpType, dt dtypes.DType, p *bplan) func(out, a, b any) {
+func binaryKernel(op backends.OpType, dt dtypes.DType, p *bplan, par parFn) func(out, a, b any) {
 	switch dt {
 	case dtypes.Float32:
-		return numberKernel[float32](op, p, floatFns[float32](op))
+		return numberKernel[float32](op, p, par, floatFns[float32](op))
 	case dtypes.Float64:
-		return numberKernel[float64](op, p, floatFns[float64](op))
+		return numberKernel[float64](op, p, par, floatFns[float64](op))
 	case dtypes.Int8:
-		return numberKernel[int8](op, p, intFns[int8](op))
+		return numberKernel[int8](op, p, par, intFns[int8](op))
 	case dtypes.Int16:
-		return numberKernel[int16](op, p, intFns[int16](op))
+		return numberKernel[int16](op, p, par, intFns[int16](op))
 	case dtypes.Int32:
-		return numberKernel[int32](op, p, intFns[int32](op))
+		return numberKernel[int32](op, p, par, intFns[int32](op))
 	case dtypes.Int64:
-		return numberKernel[int64](op, p, intFns[int64](op))
+		return numberKernel[int64](op, p, par, intFns[int64](op))
 	case dtypes.Uint8:
-		return numberKernel[uint8](op, p, intFns[uint8](op))
+		return numberKernel[uint8](op, p, par, intFns[uint8](op))
 	case dtypes.Uint16:
-		return numberKernel[uint16](op, p, intFns[uint16](op))
+		return numberKernel[uint16](op, p, par, intFns[uint16](op))
 	case dtypes.Uint32:
-		return numberKernel[uint32](op, p, intFns[uint32](op))
+		return numberKernel[uint32](op, p, par, intFns[uint32](op))
 	case dtypes.Uint64:
-		return numberKernel[uint64](op, p, intFns[uint64](op))
+		return numberKernel[uint64](op, p, par, intFns[uint64](op))
 	case dtypes.Bool:
-		return boolKernel(op, p)
+		return boolKernel(op, p, par)
 	}
 	return nil
 }
 
 // numberKernel: arithmetic with direct loops, comparisons, and other ops
 // through fn (nil when op does not apply to T).
-func numberKernel[T number](op backends.OpType, p *bplan, fn func(a, b T) T) func(out, a, b any) {
+func numberKernel[T number](op backends.OpType, p *bplan, par parFn, fn func(a, b T) T) func(out, a, b any) {
 	switch op {
 	case backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul, backends.OpTypeMax, backends.OpTypeMin:
-		return func(out, a, b any) { arith(op, p, out.([]T), a.([]T), b.([]T)) }
+		return func(out, a, b any) { arith(op, p, par, out.([]T), a.([]T), b.([]T)) }
 	case backends.OpTypeEqual, backends.OpTypeNotEqual, backends.OpTypeLessThan, backends.OpTypeLessOrEqual,
 		backends.OpTypeGreaterThan, backends.OpTypeGreaterOrEqual:
 		cmp := compareFn[T](op)
-		return func(out, a, b any) { apply2(p, out.([]bool), a.([]T), b.([]T), cmp) }
+		return func(out, a, b any) { apply2(p, par, out.([]bool), a.([]T), b.([]T), cmp) }
 	}
 	if fn == nil {
 		return nil
 	}
-	return func(out, a, b any) { apply2(p, out.([]T), a.([]T), b.([]T), fn) }
+	return func(out, a, b any) { apply2(p, par, out.([]T), a.([]T), b.([]T), fn) }
 }
 
 // arith runs the five hot arithmetic ops with the op switch outside the
-// loops.
-func arith[T number](op backends.OpType, p *bplan, out, a, b []T) {
+// loops, split over rows, or over one long row's elements.
+func arith[T number](op backends.OpType, p *bplan, par parFn, out, a, b []T) {
 	n := p.n
-	for r := range p.rows {
-		z := out[r*n : r*n+n]
-		ia, ib := p.offset(0, r), p.offset(1, r)
-		switch {
-		case p.step[0] == 1 && p.step[1] == 1:
-			x, y := a[ia:ia+n], b[ib:ib+n]
-			switch op {
-			case backends.OpTypeAdd:
-				for j := range z {
-					z[j] = x[j] + y[j]
-				}
-			case backends.OpTypeSub:
-				for j := range z {
-					z[j] = x[j] - y[j]
-				}
-			case backends.OpTypeMul:
-				for j := range z {
-					z[j] = x[j] * y[j]
-				}
-			case backends.OpTypeMax:
-				for j := range z {
-					z[j] = max(x[j], y[j])
-				}
-			case backends.OpTypeMin:
-				for j := range z {
-					z[j] = min(x[j], y[j])
-				}
-			}
-		case p.step[0] == 0 && p.step[1] == 1:
-			s, y := a[ia], b[ib:ib+n]
-			switch op {
-			case backends.OpTypeAdd:
-				for j := range z {
-					z[j] = s + y[j]
-				}
-			case backends.OpTypeSub:
-				for j := range z {
-					z[j] = s - y[j]
-				}
-			case backends.OpTypeMul:
-				for j := range z {
-					z[j] = s * y[j]
-				}
-			case backends.OpTypeMax:
-				for j := range z {
-					z[j] = max(s, y[j])
-				}
-			case backends.OpTypeMin:
-				for j := range z {
-					z[j] = min(s, y[j])
-				}
-			}
-		case p.step[0] == 1 && p.step[1] == 0:
-			x, s := a[ia:ia+n], b[ib]
-			switch op {
-			case backends.OpTypeAdd:
-				for j := range z {
-					z[j] = x[j] + s
-				}
-			case backends.OpTypeSub:
-				for j := range z {
-					z[j] = x[j] - s
-				}
-			case backends.OpTypeMul:
-				for j := range z {
-					z[j] = x[j] * s
-				}
-			case backends.OpTypeMax:
-				for j := range z {
-					z[j] = max(x[j], s)
-				}
-			case backends.OpTypeMin:
-				for j := range z {
-					z[j] = min(x[j], s)
-				}
-			}
-		default:
-			var v T
-			switch op {
-			case backends.OpTypeAdd:
-				v = a[ia] + b[ib]
-			case backends.OpTypeSub:
-				v = a[ia] - b[ib]
-			case backends.OpTypeMul:
-				v = a[ia] * b[ib]
-			case backends.OpTypeMax:
-				v = max(a[ia], b[ib])
-			case backends.OpTypeMin:
-				v = min(a[ia], b[ib])
-			}
+	sa, sb := p.step[0], p.step[1]
+	seg := func(r, lo, hi int) {
+		if hi <= lo {
+			return
+		}
+		ia, ib := p.offset(0, r)+lo*sa, p.offset(1, r)+lo*sb
+		arithSeg(op, out[r*n+lo:r*n+hi], a[ia:ia+(hi-lo-1)*sa+1], b[ib:ib+(hi-lo-1)*sb+1], sa, sb)
+	}
+	if p.rows == 1 {
+		par(n, 1, func(lo, hi int) { seg(0, lo, hi) })
+		return
+	}
+	par(p.rows, n, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			seg(r, 0, n)
+		}
+	})
+}
+
+// arithSeg computes z = x op y where x and y step by sx, sy ∈ {0, 1}.
+func arithSeg[T number](op backends.OpType, z, x, y []T, sx, sy int) {
+	if len(z) == 0 {
+		return
+	}
+	switch {
+	case sx == 1 && sy == 1:
+		x, y = x[:len(z)], y[:len(z)]
+		switch op {
+		case backends.OpTypeAdd:
 			for j := range z {
-				z[j] = v
+				z[j] = x[j] + y[j]
 			}
+		case backends.OpTypeSub:
+			for j := range z {
+				z[j] = x[j] - y[j]
+			}
+		case backends.OpTypeMul:
+			for j := range z {
+				z[j] = x[j] * y[j]
+			}
+		case backends.OpTypeMax:
+			for j := range z {
+				z[j] = max(x[j], y[j])
+			}
+		case backends.OpTypeMin:
+			for j := range z {
+				z[j] = min(x[j], y[j])
+			}
+		}
+	case sx == 0 && sy == 1:
+		s, y := x[0], y[:len(z)]
+		switch op {
+		case backends.OpTypeAdd:
+			for j := range z {
+				z[j] = s + y[j]
+			}
+		case backends.OpTypeSub:
+			for j := range z {
+				z[j] = s - y[j]
+			}
+		case backends.OpTypeMul:
+			for j := range z {
+				z[j] = s * y[j]
+			}
+		case backends.OpTypeMax:
+			for j := range z {
+				z[j] = max(s, y[j])
+			}
+		case backends.OpTypeMin:
+			for j := range z {
+				z[j] = min(s, y[j])
+			}
+		}
+	case sx == 1 && sy == 0:
+		x, s := x[:len(z)], y[0]
+		switch op {
+		case backends.OpTypeAdd:
+			for j := range z {
+				z[j] = x[j] + s
+			}
+		case backends.OpTypeSub:
+			for j := range z {
+				z[j] = x[j] - s
+			}
+		case backends.OpTypeMul:
+			for j := range z {
+				z[j] = x[j] * s
+			}
+		case backends.OpTypeMax:
+			for j := range z {
+				z[j] = max(x[j], s)
+			}
+		case backends.OpTypeMin:
+			for j := range z {
+				z[j] = min(x[j], s)
+			}
+		}
+	default:
+		var v T
+		switch op {
+		case backends.OpTypeAdd:
+			v = x[0] + y[0]
+		case backends.OpTypeSub:
+			v = x[0] - y[0]
+		case backends.OpTypeMul:
+			v = x[0] * y[0]
+		case backends.OpTypeMax:
+			v = max(x[0], y[0])
+		case backends.OpTypeMin:
+			v = min(x[0], y[0])
+		}
+		for j := range z {
+			z[j] = v
 		}
 	}
 }
 
 // apply2 runs fn over the plan.
-func apply2[T, R any](p *bplan, out []R, a, b []T, fn func(x, y T) R) {
+func apply2[T, R any](p *bplan, par parFn, out []R, a, b []T, fn func(x, y T) R) {
 	n := p.n
 	sa, sb := p.step[0], p.step[1]
-	for r := range p.rows {
+	seg := func(r, lo, hi int) {
 		ia, ib := p.offset(0, r), p.offset(1, r)
-		z := out[r*n : r*n+n]
-		for j := range z {
-			z[j] = fn(a[ia+j*sa], b[ib+j*sb])
+		for j := lo; j < hi; j++ {
+			out[r*n+j] = fn(a[ia+j*sa], b[ib+j*sb])
 		}
 	}
+	if p.rows == 1 {
+		par(n, 1, func(lo, hi int) { seg(0, lo, hi) })
+		return
+	}
+	par(p.rows, n, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			seg(r, 0, n)
+		}
+	})
 }
 
 func compareFn[T number](op backends.OpType) func(a, b T) bool {
@@ -284,7 +312,7 @@ func intFns[T integer](op backends.OpType) func(a, b T) T {
 	return nil
 }
 
-func boolKernel(op backends.OpType, p *bplan) func(out, a, b any) {
+func boolKernel(op backends.OpType, p *bplan, par parFn) func(out, a, b any) {
 	var fn func(x, y bool) bool
 	switch op {
 	case backends.OpTypeLogicalAnd:
@@ -298,7 +326,7 @@ func boolKernel(op backends.OpType, p *bplan) func(out, a, b any) {
 	default:
 		return nil
 	}
-	return func(out, a, b any) { apply2(p, out.([]bool), a.([]bool), b.([]bool), fn) }
+	return func(out, a, b any) { apply2(p, par, out.([]bool), a.([]bool), b.([]bool), fn) }
 }
 
 func (b *Builder) Add(x, y backends.Op) (backends.Op, error) {

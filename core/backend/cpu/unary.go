@@ -45,9 +45,10 @@ func (b *Builder) unary(op backends.OpType, x backends.Op) (backends.Op, error) 
 	if run == nil {
 		return nil, unsupportedDType(op, in.DType)
 	}
+	size := in.Size()
 	return b.add(op, out, ns, func(ins []*buffer) *buffer {
 		o := b.backend.alloc(out)
-		run(o.flat, ins[0].flat)
+		b.backend.parallel(size, 1, func(lo, hi int) { run(sliceAny(o.flat, lo, hi), sliceAny(ins[0].flat, lo, hi)) })
 		return o
 	}), nil
 }
