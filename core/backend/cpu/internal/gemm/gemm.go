@@ -166,48 +166,89 @@ func (kn Kernel) macro(blk block, ap []float32, ic, mb, jlo, jhi int) {
 
 // packA copies rows [i0, i0+mb) × columns [p0, p0+kb) of a into MR-row
 // panels, each stored step by step (MR floats per step), zero-padding the
-// last panel's missing rows.
+// last panel's missing rows. Each loop order reads memory in its layout's
+// order: a transposed A (RowStride 1, as in a weight gradient) is copied a
+// step at a time.
 func (kn Kernel) packA(dst []float32, a Matrix, i0, p0, mb, kb int) {
 	mr := kn.MR
 	for ip := 0; ip*mr < mb; ip++ {
 		pan := dst[ip*mr*kb : (ip+1)*mr*kb]
 		rows := min(mr, mb-ip*mr)
-		for i := range rows {
-			base := (i0+ip*mr+i)*a.RowStride + p0*a.ColStride
-			if a.ColStride == 1 {
-				src := a.Data[base : base+kb]
-				for p, v := range src {
-					pan[p*mr+i] = v
+		base := (i0+ip*mr)*a.RowStride + p0*a.ColStride
+		switch {
+		case a.RowStride == 1:
+			for p := range kb {
+				o := base + p*a.ColStride
+				step := pan[p*mr : p*mr+mr]
+				copy(step, a.Data[o:o+rows])
+				clear(step[rows:])
+			}
+		case a.ColStride == 1 && rows == mr:
+			var src [32][]float32
+			for i := range mr {
+				o := base + i*a.RowStride
+				src[i] = a.Data[o : o+kb]
+			}
+			for p := range kb {
+				step := pan[p*mr : p*mr+mr]
+				for i := range step {
+					step[i] = src[i][p]
 				}
-				continue
 			}
-			for p := range kb {
-				pan[p*mr+i] = a.Data[base+p*a.ColStride]
+		default:
+			for i := range rows {
+				o := base + i*a.RowStride
+				for p := range kb {
+					pan[p*mr+i] = a.Data[o+p*a.ColStride]
+				}
 			}
-		}
-		for i := rows; i < mr; i++ {
-			for p := range kb {
-				pan[p*mr+i] = 0
+			for i := rows; i < mr; i++ {
+				for p := range kb {
+					pan[p*mr+i] = 0
+				}
 			}
 		}
 	}
 }
 
 // packB copies rows [p0, p0+kb) × columns [j0, j0+cols) of b into one
-// NR-column panel, row by row, zero-padding missing columns.
+// NR-column panel, row by row, zero-padding missing columns. A transposed
+// B (ColStride ≠ 1, as in x·Wᵀ) is read a column at a time.
 func (kn Kernel) packB(dst []float32, b Matrix, p0, j0, kb, cols int) {
 	nr := kn.NR
-	for p := range kb {
-		row := dst[p*nr : (p+1)*nr]
-		base := (p0+p)*b.RowStride + j0*b.ColStride
-		if b.ColStride == 1 {
-			copy(row, b.Data[base:base+cols])
-		} else {
-			for j := range cols {
-				row[j] = b.Data[base+j*b.ColStride]
+	base := p0*b.RowStride + j0*b.ColStride
+	if b.ColStride == 1 {
+		for p := range kb {
+			row := dst[p*nr : (p+1)*nr]
+			o := base + p*b.RowStride
+			copy(row, b.Data[o:o+cols])
+			clear(row[cols:])
+		}
+		return
+	}
+	if b.RowStride == 1 {
+		var src [32][]float32 // NR ≤ 32
+		for j := range cols {
+			o := base + j*b.ColStride
+			src[j] = b.Data[o : o+kb]
+		}
+		for p := range kb {
+			row := dst[p*nr : p*nr+cols]
+			for j := range row {
+				row[j] = src[j][p]
 			}
 		}
-		clear(row[cols:])
+	} else {
+		for p := range kb {
+			for j := range cols {
+				dst[p*nr+j] = b.Data[base+p*b.RowStride+j*b.ColStride]
+			}
+		}
+	}
+	if cols < nr {
+		for p := range kb {
+			clear(dst[p*nr+cols : (p+1)*nr])
+		}
 	}
 }
 

@@ -96,6 +96,33 @@ func TestKernelByName(t *testing.T) {
 	}
 }
 
+// BenchmarkMul_Transposed packs transposed operands, as a model's
+// matmuls do: x·Wᵀ (B transposed) and the weight gradient dYᵀ·X (A
+// transposed), on the benchmark shape (512 tokens, 256 → 1024).
+func BenchmarkMul_Transposed(b *testing.B) {
+	const tokens, in, out = 512, 256, 1024
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := random(rng, tokens*in)
+	w := random(rng, out*in)
+	dy := random(rng, tokens*out)
+	for _, c := range []struct {
+		name    string
+		a, bm   Matrix
+		m, n, k int
+	}{
+		{"xWt", RowMajor(x, in), RowMajor(w, in).T(), tokens, out, in},
+		{"dYtX", RowMajor(dy, out).T(), RowMajor(x, in), out, in, tokens},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			dst := make([]float32, c.m*c.n)
+			for b.Loop() {
+				Mul(dst, c.n, c.a, c.bm, c.m, c.n, c.k, 0)
+			}
+			b.ReportMetric(2*float64(c.m*c.n*c.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
 // BenchmarkMul reports GFLOP/s for each kernel on the shapes:
 //
 //	go test -run XXX -bench Mul ./core/backend/cpu/internal/gemm
