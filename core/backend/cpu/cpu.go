@@ -171,6 +171,9 @@ func (b *Backend) BufferFinalize(buf backends.Buffer) error {
 	if err != nil {
 		return err
 	}
+	// The storage is recycled: a finalized buffer's data must not be read
+	// (gomlx invalidates the tensor that held it).
+	b.release(bb)
 	bb.flat = nil
 	return nil
 }
