@@ -177,10 +177,14 @@ func reduceKernel(op backends.OpType, dt dtypes.DType, l reduceLayout) func(out,
 func numberReduce[T number](op backends.OpType, l reduceLayout, lowest, highest T) func(out, in any) {
 	switch op {
 	case backends.OpTypeReduceSum:
-		if l.inner == 1 {
-			return func(out, in any) { sumRows(out.([]T), in.([]T), l.red) }
+		var zero T
+		switch any(zero).(type) {
+		case float32, float64:
+			// Float sums accumulate in float64: reductions over a whole
+			// batch of tokens then barely depend on how it is split.
+			return func(out, in any) { sumLayout[T, float64](out.([]T), in.([]T), l) }
 		}
-		return reduceWith(l, reduction[T]{init: 0, fn: func(a, v T) T { return a + v }})
+		return func(out, in any) { sumLayout[T, T](out.([]T), in.([]T), l) }
 	case backends.OpTypeReduceProduct:
 		return reduceWith(l, reduction[T]{init: 1, fn: func(a, v T) T { return a * v }})
 	case backends.OpTypeReduceMax:
@@ -191,14 +195,31 @@ func numberReduce[T number](op backends.OpType, l reduceLayout, lowest, highest 
 	return nil
 }
 
-// sumRows sums each contiguous run of n elements.
-func sumRows[T number](out, in []T, n int) {
-	for o := range out {
-		var s T
-		for _, v := range in[o*n : o*n+n] {
-			s += v
+// sumLayout sums over the layout's reduced axis, accumulating in A.
+func sumLayout[T, A number](out, in []T, l reduceLayout) {
+	if l.inner == 1 {
+		for o := range out {
+			var s A
+			for _, v := range in[o*l.red : o*l.red+l.red] {
+				s += A(v)
+			}
+			out[o] = T(s)
 		}
-		out[o] = s
+		return
+	}
+	acc := make([]A, l.inner)
+	for o := range l.outer {
+		clear(acc)
+		for k := range l.red {
+			src := in[(o*l.red+k)*l.inner : (o*l.red+k+1)*l.inner]
+			for i, v := range src[:len(acc)] {
+				acc[i] += A(v)
+			}
+		}
+		dst := out[o*l.inner : (o+1)*l.inner]
+		for i, v := range acc {
+			dst[i] = T(v)
+		}
 	}
 }
 
