@@ -56,6 +56,12 @@ func (b *Builder) unary(op backends.OpType, x backends.Op) (backends.Op, error) 
 func unaryKernel(op backends.OpType, dt dtypes.DType) func(out, in any) {
 	switch dt {
 	case dtypes.Float32:
+		switch op {
+		case backends.OpTypeExp:
+			return func(out, in any) { expSlice(out.([]float32), in.([]float32)) }
+		case backends.OpTypeLogistic:
+			return func(out, in any) { logisticSlice(out.([]float32), in.([]float32)) }
+		}
 		return floatUnary[float32](op)
 	case dtypes.Float64:
 		return floatUnary[float64](op)
