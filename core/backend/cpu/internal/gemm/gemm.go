@@ -74,6 +74,10 @@ func (kn Kernel) Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
 	if m*n*k < minParallelFlops {
 		workers = 1
 	}
+	if kn.dot != nil && m <= maxDotRows && k >= 16 && a.ColStride == 1 && b.RowStride == 1 {
+		kn.mulDot(c, ldc, a, b, m, n, k, workers)
+		return
+	}
 	splitRows := workers > 1 && m >= 2*workers*kn.MR
 	nb0 := min(blockN, roundUp(n, kn.NR))
 	kb0 := min(blockK, k)
@@ -118,6 +122,53 @@ func (kn Kernel) Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
 			}
 		}
 	}
+}
+
+// maxDotRows: products with at most this many rows of A (a decode step's
+// batch) against a transposed B (x·Wᵀ) run as dot products: packing B
+// would cost as much as multiplying by it.
+const maxDotRows = 16
+
+// mulDot computes c = a·b as dot products of A's rows and B's columns,
+// which are both contiguous, 4×4 at a time on the dot kernel, reading B
+// once; the workers split B's columns.
+func (kn Kernel) mulDot(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
+	chunks := k / 16
+	dot := func(i, j, from int) float32 {
+		ar, br := a.Data[i*a.RowStride:], b.Data[j*b.ColStride:]
+		var s float32
+		for p := from; p < k; p++ {
+			s += ar[p] * br[p]
+		}
+		return s
+	}
+	parallel(workers, ceilDiv(n, 4), func(lo, hi int) {
+		var acc [64]float32
+		for j0 := lo * 4; j0 < min(hi*4, n); j0 += 4 {
+			if j0+4 > n { // the last columns
+				for j := j0; j < n; j++ {
+					for i := range m {
+						c[i*ldc+j] = dot(i, j, 0)
+					}
+				}
+				break
+			}
+			i0 := 0
+			for ; i0+4 <= m; i0 += 4 {
+				kn.dot(chunks, &a.Data[i0*a.RowStride], a.RowStride, &b.Data[j0*b.ColStride], b.ColStride, &acc)
+				for t := range 16 {
+					l := acc[t*4 : t*4+4]
+					i, j := i0+t/4, j0+t%4
+					c[i*ldc+j] = (l[0] + l[1]) + (l[2] + l[3]) + dot(i, j, chunks*16)
+				}
+			}
+			for i := i0; i < m; i++ {
+				for j := j0; j < j0+4; j++ {
+					c[i*ldc+j] = dot(i, j, 0)
+				}
+			}
+		}
+	})
 }
 
 // block is the packed B block being multiplied and where its product goes.

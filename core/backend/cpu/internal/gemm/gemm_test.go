@@ -50,6 +50,10 @@ func TestKernel_Mul(t *testing.T) {
 		{name: "bT", m: 37, n: 45, k: 61, tb: true},
 		{name: "bothT", m: 64, n: 64, k: 300, ta: true, tb: true},
 		{name: "k0", m: 3, n: 4, k: 0},
+		{name: "dot", m: 8, n: 30, k: 70, tb: true},
+		{name: "dot/row remainder", m: 7, n: 9, k: 33, tb: true},
+		{name: "dot/short k", m: 3, n: 5, k: 9, tb: true},
+		{name: "dot/one row", m: 1, n: 64, k: 256, tb: true},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, kn := range Kernels() {
@@ -98,7 +102,8 @@ func TestKernelByName(t *testing.T) {
 
 // BenchmarkMul_Transposed packs transposed operands, as a model's
 // matmuls do: x·Wᵀ (B transposed) and the weight gradient dYᵀ·X (A
-// transposed), on the benchmark shape (512 tokens, 256 → 1024).
+// transposed), on the benchmark shape (512 tokens, 256 → 1024), and a
+// decode step's x·Wᵀ (8 rows).
 func BenchmarkMul_Transposed(b *testing.B) {
 	const tokens, in, out = 512, 256, 1024
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -112,6 +117,7 @@ func BenchmarkMul_Transposed(b *testing.B) {
 	}{
 		{"xWt", RowMajor(x, in), RowMajor(w, in).T(), tokens, out, in},
 		{"dYtX", RowMajor(dy, out).T(), RowMajor(x, in), out, in, tokens},
+		{"decode", RowMajor(x[:8*in], in), RowMajor(w, in).T(), 8, out, in},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			dst := make([]float32, c.m*c.n)

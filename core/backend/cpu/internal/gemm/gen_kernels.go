@@ -34,6 +34,7 @@ func main() {
 	} {
 		write(&out, k)
 	}
+	writeDot(&out)
 	if err := os.WriteFile("kernels_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -106,4 +107,75 @@ func write(out *bytes.Buffer, k kernel) {
 		p("\t%s", k.trail)
 		p("\tRET")
 	}
+}
+
+// writeDot emits the small-M kernel: dot products of 4 rows of A with 4
+// rows of W (B transposed, as in x·Wᵀ), 16 lanes at a time, then folds
+// the 16 accumulators (one per pair) into 4 lanes each with 128-bit block
+// shuffles, for the caller to add up:
+//
+//	func dotAVX512(chunks int, a *float32, lda int, w *float32, ldw int, acc *[64]float32)
+//
+// acc[t·4+l], t = i·4+j, is lane l of row i of A times row j of W. Only
+// general registers an assembly function may use freely are touched (not
+// R14, R15 or BP).
+func writeDot(out *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	aRows := []string{"SI", "R10", "R11", "R12"}
+	wRows := []string{"DI", "R13", "AX", "BX"}
+	p("")
+	p("// func dotAVX512(chunks int, a *float32, lda int, w *float32, ldw int, acc *[64]float32)")
+	p("TEXT ·dotAVX512(SB), NOSPLIT, $0-48")
+	p("\tMOVQ chunks+0(FP), CX")
+	p("\tMOVQ a+8(FP), SI")
+	p("\tMOVQ lda+16(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ w+24(FP), DI")
+	p("\tMOVQ ldw+32(FP), R9")
+	p("\tSHLQ $2, R9")
+	p("\tMOVQ acc+40(FP), DX")
+	p("\tLEAQ (SI)(R8*1), R10")
+	p("\tLEAQ (SI)(R8*2), R11")
+	p("\tLEAQ (R10)(R8*2), R12")
+	p("\tLEAQ (DI)(R9*1), R13")
+	p("\tLEAQ (DI)(R9*2), AX")
+	p("\tLEAQ (R13)(R9*2), BX")
+	for r := 0; r < 16; r++ {
+		p("\tVPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	p("\tTESTQ CX, CX")
+	p("\tJLE dotAVX512_store")
+	p("dotAVX512_loop:")
+	for i, r := range aRows {
+		p("\tVMOVUPS (%s), Z%d", r, 16+i)
+	}
+	for j, r := range wRows {
+		p("\tVMOVUPS (%s), Z%d", r, 20+j)
+	}
+	for i := range 4 {
+		for j := range 4 {
+			p("\tVFMADD231PS Z%d, Z%d, Z%d", 20+j, 16+i, i*4+j)
+		}
+	}
+	for _, r := range append(aRows, wRows...) {
+		p("\tADDQ $64, %s", r)
+	}
+	p("\tDECQ CX")
+	p("\tJNZ dotAVX512_loop")
+	p("dotAVX512_store:")
+	// Fold pairs: [t.lo256 + t.hi256 | u.lo256 + u.hi256] (8 lanes each),
+	// then [t | u | t' | u'] of 4 lanes, each Z(p) written after it was
+	// read.
+	for _, fold := range []struct{ n, lo, hi int }{{8, 0x44, 0xEE}, {4, 0x88, 0xDD}} {
+		for q := range fold.n {
+			p("\tVSHUFF32X4 $0x%02X, Z%d, Z%d, Z16", fold.lo, 2*q+1, 2*q)
+			p("\tVSHUFF32X4 $0x%02X, Z%d, Z%d, Z17", fold.hi, 2*q+1, 2*q)
+			p("\tVADDPS Z17, Z16, Z%d", q)
+		}
+	}
+	for r := range 4 {
+		p("\tVMOVUPS Z%d, %d(DX)", r, r*64)
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
 }

@@ -17,6 +17,10 @@ type Kernel struct {
 	// fn computes t[i][j] = Σ_p a[p*MR+i]·b[p*NR+j] for the tile and adds
 	// it to c[i*ldc+j] when acc ≠ 0, or stores it there otherwise.
 	fn func(k int, a, b, c *float32, ldc, acc int)
+	// dot, where the CPU path has one, multiplies 4 rows of A by 4 rows of
+	// a transposed B without packing (see Kernel.mulDot); it adds chunks
+	// of 16 and leaves 4 lanes of partial sums per pair in acc.
+	dot func(chunks int, a *float32, lda int, w *float32, ldw int, acc *[64]float32)
 }
 
 // Kernels lists the micro-kernels this CPU can run, fastest first; the

@@ -8,6 +8,9 @@ import "golang.org/x/sys/cpu"
 func kernelAVX512(k int, a, b, c *float32, ldc, acc int)
 
 //go:noescape
+func dotAVX512(chunks int, a *float32, lda int, w *float32, ldw int, acc *[64]float32)
+
+//go:noescape
 func kernelAVX2(k int, a, b, c *float32, ldc, acc int)
 
 // archKernels: a 12×32 tile in 24 ZMM accumulators on AVX-512, 6×16 in
@@ -16,7 +19,7 @@ func kernelAVX2(k int, a, b, c *float32, ldc, acc int)
 func archKernels() []Kernel {
 	var ks []Kernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, Kernel{Name: "avx512", MR: 12, NR: 32, fn: kernelAVX512})
+		ks = append(ks, Kernel{Name: "avx512", MR: 12, NR: 32, fn: kernelAVX512, dot: dotAVX512})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, Kernel{Name: "avx2", MR: 6, NR: 16, fn: kernelAVX2})
