@@ -19,7 +19,7 @@ import (
 // one JSON line.
 func benchCmd(kind string) func(context.Context, *cmdIO, []string) error {
 	return func(ctx context.Context, o *cmdIO, args []string) error {
-		fs := newFlags(o, "bench "+kind, "[--batch N] [--seq N] [--iters N] [--backend go|xla]")
+		fs := newFlags(o, "bench "+kind, "[--batch N] [--seq N] [--iters N] [--backend go|cpu|xla]")
 		batch := fs.Int("batch", 8, "batch size")
 		seq := fs.Int("seq", 64, "tokens per row (forward) or cache length (decode)")
 		iters := fs.Int("iters", 10, "warm iterations (forward) or timed steps (train)")
@@ -77,8 +77,19 @@ func benchCmd(kind string) func(context.Context, *cmdIO, []string) error {
 		if err != nil {
 			return err
 		}
-		return writeJSON(o.stdout, r)
+		// Every token of a forward pass and every decode step attends to
+		// up to seq positions: the same matmul work per token.
+		gflops := r.TokensPerSec * bench.ForwardFLOPs(cfg, 1, 1, *seq) / 1e9
+		return writeJSON(o.stdout, modelBench{BenchResult: r, Backend: b.Name(), GFLOPs: gflops})
 	}
+}
+
+// modelBench is a forward or decode benchmark with the backend that ran it
+// and its matmul rate (bench.ForwardFLOPs per second).
+type modelBench struct {
+	model.BenchResult
+	Backend string  `json:"backend"`
+	GFLOPs  float64 `json:"gflops"`
 }
 
 // benchTrain is `toolbrain bench train [--lora R] [--qlora]`: training

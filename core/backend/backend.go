@@ -1,6 +1,9 @@
 // Package backend picks the gomlx backend that runs ToolBrain's graphs.
 //
 // The default is gomlx's pure-Go backend, which needs nothing but the binary.
+// "cpu" is ToolBrain's own CPU backend (core/backend/cpu): also pure Go
+// with no downloads, its matmuls on SIMD kernels; it implements only the
+// ops ToolBrain's graphs use.
 // An XLA backend (CPU or GPU through a PJRT plugin) is used only when the
 // configuration names it, and never downloads a plugin: the user points at
 // one they installed.
@@ -24,12 +27,14 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/backends/xla"
+
+	"github.com/toolbrain/toolbrain/core/backend/cpu"
 )
 
 // Default is the backend used when the configuration names none.
 const Default = "go"
 
-// ErrUnknown is returned for a backend name that is neither "go" nor "xla…".
+// ErrUnknown is returned for a backend name that is not "go", "cpu" or "xla…".
 var ErrUnknown = errors.New("backend: unknown backend")
 
 func init() {
@@ -42,6 +47,8 @@ func init() {
 // New returns the backend named by spec:
 //
 //	"go" or ""              gomlx's pure-Go backend (default)
+//	"cpu"                   ToolBrain's CPU backend with SIMD matmuls;
+//	                        options "cpu:kernel=avx2,workers=2"
 //	"xla"                   the first PJRT plugin found (cuda before cpu) in
 //	                        PJRT_PLUGIN_LIBRARY_PATH and the standard places
 //	"xla:cpu", "xla:cuda"   that PJRT plugin by name
@@ -54,6 +61,12 @@ func New(spec string) (backends.Backend, error) {
 	switch name {
 	case "", "go":
 		return newGo(opts)
+	case cpu.Name:
+		b, err := cpu.New(opts)
+		if err != nil {
+			return nil, fmt.Errorf("backend %q: %w", spec, err)
+		}
+		return b, nil
 	case "xla":
 		if opts != "" {
 			plugin, _, _ := strings.Cut(opts, ",")
@@ -67,7 +80,7 @@ func New(spec string) (backends.Backend, error) {
 		}
 		return b, nil
 	default:
-		return nil, fmt.Errorf("%w %q: want \"go\" or \"xla[:plugin]\"", ErrUnknown, spec)
+		return nil, fmt.Errorf("%w %q: want \"go\", \"cpu\" or \"xla[:plugin]\"", ErrUnknown, spec)
 	}
 }
 

@@ -206,7 +206,8 @@ type Plugins struct {
 
 // Core selects the compute backend and the model.
 type Core struct {
-	// Backend is "go" (pure Go) or "xla[:plugin]"; see core/backend.
+	// Backend is "go" (pure Go), "cpu" (ToolBrain's SIMD CPU backend) or
+	// "xla[:plugin]"; see core/backend.
 	Backend string `toml:"backend"`
 	// Model is a checkpoint directory or a Hugging Face id. Empty means the
 	// tiny random model that `toolbrain run` creates.
@@ -348,14 +349,21 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
 
+// knownBackend: a backend name core/backend accepts, with or without
+// options after a colon.
+func knownBackend(spec string) bool {
+	name, _, _ := strings.Cut(spec, ":")
+	return name == "go" || name == "cpu" || name == "xla"
+}
+
 // Validate checks every range. The first problem found is returned.
 func (c Config) Validate() error {
 	bad := func(key, format string, args ...any) error {
 		return &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
 	switch {
-	case c.Core.Backend != "go" && c.Core.Backend != "xla" && !strings.HasPrefix(c.Core.Backend, "go:") && !strings.HasPrefix(c.Core.Backend, "xla:"):
-		return bad("core.backend", "got %q, want \"go\" or \"xla[:plugin]\"", c.Core.Backend)
+	case !knownBackend(c.Core.Backend):
+		return bad("core.backend", "got %q, want \"go\", \"cpu\" or \"xla[:plugin]\"", c.Core.Backend)
 	case c.Core.Quant != "" && c.Core.Quant != "int8" && c.Core.Quant != "nf4":
 		return bad("core.quant", "got %q, want \"\", \"int8\" or \"nf4\"", c.Core.Quant)
 	case c.Generate.MaxNewTokens < 1 || c.Generate.MaxNewTokens > 1<<20:

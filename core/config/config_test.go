@@ -59,6 +59,11 @@ func TestParse(t *testing.T) {
 	if Default().Judge.Configured() {
 		t.Error("the default configures no judge model")
 	}
+	for _, be := range []string{"cpu", "cpu:kernel=avx2", "go:ops_sequential", "xla:cuda"} {
+		if c, err := Parse("t.toml", "[core]\nbackend = \""+be+"\"\n"); err != nil || c.Core.Backend != be {
+			t.Errorf("backend = %q: %v", be, err)
+		}
+	}
 }
 
 func TestParse_Errors(t *testing.T) {
@@ -73,6 +78,7 @@ func TestParse_Errors(t *testing.T) {
 		{name: "negative top_k", src: "[generate]\ntop_k = -1\n", want: []string{"t.toml:2", "generate.top_k"}},
 		{name: "bad quant", src: "[core]\nquant = \"int3\"\n", want: []string{"t.toml:2", "core.quant", "int3"}},
 		{name: "bad backend", src: "[core]\nbackend = \"tpu\"\n", want: []string{"t.toml:2", "core.backend"}},
+		{name: "backend name prefix", src: "[core]\nbackend = \"cpux\"\n", want: []string{"t.toml:2", "core.backend"}},
 		{name: "empty stop", src: "[generate]\nstop = [\"\"]\n", want: []string{"t.toml:2", "generate.stop"}},
 		{name: "plugin memory above wasm32", src: "[plugins.limits]\nmemory_pages = 70000\n", want: []string{"t.toml:2", "plugins.limits.memory_pages"}},
 		{name: "negative plugin timeout", src: "[plugins.limits]\ntimeout = \"-1s\"\n", want: []string{"t.toml:2", "plugins.limits.timeout"}},

@@ -58,12 +58,14 @@ type Options struct {
 
 // Result is one training benchmark, ready to print as JSON.
 type Result struct {
-	Kind  string `json:"kind"` // "train"
-	Mode  string `json:"mode"` // "full", "lora" or "qlora"
-	Rank  int    `json:"lora_rank,omitempty"`
-	Batch int    `json:"batch"`
-	Seq   int    `json:"seq"`
-	Steps int    `json:"steps"`
+	Kind string `json:"kind"` // "train"
+	// Backend is the gomlx backend's name ("go", "cpu", "xla"…).
+	Backend string `json:"backend"`
+	Mode    string `json:"mode"` // "full", "lora" or "qlora"
+	Rank    int    `json:"lora_rank,omitempty"`
+	Batch   int    `json:"batch"`
+	Seq     int    `json:"seq"`
+	Steps   int    `json:"steps"`
 	// Gradients is "dotgrad" or "stock".
 	Gradients       string `json:"gradients"`
 	Parameters      int64  `json:"parameters"`
@@ -76,9 +78,14 @@ type Result struct {
 	// ForwardMS is the median forward pass (with the loss) of the same
 	// model on the same batch, each timed right after a step;
 	// StepOverForward = StepMS/ForwardMS.
-	ForwardMS              float64 `json:"forward_ms"`
-	ForwardTokensPerSec    float64 `json:"forward_tokens_per_sec"`
-	StepOverForward        float64 `json:"step_over_forward"`
+	ForwardMS           float64 `json:"forward_ms"`
+	ForwardTokensPerSec float64 `json:"forward_tokens_per_sec"`
+	StepOverForward     float64 `json:"step_over_forward"`
+	// TrainGFLOPs and ForwardGFLOPs are the matmul work (TrainFLOPs,
+	// ForwardFLOPs) per second of a step and of a forward pass. A LoRA
+	// step skips the base weights' gradients, so its figure overstates.
+	TrainGFLOPs            float64 `json:"train_gflops"`
+	ForwardGFLOPs          float64 `json:"forward_gflops"`
 	TorchTrainTokensPerSec float64 `json:"torch_train_tokens_per_sec"`
 	// PeakRSSBytes is VmHWM from /proc/self/status. When PeakRSSReset is
 	// true the high-water mark was reset once the model was loaded, so it
@@ -106,7 +113,7 @@ func Train(ctx context.Context, backend backends.Backend, cfg model.Config, batc
 	prev := dotgrad.SetEnabled(!opts.StockGradients)
 	defer dotgrad.SetEnabled(prev)
 
-	r := Result{Kind: "train", Mode: "full", Batch: batch, Seq: seq, Steps: steps, Gradients: "dotgrad",
+	r := Result{Kind: "train", Backend: backend.Name(), Mode: "full", Batch: batch, Seq: seq, Steps: steps, Gradients: "dotgrad",
 		TorchTrainTokensPerSec: TorchTrainTokensPerSec}
 	if opts.StockGradients {
 		r.Gradients = "stock"
@@ -164,6 +171,8 @@ func Train(ctx context.Context, backend backends.Backend, cfg model.Config, batc
 	r.TokensPerSec = float64(batch*seq) / median(stepT).Seconds()
 	r.ForwardTokensPerSec = float64(batch*seq) / median(fwdT).Seconds()
 	r.StepOverForward = r.StepMS / r.ForwardMS
+	r.TrainGFLOPs = TrainFLOPs(cfg, batch, seq) / median(stepT).Seconds() / 1e9
+	r.ForwardGFLOPs = ForwardFLOPs(cfg, batch, seq, seq) / median(fwdT).Seconds() / 1e9
 	r.PeakRSSBytes = peakRSS()
 	return r, nil
 }

@@ -109,11 +109,22 @@ func TestTrain_Errors(t *testing.T) {
 
 // BenchmarkTrainStep times one training step (forward, backward, AdamW) on
 // the benchmark shape (hidden 256, 2 layers, 4 heads, FFN 1024, vocab 512,
-// batch 8 × 64), and the forward pass alone.
+// batch 8 × 64), and the forward pass alone, on the "go" and "cpu"
+// backends.
 //
 //	go test -run XXX -bench . ./core/train/bench
 func BenchmarkTrainStep(b *testing.B) {
-	be := goBackend(b)
+	for _, name := range []string{"go", "cpu"} {
+		be, err := backend.New(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) { benchTrainStep(b, be) })
+		be.Finalize()
+	}
+}
+
+func benchTrainStep(b *testing.B, be backends.Backend) {
 	cfg := model.BenchConfig()
 	const batch, seq = 8, 64
 	for _, c := range []struct {

@@ -1,0 +1,251 @@
+// Package cpu is a gomlx backend for CPUs, registered as "cpu", that runs
+// matmuls on a packed SIMD GEMM (internal/gemm: AVX-512 or AVX2+FMA in Go
+// assembly, portable Go elsewhere).
+//
+// # Why a backend of our own
+//
+// gomlx's pure-Go backend (simplego) does its DotGeneral in scalar Go, and
+// its kernel registry and node constructor are unexported: no outside
+// package can replace only its matmul. A backend executes every op it
+// accepts, so this one implements the ops ToolBrain's graphs use (the
+// decoder, its gradients, the losses, AdamW, sampling, quantised weights)
+// and nothing more. Any other op, or a dtype it does not handle, fails when
+// the graph is built with an error that names the op and suggests
+// backend = "go"; nothing fails half-way through a run.
+//
+// # How it runs a graph
+//
+// The builder records nodes in creation order, which is a topological
+// order; the executable runs them one after another, freeing each
+// intermediate buffer after its last use. Parallelism lives inside the big
+// ops (the GEMM splits over goroutines), so independent ops never compete
+// for a worker pool: the deadlock seen with simplego's parallel scheduling
+// cannot happen here.
+package cpu
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+
+	"github.com/toolbrain/toolbrain/core/backend/cpu/internal/gemm"
+)
+
+// Name is the name the backend is registered under.
+const Name = "cpu"
+
+// Errors of this package.
+var (
+	// ErrUnsupported marks an op or dtype the backend does not implement.
+	ErrUnsupported = errors.New("cpu backend: not supported")
+	// ErrFinalized marks a use of a finalized backend or buffer.
+	ErrFinalized = errors.New("cpu backend: finalized")
+)
+
+func init() {
+	backends.Register(Name, func(config string) (backends.Backend, error) { return New(config) })
+}
+
+// Backend is the "cpu" gomlx backend. Its buffers live in Go memory and are
+// shared with tensors (no copies to a device).
+type Backend struct {
+	kernel    gemm.Kernel
+	workers   int
+	finalized atomic.Bool
+	pool      pool
+}
+
+var _ backends.Backend = (*Backend)(nil)
+
+// New returns a backend configured by comma-separated options:
+//
+//	kernel=avx512|avx2|generic   force a GEMM micro-kernel (default: the
+//	                             fastest this CPU runs)
+//	workers=N                    goroutines per matmul (default GOMAXPROCS)
+func New(config string) (*Backend, error) {
+	b := &Backend{kernel: gemm.Best(), workers: runtime.GOMAXPROCS(0)}
+	for _, o := range strings.Split(config, ",") {
+		key, value, _ := strings.Cut(o, "=")
+		switch key {
+		case "":
+		case "kernel":
+			k, err := gemm.KernelByName(value)
+			if err != nil {
+				return nil, fmt.Errorf("cpu backend option %q: %w", o, err)
+			}
+			b.kernel = k
+		case "workers":
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("cpu backend option %q: want a positive number of workers", o)
+			}
+			b.workers = n
+		default:
+			return nil, fmt.Errorf("cpu backend: unknown option %q (want kernel=… or workers=…)", o)
+		}
+	}
+	return b, nil
+}
+
+// Kernel names the GEMM micro-kernel in use ("avx512", "avx2", "generic").
+func (b *Backend) Kernel() string { return b.kernel.Name }
+
+func (b *Backend) Name() string   { return Name }
+func (b *Backend) String() string { return Name }
+func (b *Backend) Description() string {
+	return fmt.Sprintf("ToolBrain CPU backend (GEMM kernel %s, %d workers)", b.kernel.Name, b.workers)
+}
+func (b *Backend) NumDevices() int { return 1 }
+func (b *Backend) DeviceDescription(backends.DeviceNum) string {
+	return "cpu:0"
+}
+
+// Capabilities lists the ops and dtypes the builder accepts.
+func (b *Backend) Capabilities() backends.Capabilities {
+	c := backends.Capabilities{Operations: map[backends.OpType]bool{}, DTypes: map[dtypes.DType]bool{}}
+	for op := range implemented {
+		c.Operations[op] = true
+	}
+	for dt := range supportedDTypes {
+		c.DTypes[dt] = true
+	}
+	return c
+}
+
+func (b *Backend) Builder(name string) backends.Builder { return newBuilder(b, name) }
+
+func (b *Backend) Finalize()         { b.finalized.Store(true) }
+func (b *Backend) IsFinalized() bool { return b.finalized.Load() }
+
+// supportedDTypes are the dtypes buffers and ops handle.
+var supportedDTypes = map[dtypes.DType]bool{
+	dtypes.Bool: true, dtypes.Int8: true, dtypes.Int16: true, dtypes.Int32: true, dtypes.Int64: true,
+	dtypes.Uint8: true, dtypes.Uint16: true, dtypes.Uint32: true, dtypes.Uint64: true,
+	dtypes.Float32: true, dtypes.Float64: true,
+}
+
+// buffer is a tensor's storage: a Go slice of the dtype's Go type.
+type buffer struct {
+	shape shapes.Shape
+	flat  any
+}
+
+// newBuffer allocates a zeroed buffer of shape.
+func newBuffer(shape shapes.Shape) *buffer {
+	return &buffer{shape: shape, flat: makeFlat(shape.DType, shape.Size())}
+}
+
+func makeFlat(dt dtypes.DType, n int) any {
+	switch dt {
+	case dtypes.Float32:
+		return make([]float32, n)
+	case dtypes.Int32:
+		return make([]int32, n)
+	case dtypes.Bool:
+		return make([]bool, n)
+	}
+	return reflect.MakeSlice(reflect.SliceOf(dt.GoType()), n, n).Interface()
+}
+
+func toBuffer(b backends.Buffer) (*buffer, error) {
+	buf, ok := b.(*buffer)
+	if !ok || buf == nil {
+		return nil, fmt.Errorf("cpu backend: buffer %T is not from this backend", b)
+	}
+	if buf.flat == nil {
+		return nil, fmt.Errorf("buffer %s: %w", buf.shape, ErrFinalized)
+	}
+	return buf, nil
+}
+
+func (b *Backend) BufferFinalize(buf backends.Buffer) error {
+	bb, err := toBuffer(buf)
+	if err != nil {
+		return err
+	}
+	// The storage is recycled: a finalized buffer's data must not be read
+	// (gomlx invalidates the tensor that held it).
+	b.release(bb)
+	bb.flat = nil
+	return nil
+}
+
+func (b *Backend) BufferShape(buf backends.Buffer) (shapes.Shape, error) {
+	bb, err := toBuffer(buf)
+	if err != nil {
+		return shapes.Invalid(), err
+	}
+	return bb.shape, nil
+}
+
+func (b *Backend) BufferDeviceNum(backends.Buffer) (backends.DeviceNum, error) { return 0, nil }
+
+func (b *Backend) BufferToFlatData(buf backends.Buffer, flat any) error {
+	bb, err := toBuffer(buf)
+	if err != nil {
+		return err
+	}
+	if reflect.TypeOf(flat) != reflect.TypeOf(bb.flat) {
+		return fmt.Errorf("cpu backend: BufferToFlatData of %s into %T", bb.shape, flat)
+	}
+	if n := reflect.ValueOf(flat).Len(); n != bb.shape.Size() {
+		return fmt.Errorf("cpu backend: BufferToFlatData of %s into %d elements", bb.shape, n)
+	}
+	reflect.Copy(reflect.ValueOf(flat), reflect.ValueOf(bb.flat))
+	return nil
+}
+
+func (b *Backend) BufferFromFlatData(_ backends.DeviceNum, flat any, shape shapes.Shape) (backends.Buffer, error) {
+	if !supportedDTypes[shape.DType] {
+		return nil, fmt.Errorf("cpu backend: dtype %s: %w (use backend = \"go\")", shape.DType, ErrUnsupported)
+	}
+	buf := newBuffer(shape)
+	if reflect.TypeOf(flat) != reflect.TypeOf(buf.flat) || reflect.ValueOf(flat).Len() != shape.Size() {
+		return nil, fmt.Errorf("cpu backend: BufferFromFlatData of %T (len %d) for shape %s", flat, reflect.ValueOf(flat).Len(), shape)
+	}
+	reflect.Copy(reflect.ValueOf(buf.flat), reflect.ValueOf(flat))
+	return buf, nil
+}
+
+func (b *Backend) HasSharedBuffers() bool { return true }
+
+func (b *Backend) NewSharedBuffer(_ backends.DeviceNum, shape shapes.Shape) (backends.Buffer, any, error) {
+	if !supportedDTypes[shape.DType] {
+		return nil, nil, fmt.Errorf("cpu backend: dtype %s: %w (use backend = \"go\")", shape.DType, ErrUnsupported)
+	}
+	buf := newBuffer(shape)
+	return buf, buf.flat, nil
+}
+
+func (b *Backend) BufferData(buf backends.Buffer) (any, error) {
+	bb, err := toBuffer(buf)
+	if err != nil {
+		return nil, err
+	}
+	return bb.flat, nil
+}
+
+func (b *Backend) BufferCopyToDevice(source backends.Buffer, deviceNum backends.DeviceNum) (backends.Buffer, error) {
+	bb, err := toBuffer(source)
+	if err != nil {
+		return nil, err
+	}
+	if deviceNum != 0 {
+		return nil, fmt.Errorf("cpu backend: device %d: there is only device 0", deviceNum)
+	}
+	return copyBuffer(bb), nil
+}
+
+func copyBuffer(b *buffer) *buffer {
+	out := newBuffer(b.shape)
+	reflect.Copy(reflect.ValueOf(out.flat), reflect.ValueOf(b.flat))
+	return out
+}
