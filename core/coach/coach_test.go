@@ -475,3 +475,47 @@ func TestWilson(t *testing.T) {
 		}
 	}
 }
+
+// TestStep_DPOAndSFT: DPO trains on each group's best and worst trace as a
+// (chosen, rejected) pair; SFT by rejection sampling trains on the traces
+// whose reward reaches the threshold, and on nothing else.
+func TestStep_DPOAndSFT(t *testing.T) {
+	k := tinyKit(t)
+	reward := coach.Reward{Name: "ascii", Weight: 1, Reward: asciiShare{}}
+
+	c, tr := newCoach(t, k, coach.MethodDPO, 1e-2, reward)
+	m, groups, err := c.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := 0
+	for _, g := range groups {
+		lo, hi := g.Rewards[0], g.Rewards[0]
+		for _, r := range g.Rewards {
+			lo, hi = math.Min(lo, r), math.Max(hi, r)
+		}
+		if hi > lo {
+			pairs++
+		}
+	}
+	if !m.Updated || m.Rows != 2*pairs || tr.StepCount() != 1 || m.SkippedGroups != 2-pairs {
+		t.Fatalf("dpo: updated %v, %d rows for %d pairs, skipped %d", m.Updated, m.Rows, pairs, m.SkippedGroups)
+	}
+
+	c, tr = newCoach(t, k, coach.MethodSFT, 1e-2, reward) // SFTMinReward 0.5
+	m, groups, err = c.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	for _, g := range groups {
+		for _, r := range g.Rewards {
+			if r >= 0.5 {
+				kept++
+			}
+		}
+	}
+	if kept == 0 || m.Rows != kept || !m.Updated || tr.StepCount() != 1 {
+		t.Fatalf("sft: %d rows, %d traces at or above 0.5, updated %v", m.Rows, kept, m.Updated)
+	}
+}
