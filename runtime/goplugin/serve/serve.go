@@ -363,9 +363,15 @@ func (s *Server) Stream(st pb.Plugin_StreamServer) error {
 			mu.Unlock()
 			continue
 		}
-		ctx, cancel := context.WithCancel(base)
+		// One context and one cancel func per call: a WithCancel replaced
+		// by a WithTimeout would leave the first context's cancel uncalled,
+		// a child of base alive for the stream's whole life.
+		var ctx context.Context
+		var cancel context.CancelFunc
 		if t := req.GetTimeoutNanos(); t > 0 {
 			ctx, cancel = context.WithTimeout(base, time.Duration(t))
+		} else {
+			ctx, cancel = context.WithCancel(base)
 		}
 		mu.Lock()
 		cancels[id] = cancel
