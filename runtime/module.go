@@ -402,7 +402,7 @@ func ValidateModule(ctx context.Context, wasm []byte) (err error) {
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 	defer rt.Close(ctx)
-	compiled, err := rt.CompileModule(ctx, wasm)
+	compiled, err := compileWithin(ctx, rt, wasm, DefaultCompileTimeout)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadModule, err)
 	}
