@@ -82,6 +82,8 @@ func TestLoad_HostileModules(t *testing.T) {
 		{"2^28 parameters", wasmWith(1, []byte{1, 0x60}, big28, 0), runtime.ErrBadModule},
 		{"data segment of 2^28 bytes", wasmWith(11, []byte{1, 1}, big28, 0), runtime.ErrBadModule},
 		{"2^28 locals", append(wasmWith(1, []byte{1, 0x60, 0, 0}), append(wasmSection(3, []byte{1, 0}), wasmSection(10, []byte{1, 8, 1, 0x80, 0x80, 0x80, 0x80, 0x01, 0x7f, 0x0b})...)...), runtime.ErrBadModule},
+		{"table of 2^27 elements", wasmWith(4, []byte{1, 0x70, 0x00, 0x80, 0x80, 0x80, 0x40}), runtime.ErrBadModule},
+		{"imported table of 2^27 elements", wasmWith(2, []byte{1, 1, 'e', 1, 't', 1, 0x70, 0x00, 0x80, 0x80, 0x80, 0x40}), runtime.ErrBadModule},
 		{"custom section name of 2^28 bytes", wasmWith(0, big28, 'x'), runtime.ErrBadModule},
 		{"2^28 function names", wasmWith(0, []byte{4, 'n', 'a', 'm', 'e', 1, 6}, big28, 0), runtime.ErrBadModule},
 	}
