@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -153,7 +154,7 @@ func (h *Host) compile(ctx context.Context, wasm []byte, trusted bool) (wazero.R
 	if err != nil {
 		return nil, compiledModule{}, err
 	}
-	c, err := rt.CompileModule(ctx, wasm)
+	c, err := compileWithin(ctx, rt, wasm, h.compileTimeout())
 	if err != nil && h.cache != nil && isCacheError(err) {
 		// A damaged cache file would fail every later run: drop it and
 		// compile again, which writes a good one.
@@ -162,7 +163,7 @@ func (h *Host) compile(ctx context.Context, wasm []byte, trusted bool) (wazero.R
 			return nil, compiledModule{}, fmt.Errorf("compilation cache %s: %w (and it could not be discarded: %v)", h.cfg.CacheDir, err, derr)
 		}
 		h.logger.Warn("discarded a damaged compilation cache entry; recompiling", "path", path, "err", err)
-		if c, err = rt.CompileModule(ctx, wasm); err != nil {
+		if c, err = compileWithin(ctx, rt, wasm, h.compileTimeout()); err != nil {
 			return nil, compiledModule{}, fmt.Errorf("compilation cache %s: %w", path, err)
 		}
 	}
@@ -276,6 +277,52 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConf
 	return p, nil
 }
 
+func (h *Host) compileTimeout() time.Duration {
+	if h.cfg.CompileTimeout > 0 {
+		return h.cfg.CompileTimeout
+	}
+	return DefaultCompileTimeout
+}
+
+// compileWithin compiles wasm on rt, giving up after limit (see
+// DefaultCompileTimeout) or when ctx is done. An abandoned compile goes on
+// in the background and its result is closed when it ends. A panic inside
+// wazero is returned as an ErrBadModule error: it happens on another
+// goroutine, where the callers' recover cannot see it.
+func compileWithin(ctx context.Context, rt wazero.Runtime, wasm []byte, limit time.Duration) (wazero.CompiledModule, error) {
+	type result struct {
+		c   wazero.CompiledModule
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- result{err: fmt.Errorf("%w: the WebAssembly runtime panicked: %v", ErrBadModule, r)}
+			}
+		}()
+		c, err := rt.CompileModule(context.WithoutCancel(ctx), wasm)
+		done <- result{c, err}
+	}()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	var err error
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-timer.C:
+		err = fmt.Errorf("%w: compiling took longer than %v (deeply nested code?)", ErrBadModule, limit)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	go func() {
+		if r := <-done; r.c != nil {
+			r.c.Close(context.Background())
+		}
+	}()
+	return nil, err
+}
+
 // isCacheError reports whether a compile failed reading the disk cache
 // (wazero prefixes those errors so) rather than on the module.
 func isCacheError(err error) bool {
@@ -300,7 +347,7 @@ func (h *Host) discardCacheEntry(ctx context.Context, wasm []byte, trusted bool)
 	defer cache.Close(ctx)
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(!trusted).WithCompilationCache(cache))
 	defer rt.Close(ctx)
-	if _, err := rt.CompileModule(ctx, wasm); err != nil {
+	if _, err := compileWithin(ctx, rt, wasm, h.compileTimeout()); err != nil {
 		return "", err
 	}
 	var found string

@@ -22,6 +22,10 @@ const (
 	// do (50,000 in V8 and SpiderMonkey): wazero allocates them all before
 	// it reads further, so a 20-byte module could ask for 16 GiB.
 	maxFunctionLocals = 50_000
+	// maxTableElements caps a table's initial size, as V8 does (10
+	// million): wazero allows 2^27 elements, a gigabyte of references an
+	// instance would hold outside its memory limit.
+	maxTableElements = 10_000_000
 )
 
 // Section ids of the binary format that the scan reads.
@@ -82,8 +86,7 @@ func scanModule(wasm []byte) ([]uint64, error) {
 				case 0: // function
 					s.uint()
 				case 1: // table
-					s.refType()
-					s.limits()
+					s.table()
 				case 2: // memory
 					mins = append(mins, s.limits())
 				case 3: // global
@@ -96,8 +99,12 @@ func scanModule(wasm []byte) ([]uint64, error) {
 					s.fail(fmt.Sprintf("import kind %d", kind))
 				}
 			}
-		case secFunction, secTable, secGlobal, secTag:
+		case secFunction, secGlobal, secTag:
 			s.count() // entries of at least one byte each
+		case secTable:
+			for range s.count() {
+				s.table()
+			}
 		case secMemory:
 			for range s.count() {
 				mins = append(mins, s.limits())
@@ -217,6 +224,23 @@ func (r *leb) limits() uint64 {
 		r.uint()
 	}
 	return min
+}
+
+// table reads a table type (with its initial value, for the form that has
+// one) and checks its initial size against maxTableElements.
+func (r *leb) table() {
+	withInit := r.err == nil && r.off < len(r.b) && r.b[r.off] == 0x40
+	if withInit {
+		r.byte()
+		r.byte() // reserved 0x00
+	}
+	r.refType()
+	if min := r.limits(); r.err == nil && min > maxTableElements {
+		r.fail(fmt.Sprintf("a table of %d elements at start, more than %d", min, maxTableElements))
+	}
+	if withInit {
+		r.constExpr()
+	}
 }
 
 // refType reads a value or reference type: one byte, or (ref null? ht)
@@ -402,7 +426,7 @@ func ValidateModule(ctx context.Context, wasm []byte) (err error) {
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 	defer rt.Close(ctx)
-	compiled, err := rt.CompileModule(ctx, wasm)
+	compiled, err := compileWithin(ctx, rt, wasm, DefaultCompileTimeout)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadModule, err)
 	}

@@ -82,6 +82,8 @@ func TestLoad_HostileModules(t *testing.T) {
 		{"2^28 parameters", wasmWith(1, []byte{1, 0x60}, big28, 0), runtime.ErrBadModule},
 		{"data segment of 2^28 bytes", wasmWith(11, []byte{1, 1}, big28, 0), runtime.ErrBadModule},
 		{"2^28 locals", append(wasmWith(1, []byte{1, 0x60, 0, 0}), append(wasmSection(3, []byte{1, 0}), wasmSection(10, []byte{1, 8, 1, 0x80, 0x80, 0x80, 0x80, 0x01, 0x7f, 0x0b})...)...), runtime.ErrBadModule},
+		{"table of 2^27 elements", wasmWith(4, []byte{1, 0x70, 0x00, 0x80, 0x80, 0x80, 0x40}), runtime.ErrBadModule},
+		{"imported table of 2^27 elements", wasmWith(2, []byte{1, 1, 'e', 1, 't', 1, 0x70, 0x00, 0x80, 0x80, 0x80, 0x40}), runtime.ErrBadModule},
 		{"custom section name of 2^28 bytes", wasmWith(0, big28, 'x'), runtime.ErrBadModule},
 		{"2^28 function names", wasmWith(0, []byte{4, 'n', 'a', 'm', 'e', 1, 6}, big28, 0), runtime.ErrBadModule},
 	}
@@ -181,6 +183,53 @@ func TestDiskCache_DamagedEntry(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), entries[0]) {
 		t.Errorf("log does not name %s:\n%s", entries[0], logs.String())
+	}
+}
+
+// nestedBlocks is a module of one function whose body nests n blocks: small,
+// valid, and slow to compile (wazero's time grows with the square of n).
+func nestedBlocks(n int) []byte {
+	code := []byte{0} // no locals
+	for range n {
+		code = append(code, 0x02, 0x40) // block
+	}
+	for range n + 1 {
+		code = append(code, 0x0b) // end
+	}
+	body := append(uleb(len(code)), code...)
+	mod := append([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, wasmSection(1, []byte{1, 0x60, 0, 0})...)
+	mod = append(mod, wasmSection(3, []byte{1, 0})...)
+	code10 := append([]byte{1}, body...)
+	return append(append(mod, 10), append(uleb(len(code10)), code10...)...)
+}
+
+func uleb(n int) []byte {
+	var out []byte
+	for {
+		b := byte(n & 0x7f)
+		if n >>= 7; n == 0 {
+			return append(out, b)
+		}
+		out = append(out, b|0x80)
+	}
+}
+
+// TestLoad_CompileTimeout: a module that takes too long to compile fails
+// at the host's compile timeout instead of hanging its caller.
+func TestLoad_CompileTimeout(t *testing.T) {
+	h := newHost(t, runtime.HostConfig{CacheDir: t.TempDir(), CompileTimeout: 50 * time.Millisecond})
+	start := time.Now()
+	_, err := h.Load(context.Background(), nestedBlocks(10000), runtime.Manifest{Name: "nested", SDKVersion: "1.0"}, runtime.PluginConfig{})
+	if !errors.Is(err, runtime.ErrBadModule) || !strings.Contains(err.Error(), "compiling took longer than 50ms") {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+	// The same module compiles when given the time: the limit, not the
+	// module, failed the load.
+	if _, err := runtime.ScanModule(nestedBlocks(10000)); err != nil {
+		t.Fatal(err)
 	}
 }
 

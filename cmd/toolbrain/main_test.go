@@ -222,6 +222,31 @@ func TestModelQuantize(t *testing.T) {
 	}
 }
 
+// TestModelQuantize_StoredFormat: a checkpoint stored quantized keeps its
+// format at load, so asking for the other one is refused (it once printed
+// "quant":"int8" and wrote NF4), and asking for the same one copies it.
+func TestModelQuantize_StoredFormat(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base")
+	mustTB(t, "model", "init", "--out", base, "--hidden", "32", "--layers", "1", "--heads", "2", "--ffn", "64", "--vocab", "300")
+	for _, from := range []string{"nf4", "int8"} {
+		q := filepath.Join(dir, from)
+		mustTB(t, "model", "quantize", "--model", base, "--to", from, "--out", q)
+		other := map[string]string{"nf4": "int8", "int8": "nf4"}[from]
+		code, _, errs := tb(t, "model", "quantize", "--model", q, "--to", other, "--out", filepath.Join(dir, from+"-to-"+other))
+		if code == 0 || !strings.Contains(errs, q+" holds "+from+" weights") {
+			t.Errorf("%s to %s: exit %d, %s", from, other, code, errs)
+		}
+		if _, err := os.Stat(filepath.Join(dir, from+"-to-"+other)); err == nil {
+			t.Errorf("%s to %s: wrote an output", from, other)
+		}
+		out := mustTB(t, "model", "quantize", "--model", q, "--to", from, "--out", filepath.Join(dir, from+"-again"))
+		if !strings.Contains(out, `"quant":"`+from+`"`) {
+			t.Errorf("%s again: %s", from, out)
+		}
+	}
+}
+
 // TestInitGenerate goes from nothing to generated text: init a tiny model,
 // inspect it, tokenize, and generate deterministically from a seed.
 func TestInitGenerate(t *testing.T) {

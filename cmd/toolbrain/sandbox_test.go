@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
+	"github.com/toolbrain/toolbrain/runtime/sandbox"
 
 	"github.com/toolbrain/toolbrain/internal/atomicfile"
 )
@@ -67,5 +69,19 @@ func TestSandboxRun(t *testing.T) {
 	r = run(3, "--code", write("x = 1 +\n"))
 	if r.ErrorKind != "syntax" || !strings.Contains(r.Error, "line 1") {
 		t.Errorf("syntax error: %+v", r)
+	}
+}
+
+// TestSandboxRun_HelpDefaults: the help states the defaults the code uses,
+// printed from the same constants.
+func TestSandboxRun_HelpDefaults(t *testing.T) {
+	code, _, errs := tb(t, "sandbox", "run", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{fmt.Sprintf("(default %d)", sandbox.DefaultMaxSteps), fmt.Sprintf("(default %v)", sandbox.DefaultTimeout)} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("help lacks %q:\n%s", want, errs)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/toolbrain/toolbrain/core/agent"
+	"github.com/toolbrain/toolbrain/sdk"
 )
 
 func traceShow(_ context.Context, o *cmdIO, args []string) error {
@@ -27,23 +28,23 @@ func traceShow(_ context.Context, o *cmdIO, args []string) error {
 		return err
 	}
 	defer f.Close()
-	traces, err := agent.ReadJSONL(f)
+	// One trace at a time: a training run's trace file may be gigabytes.
+	n := 0
+	err = agent.ScanJSONL(f, func(i int, t sdk.Trace) error {
+		n = i + 1
+		if *index >= 0 && i != *index {
+			return nil
+		}
+		if *index < 0 {
+			fmt.Fprintf(o.stdout, "=== trace %s\n", strconv.Itoa(i))
+		}
+		return agent.RenderTrace(o.stdout, t)
+	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
-	if *index >= len(traces) {
-		return fmt.Errorf("%s holds %d traces; --index %d is out of range", pos[0], len(traces), *index)
-	}
-	for i, t := range traces {
-		if *index >= 0 && i != *index {
-			continue
-		}
-		if len(traces) > 1 && *index < 0 {
-			fmt.Fprintf(o.stdout, "=== trace %s of %d\n", strconv.Itoa(i), len(traces))
-		}
-		if err := agent.RenderTrace(o.stdout, t); err != nil {
-			return err
-		}
+	if *index >= n {
+		return fmt.Errorf("%s holds %d traces; --index %d is out of range", pos[0], n, *index)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,28 +41,43 @@ func WriteJSONL(w io.Writer, traces ...sdk.Trace) error {
 // ReadJSONL reads traces written by WriteJSONL; blank lines are skipped.
 // Errors wrap ErrBadTrace with the line number.
 func ReadJSONL(r io.Reader) ([]sdk.Trace, error) {
+	var out []sdk.Trace
+	err := ScanJSONL(r, func(_ int, t sdk.Trace) error {
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+// ScanJSONL calls fn with each trace of r in order (i counts traces, from
+// 0), holding one line at a time: memory stays within MaxTraceLine however
+// long the file. Blank lines are skipped; errors wrap ErrBadTrace with the
+// line number, and an error from fn stops the scan and is returned as is.
+func ScanJSONL(r io.Reader, fn func(i int, t sdk.Trace) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxTraceLine)
-	var out []sdk.Trace
-	line := 1
+	line, i := 1, 0
 	for ; sc.Scan(); line++ {
 		b := sc.Bytes()
-		if len(strings.TrimSpace(string(b))) == 0 {
+		if len(bytes.TrimSpace(b)) == 0 {
 			continue
 		}
 		var t sdk.Trace
 		if err := json.Unmarshal(b, &t); err != nil {
-			return out, fmt.Errorf("%w: line %d: %v", ErrBadTrace, line, err)
+			return fmt.Errorf("%w: line %d: %v", ErrBadTrace, line, err)
 		}
-		out = append(out, t)
+		if err := fn(i, t); err != nil {
+			return err
+		}
+		i++
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return out, fmt.Errorf("%w: line %d is longer than %d bytes", ErrBadTrace, line, MaxTraceLine)
+			return fmt.Errorf("%w: line %d is longer than %d bytes", ErrBadTrace, line, MaxTraceLine)
 		}
-		return out, fmt.Errorf("%w: line %d: %v", ErrBadTrace, line, err)
+		return fmt.Errorf("%w: line %d: %v", ErrBadTrace, line, err)
 	}
-	return out, nil
+	return nil
 }
 
 // safeText makes model-written text safe for a terminal: every rune that is

@@ -130,21 +130,33 @@ var sizeArgs = map[string]bool{
 // builds from self (its input) and args, before it runs; -1 means "no
 // cheaper bound than the result", which is then charged after the call.
 func estimate(name string, self *exec.Value, args *exec.VarArgs) (int64, error) {
-	all := append(append([]*exec.Value{}, args.Args...), kwValues(args)...)
-	if sizeArgs[name] {
-		for i, a := range all {
-			if a.IsNumber() && a.Float() > MaxRenderBytes {
-				return 0, fmt.Errorf("%w: %s argument %d is %v, limit %d", ErrBudget, name, i+1, a.Float(), MaxRenderBytes)
-			}
+	// One pass over the arguments, positional and keyword, without
+	// allocating: their bytes, and the largest integer among them.
+	var argBytes, largest int64
+	var tooLarge error
+	i := 0
+	visit := func(a *exec.Value) {
+		i++
+		argBytes += sizeOf(a)
+		if a.IsInteger() {
+			largest = max(largest, int64(a.Integer()))
 		}
+		if sizeArgs[name] && tooLarge == nil && a.IsNumber() && a.Float() > MaxRenderBytes {
+			tooLarge = fmt.Errorf("%w: %s argument %d is %v, limit %d", ErrBudget, name, i, a.Float(), MaxRenderBytes)
+		}
+	}
+	for _, a := range args.Args {
+		visit(a)
+	}
+	for _, a := range args.KwArgs {
+		visit(a)
+	}
+	if tooLarge != nil {
+		return 0, tooLarge
 	}
 	s := ""
 	if self != nil && self.IsString() {
 		s = self.String()
-	}
-	argBytes := int64(0)
-	for _, a := range all {
-		argBytes += sizeOf(a)
 	}
 	switch name {
 	case "replace":
@@ -183,41 +195,23 @@ func estimate(name string, self *exec.Value, args *exec.VarArgs) (int64, error) 
 		return int64(len(s)) + int64(strings.Count(s, "{")+strings.Count(s, "%"))*(argBytes+w), nil
 	case "indent":
 		// Each line gets the width (or the indent string).
-		return int64(len(s)) + int64(strings.Count(s, "\n")+1)*(largestArg(all)+argBytes), nil
+		return int64(len(s)) + int64(strings.Count(s, "\n")+1)*(largest+argBytes), nil
 	case "wordwrap":
-		width := max(largestArg(all), 1)
+		width := max(largest, 1)
 		return int64(len(s)) + (int64(len(s))/width+1)*(argBytes+1), nil
 	case "expandtabs":
-		return int64(len(s)) + int64(strings.Count(s, "\t"))*max(largestArg(all), 8), nil
+		return int64(len(s)) + int64(strings.Count(s, "\t"))*max(largest, 8), nil
 	case "batch", "slice":
 		// Lists of the input's items, padded with fill up to the count.
 		n := int64(0)
 		if self != nil && (self.IsList() || self.IsDict() || self.IsString()) {
 			n = int64(self.Len())
 		}
-		return 16 * (n + largestArg(all)), nil
+		return 16 * (n + largest), nil
 	case "center", "ljust", "rjust", "zfill":
-		return int64(len(s)) + argBytes + largestArg(all), nil
+		return int64(len(s)) + argBytes + largest, nil
 	}
 	return -1, nil
-}
-
-func kwValues(args *exec.VarArgs) []*exec.Value {
-	out := make([]*exec.Value, 0, len(args.KwArgs))
-	for _, v := range args.KwArgs {
-		out = append(out, v)
-	}
-	return out
-}
-
-func largestArg(all []*exec.Value) int64 {
-	n := int64(0)
-	for _, a := range all {
-		if a.IsInteger() {
-			n = max(n, int64(a.Integer()))
-		}
-	}
-	return n
 }
 
 // largestNumber is the largest run of decimal digits in s, saturating

@@ -359,7 +359,7 @@ func execute(tpl *exec.Template, data map[string]any) (text string, err error) {
 	})
 	env := &exec.Environment{
 		Context:           sharedEnv.Context.Inherit().Update(ctx),
-		Filters:           guardFilters(b),
+		Filters:           guardedFilters,
 		Tests:             sharedEnv.Tests,
 		ControlStructures: sharedEnv.ControlStructures,
 		Methods:           guardMethods(b),

@@ -174,39 +174,76 @@ func settable(f reflect.Value) reflect.Value {
 	return reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
 }
 
-// guardFilters returns the filters of one render: the engine's, each
-// charged to b, and the three the rewrite calls.
-func guardFilters(b *budget) *exec.FilterSet {
+// guardedFilters are the environment's filters, each charged to the
+// render's budget, and the three the rewrite calls. They are built once;
+// each call finds its render's budget in the evaluator's context (see
+// budgetOf), so a render does not rebuild them.
+var guardedFilters = newGuardedFilters()
+
+func newGuardedFilters() *exec.FilterSet {
 	m := map[string]exec.FilterFunction{}
 	for _, name := range filterNames {
 		fn, _ := sharedEnv.Filters.Get(name)
 		m[name] = func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+			b, err := budgetOf(e)
+			if err != nil {
+				return exec.AsValue(err)
+			}
 			return b.guard(name, in, params, func() *exec.Value { return fn(e, in, params) })
 		}
 	}
-	m[opFilter] = func(_ *exec.Evaluator, left *exec.Value, params *exec.VarArgs) *exec.Value {
-		if left.IsError() {
+	m[opFilter] = func(e *exec.Evaluator, left *exec.Value, params *exec.VarArgs) *exec.Value {
+		b, err := budgetOf(e)
+		switch {
+		case left.IsError():
 			return left
+		case err != nil:
+			return exec.AsValue(err)
 		}
 		return b.operator(left, params.Args[0], params.Args[1].String())
 	}
-	m[loopFilter] = func(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	m[loopFilter] = func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
 		n := int64(1)
 		if in.IsIterable() {
 			n += int64(in.Len())
 		}
-		if err := b.charge(n, n*int64(params.Args[0].Integer())); err != nil {
+		b, err := budgetOf(e)
+		if err == nil {
+			err = b.charge(n, n*int64(params.Args[0].Integer()))
+		}
+		if err != nil {
 			return exec.AsValue(err)
 		}
 		return in
 	}
-	m[outFilter] = func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
-		if err := b.charge(1, sizeOf(in)); err != nil {
+	m[outFilter] = func(e *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+		b, err := budgetOf(e)
+		if err == nil {
+			err = b.charge(1, sizeOf(in))
+		}
+		if err != nil {
 			return exec.AsValue(err)
 		}
 		return in
 	}
 	return exec.NewFilterSet(m)
+}
+
+// errNoBudget would mean a filter ran outside Template.execute: the guard
+// fails closed rather than run unbounded.
+var errNoBudget = fmt.Errorf("%w: no render budget in the context", ErrBudget)
+
+// budgetOf finds the render's budget in the evaluator's context, where
+// execute put it.
+func budgetOf(e *exec.Evaluator) (*budget, error) {
+	if e != nil && e.Environment != nil && e.Environment.Context != nil {
+		if v, ok := e.Environment.Context.Get(budgetVar); ok {
+			if b, ok := v.(*budget); ok {
+				return b, nil
+			}
+		}
+	}
+	return nil, errNoBudget
 }
 
 // operator is the engine's +, * and ~ with the size of the result checked
