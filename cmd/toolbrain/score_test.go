@@ -128,3 +128,21 @@ model = "judge"
 		t.Errorf("unknown task: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestScore_PluginFailsToLoad: a reward plugin that cannot load is an error
+// naming its [[rewards]] entry and file, never a crash.
+func TestScore_PluginFailsToLoad(t *testing.T) {
+	dir := t.TempDir()
+	traces := filepath.Join(dir, "traces.jsonl")
+	write(t, traces, `{"id": "a", "task_id": "t1", "final_answer": "42", "turns": []}`+"\n")
+	notWasm := filepath.Join(dir, "reward.wasm")
+	write(t, notWasm, "this is not WebAssembly")
+	for _, plugin := range []string{notWasm, filepath.Join(dir, "missing.wasm")} {
+		cfg := filepath.Join(dir, "toolbrain.toml")
+		write(t, cfg, "[[rewards]]\nplugin = \""+plugin+"\"\nweight = 1.0\n[plugins]\ncache_dir = \""+filepath.Join(dir, "cache")+"\"\n")
+		code, _, stderr := tb(t, "score", "--traces", traces, "--config", cfg)
+		if code != 1 || !strings.Contains(stderr, "rewards[0].plugin") || !strings.Contains(stderr, filepath.Base(plugin)) || strings.Contains(stderr, "panic") {
+			t.Errorf("%s: exit %d, stderr %q", filepath.Base(plugin), code, stderr)
+		}
+	}
+}
