@@ -22,7 +22,9 @@ var (
 	ErrUnknownImport = errors.New("runtime: plugin imports an unknown host function")
 	// ErrNoFunction means the plugin does not export the function called.
 	ErrNoFunction = errors.New("runtime: plugin does not export function")
-	// ErrNoSDKVersion means neither the manifest nor the module states the
+	// ErrNoSDKVersion is kept for callers that test for it; the host now
+	// assumes the current SDK version for such a plugin (and logs it).
+	// It meant neither the manifest nor the module states the
 	// SDK version the plugin was built against.
 	ErrNoSDKVersion = errors.New("runtime: plugin states no SDK version")
 	// ErrClosed means the plugin or host was closed.

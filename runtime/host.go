@@ -24,8 +24,11 @@ import (
 type Host struct {
 	cfg    HostConfig
 	logger *slog.Logger
-	rt     wazero.Runtime
-	cache  wazero.CompilationCache
+	// assumed holds the names of plugins loaded without a stated SDK
+	// version, so the warning is given once each.
+	assumed sync.Map
+	rt      wazero.Runtime
+	cache   wazero.CompilationCache
 
 	mu sync.Mutex
 	// trustedRT runs trusted plugins (PluginConfig.Trusted): compiled
@@ -263,8 +266,15 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConf
 		}
 	}
 	if version == "" {
-		in.close()
-		return nil, fmt.Errorf("plugin %q: %w: set sdk_version in its manifest or export %s", m.Name, ErrNoSDKVersion, sdk.VersionFunction)
+		// A plugin built with an upstream Extism PDK and no ToolBrain
+		// manifest states no version: the common case for rewards written
+		// in other languages. It is loaded as written for this SDK, and
+		// the assumption is said once per plugin name.
+		version = sdk.Version
+		if _, said := h.assumed.LoadOrStore(m.Name, true); !said {
+			h.logger.Warn("plugin states no SDK version; assuming the current one (set sdk_version in its manifest, or export "+sdk.VersionFunction+")",
+				"plugin", m.Name, "sdk_version", sdk.Version)
+		}
 	}
 	if err := sdk.Negotiate(sdk.Version, version); err != nil {
 		in.close()

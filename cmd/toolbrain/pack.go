@@ -107,7 +107,7 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	plugin := fs.String("plugin", "", "a .wasm module or a tool pack (directory or .tar.gz)")
 	function := fs.String("function", "", "function to call (default: call_tool)")
 	input := fs.String("input", "", "JSON input file, - for standard input")
-	sdkVersion := fs.String("sdk-version", "", "SDK version of a bare .wasm that does not export toolbrain_sdk_version")
+	sdkVersion := fs.String("sdk-version", "", "SDK version of a bare .wasm that does not export toolbrain_sdk_version (default: the current one, with a warning)")
 	grant := fs.String("grant", "", "comma-separated host functions to grant (tool, llm, log, config); llm is answered by [judge]")
 	manifest := fs.String("manifest", "", "manifest.toml of a bare .wasm (name, kind, limits, the permissions it asks for)")
 	cfgPath := fs.String("config", "", "toolbrain.toml ([plugins] limits and cache)")
