@@ -122,7 +122,11 @@ func (b *Backend) Capabilities() backends.Capabilities {
 
 func (b *Backend) Builder(name string) backends.Builder { return newBuilder(b, name) }
 
-func (b *Backend) Finalize()         { b.finalized.Store(true) }
+// Finalize marks the backend finalized and drops its recycled buffers.
+func (b *Backend) Finalize() {
+	b.finalized.Store(true)
+	b.drain()
+}
 func (b *Backend) IsFinalized() bool { return b.finalized.Load() }
 
 // supportedDTypes are the dtypes buffers and ops handle.
