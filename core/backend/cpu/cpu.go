@@ -182,10 +182,13 @@ func (b *Backend) BufferFinalize(buf backends.Buffer) error {
 	return nil
 }
 
+// BufferShape answers for finalized buffers too, as simplego does: gomlx
+// may ask for the shape of a tensor's buffer while another goroutine
+// finalizes it.
 func (b *Backend) BufferShape(buf backends.Buffer) (shapes.Shape, error) {
-	bb, err := toBuffer(buf)
-	if err != nil {
-		return shapes.Invalid(), err
+	bb, ok := buf.(*buffer)
+	if !ok || bb == nil {
+		return shapes.Invalid(), fmt.Errorf("cpu backend: buffer %T is not from this backend", buf)
 	}
 	return bb.shape, nil
 }

@@ -127,7 +127,7 @@ func (kn Kernel) Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
 // maxDotRows: products with at most this many rows of A (a decode step's
 // batch) against a transposed B (x·Wᵀ) run as dot products: packing B
 // would cost as much as multiplying by it.
-const maxDotRows = 16
+const maxDotRows = 8
 
 // mulDot computes c = a·b as dot products of A's rows and B's columns,
 // which are both contiguous, 4×4 at a time on the dot kernel, reading B
