@@ -23,7 +23,7 @@ func benchCmd(kind string) func(context.Context, *cmdIO, []string) error {
 		batch := fs.Int("batch", 8, "batch size")
 		seq := fs.Int("seq", 64, "tokens per row (forward) or cache length (decode)")
 		iters := fs.Int("iters", 10, "warm iterations (forward) or timed steps (train)")
-		be := fs.String("backend", "go", "gomlx backend")
+		be := fs.String("backend", backend.Default, "gomlx backend")
 		hidden := fs.Int("hidden", 0, "override hidden size (0 = benchmark shape)")
 		layers := fs.Int("layers", 0, "override layer count")
 		if kind == "train" {

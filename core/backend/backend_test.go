@@ -96,3 +96,16 @@ func runGraph(exec *graph.Exec, in *tensors.Tensor, runs, n int, done chan<- err
 	}
 	done <- nil
 }
+
+func TestNew_Default(t *testing.T) {
+	for _, spec := range []string{"", Default} {
+		b, err := New(spec)
+		if err != nil {
+			t.Fatalf("New(%q): %v", spec, err)
+		}
+		if got := b.Name(); got != Default {
+			t.Errorf("New(%q) is backend %q, want %q", spec, got, Default)
+		}
+		b.Finalize()
+	}
+}

@@ -241,7 +241,7 @@ type Hub struct {
 // Default returns the configuration used when no file sets a key.
 func Default() Config {
 	return Config{
-		Core:      Core{Backend: "go"},
+		Core:      Core{Backend: "cpu"},
 		Rewards:   []Reward{{Name: "exact_match", Weight: 1}},
 		Algorithm: Algorithm{Name: "grpo", Grant: []string{}},
 		Judge:     Judge{APIKeyEnv: "OPENAI_API_KEY"},

@@ -251,7 +251,10 @@ func TestConformance(t *testing.T) {
 			unaries := map[string]func(*Node) *Node{"Exp": Exp, "Log": func(x *Node) *Node { return Log(Abs(x)) }, "Tanh": Tanh,
 				"Sigmoid": Sigmoid, "Sqrt": func(x *Node) *Node { return Sqrt(Abs(x)) }, "Rsqrt": func(x *Node) *Node { return Rsqrt(Abs(x)) },
 				"Neg": Neg, "Abs": Abs, "Sign": Sign, "Erf": Erf, "Floor": Floor, "Round": Round, "Cos": Cos, "Log1p": func(x *Node) *Node { return Log1P(Abs(x)) },
-				"Div": func(x *Node) *Node { return Div(x, AddScalar(Abs(x), 1)) }, "Pow": func(x *Node) *Node { return Pow(Abs(x), x) }}
+				"Div": func(x *Node) *Node { return Div(x, AddScalar(Abs(x), 1)) }, "Pow": func(x *Node) *Node { return Pow(Abs(x), x) },
+				"Expm1": Expm1, "Sin": Sin, "Ceil": Ceil, "Rem": func(x *Node) *Node { return Rem(x, AddScalar(Abs(x), 0.3)) },
+				"IsFinite": func(x *Node) *Node { return ConvertDType(IsFinite(Log(x)), dt) },
+				"IsNaN":    func(x *Node) *Node { return ConvertDType(IsNaN(Log(x)), dt) }}
 			for name, f := range unaries {
 				cases = append(cases, opCase{name: fmt.Sprintf("%s/%s", name, dt), inputs: []shapes.Shape{s(4, 5)}, fn: func(x []*Node) *Node { return f(x[0]) }})
 			}
@@ -328,6 +331,11 @@ func opCasesFloat32() []opCase {
 		}},
 		{name: "ReduceMultiply", inputs: []shapes.Shape{f32(3, 4)}, fn: func(x []*Node) *Node { return ReduceMultiply(x[0], 1) }},
 		{name: "ArgMin", inputs: []shapes.Shape{f32(5, 4)}, fn: func(x []*Node) *Node { return ArgMin(x[0], 0) }},
+		{name: "BitwiseNot", inputs: []shapes.Shape{shapes.Make(dtypes.Int32, 3, 4)}, fn: func(x []*Node) *Node { return BitwiseNot(x[0]) }},
+		{name: "ReduceLogical", inputs: []shapes.Shape{f32(3, 4)}, fn: func(x []*Node) *Node {
+			pos := GreaterThan(x[0], ZerosLike(x[0]))
+			return ConvertDType(LogicalOr(ReduceLogicalAnd(pos, 1), ReduceLogicalOr(pos, 1)), dtypes.Int32)
+		}},
 		{name: "ConvertBool", inputs: []shapes.Shape{shapes.Make(dtypes.Bool, 3, 4)}, fn: func(x []*Node) *Node {
 			return ConvertDType(x[0], dtypes.Float32)
 		}},

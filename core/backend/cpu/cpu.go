@@ -122,7 +122,11 @@ func (b *Backend) Capabilities() backends.Capabilities {
 
 func (b *Backend) Builder(name string) backends.Builder { return newBuilder(b, name) }
 
-func (b *Backend) Finalize()         { b.finalized.Store(true) }
+// Finalize marks the backend finalized and drops its recycled buffers.
+func (b *Backend) Finalize() {
+	b.finalized.Store(true)
+	b.drain()
+}
 func (b *Backend) IsFinalized() bool { return b.finalized.Load() }
 
 // supportedDTypes are the dtypes buffers and ops handle.
@@ -178,10 +182,13 @@ func (b *Backend) BufferFinalize(buf backends.Buffer) error {
 	return nil
 }
 
+// BufferShape answers for finalized buffers too, as simplego does: gomlx
+// may ask for the shape of a tensor's buffer while another goroutine
+// finalizes it.
 func (b *Backend) BufferShape(buf backends.Buffer) (shapes.Shape, error) {
-	bb, err := toBuffer(buf)
-	if err != nil {
-		return shapes.Invalid(), err
+	bb, ok := buf.(*buffer)
+	if !ok || bb == nil {
+		return shapes.Invalid(), fmt.Errorf("cpu backend: buffer %T is not from this backend", buf)
 	}
 	return bb.shape, nil
 }

@@ -100,3 +100,57 @@ func FuzzBroadcastReduce(f *testing.F) {
 		}, x, y)
 	})
 }
+
+// FuzzDotGeneral draws a batched product with operands whose batch,
+// cross and contracting axes (one or two each) come in random orders, so
+// that both the strided and the transposing layouts are exercised:
+//
+//	go test -fuzz FuzzDotGeneral ./core/backend/cpu
+func FuzzDotGeneral(f *testing.F) {
+	f.Add(uint64(1))
+	f.Add(uint64(5))
+	f.Add(uint64(12))
+	f.Fuzz(func(t *testing.T, seed uint64) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		dims := func(n int) []int {
+			d := make([]int, n)
+			for i := range d {
+				d[i] = rng.IntN(5) + 1
+			}
+			return d
+		}
+		batch, contract := dims(rng.IntN(2)), dims(rng.IntN(2)+1)
+		lcross, rcross := dims(rng.IntN(2)+1), dims(rng.IntN(2))
+		// Axis kinds in storage order: 0 batch, 1 cross, 2 contracting.
+		layout := func(cross []int) (shape []int, batchAxes, contractAxes []int) {
+			type axis struct{ kind, idx, dim int }
+			var axes []axis
+			for i, d := range batch {
+				axes = append(axes, axis{0, i, d})
+			}
+			for i, d := range cross {
+				axes = append(axes, axis{1, i, d})
+			}
+			for i, d := range contract {
+				axes = append(axes, axis{2, i, d})
+			}
+			rng.Shuffle(len(axes), func(i, j int) { axes[i], axes[j] = axes[j], axes[i] })
+			batchAxes, contractAxes = make([]int, len(batch)), make([]int, len(contract))
+			for pos, a := range axes {
+				shape = append(shape, a.dim)
+				switch a.kind {
+				case 0:
+					batchAxes[a.idx] = pos
+				case 2:
+					contractAxes[a.idx] = pos
+				}
+			}
+			return shape, batchAxes, contractAxes
+		}
+		ls, lb, lc := layout(lcross)
+		rs, rb, rc := layout(rcross)
+		x := randomTensor(rng, shapes.Make(dtypes.Float32, ls...))
+		y := randomTensor(rng, shapes.Make(dtypes.Float32, rs...))
+		conform(t, func(in []*Node) *Node { return DotGeneral(in[0], lc, lb, in[1], rc, rb) }, x, y)
+	})
+}

@@ -17,6 +17,9 @@ type Executable struct {
 	// no longer needed (len(nodes) for outputs).
 	lastUse []int
 	pos     map[*node]int
+	// args[i] are the positions of nodes[i]'s inputs, outPos the outputs'.
+	args   [][]int
+	outPos []int
 	// freeAfter[i] lists the nodes whose storage goes back to the pool
 	// once nodes[i] ran: op outputs no longer read by anyone, including
 	// through a view (Reshape) of them.
@@ -53,13 +56,16 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 		}
 	}
 	e.lastUse = make([]int, len(e.nodes))
+	e.args = make([][]int, len(e.nodes))
 	for i, n := range e.nodes {
 		for _, in := range n.inputs {
 			e.lastUse[e.pos[in]] = i
+			e.args[i] = append(e.args[i], e.pos[in])
 		}
 	}
 	for _, o := range outs {
 		e.lastUse[e.pos[o]] = len(e.nodes)
+		e.outPos = append(e.outPos, e.pos[o])
 	}
 	e.planRelease()
 	return e, nil
@@ -146,14 +152,14 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 			vals[i] = n.constant
 		default:
 			args = args[:0]
-			for _, x := range n.inputs {
-				args = append(args, vals[e.pos[x]])
+			for _, p := range e.args[i] {
+				args = append(args, vals[p])
 			}
 			vals[i] = n.run(args)
 			owned[i] = vals[i]
 		}
-		for _, x := range n.inputs {
-			if p := e.pos[x]; e.lastUse[p] == i {
+		for _, p := range e.args[i] {
+			if e.lastUse[p] == i {
 				vals[p] = nil
 			}
 		}
@@ -168,7 +174,7 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 		seen[b] = true
 	}
 	for i, o := range e.outputs {
-		v := vals[e.pos[o]]
+		v := vals[e.outPos[i]]
 		// An output that is an input, a constant, another output or a view
 		// of one gets its own storage: the caller owns what it receives.
 		if seen[v] || o.constant != nil || aliases(o) {

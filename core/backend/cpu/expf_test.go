@@ -38,3 +38,53 @@ func TestExpf(t *testing.T) {
 		t.Errorf("expf(NaN) = %v", x)
 	}
 }
+
+// TestExpSlice runs Exp and Logistic on both paths (AVX-512 where the CPU
+// has it, portable Go) over random values, the range edges, ±Inf and NaN.
+func TestExpSlice(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	in := []float32{0, 1, -1, 88.72, 88.8, 89, 100, -87.3, -100, -103.9, -104, -200,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	for len(in) < 1000+7 {
+		in = append(in, rng.Float32()*240-120)
+	}
+	paths := []bool{false}
+	if simdExp {
+		paths = append(paths, true)
+	}
+	defer func(v bool) { simdExp = v }(simdExp)
+	for _, simd := range paths {
+		simdExp = simd
+		out := make([]float32, len(in))
+		expSlice(out, in)
+		for i, x := range in {
+			want := float32(math.Exp(float64(x)))
+			if !closeULP(out[i], want, 2) {
+				t.Fatalf("simd=%v: exp(%v) = %v, want %v", simd, x, out[i], want)
+			}
+		}
+		logisticSlice(out, in)
+		for i, x := range in {
+			want := float32(1 / (1 + math.Exp(-float64(x))))
+			if !closeULP(out[i], want, 4) {
+				t.Fatalf("simd=%v: logistic(%v) = %v, want %v", simd, x, out[i], want)
+			}
+		}
+	}
+}
+
+// closeULP: equal, both NaN, both below the smallest normal float32
+// (logistic of a large negative number is a denormal, or 0), or within
+// ulps units in the last place.
+func closeULP(got, want float32, ulps float64) bool {
+	if got == want || (got != got && want != want) {
+		return true
+	}
+	if math.Abs(float64(got)) < 0x1p-126 && math.Abs(float64(want)) < 0x1p-126 {
+		return true
+	}
+	if math.IsInf(float64(want), 0) || math.IsInf(float64(got), 0) {
+		return false
+	}
+	return math.Abs(float64(int64(math.Float32bits(got))-int64(math.Float32bits(want)))) <= ulps
+}

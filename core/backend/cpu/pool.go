@@ -19,8 +19,13 @@ import (
 // minPooled: smaller buffers are cheaper to allocate than to look up.
 const minPooled = 1024
 
-// maxPooledPerSize bounds what the free lists hold per dtype and length.
-const maxPooledPerSize = 16
+// maxPooledPerSize and maxPooledBytes bound what the free lists hold, per
+// dtype and length and in all: a large model's logits alone can be
+// hundreds of MB.
+const (
+	maxPooledPerSize = 16
+	maxPooledBytes   = 256 << 20
+)
 
 type poolKey struct {
 	dtype dtypes.DType
@@ -28,8 +33,9 @@ type poolKey struct {
 }
 
 type pool struct {
-	mu   sync.Mutex
-	free map[poolKey][]any
+	mu    sync.Mutex
+	free  map[poolKey][]any
+	bytes int // held in free
 }
 
 // alloc returns a buffer of shape whose contents are undefined.
@@ -41,6 +47,7 @@ func (b *Backend) alloc(shape shapes.Shape) *buffer {
 		if list := b.pool.free[key]; len(list) > 0 {
 			flat := list[len(list)-1]
 			b.pool.free[key] = list[:len(list)-1]
+			b.pool.bytes -= n * shape.DType.Size()
 			b.pool.mu.Unlock()
 			return &buffer{shape: shape, flat: flat}
 		}
@@ -62,7 +69,16 @@ func (b *Backend) release(buf *buffer) {
 	if b.pool.free == nil {
 		b.pool.free = map[poolKey][]any{}
 	}
-	if len(b.pool.free[key]) < maxPooledPerSize {
+	size := n * buf.shape.DType.Size()
+	if len(b.pool.free[key]) < maxPooledPerSize && b.pool.bytes+size <= maxPooledBytes {
 		b.pool.free[key] = append(b.pool.free[key], buf.flat)
+		b.pool.bytes += size
 	}
+}
+
+// drain empties the free lists.
+func (b *Backend) drain() {
+	b.pool.mu.Lock()
+	defer b.pool.mu.Unlock()
+	b.pool.free, b.pool.bytes = nil, 0
 }

@@ -247,28 +247,54 @@ func (b *Builder) Where(condition, onTrue, onFalse backends.Op) (backends.Op, er
 	if err != nil {
 		return nil, err
 	}
-	size := out.Size()
-	idx := func(s shapes.Shape) func(i int) int {
-		if s.IsScalar() {
-			return func(int) int { return 0 }
-		}
-		return func(i int) int { return i }
-	}
-	ci, ti, fi := idx(ns[0].shape), idx(ns[1].shape), idx(ns[2].shape)
+	cs, ts, fs := ns[0].shape.IsScalar(), ns[1].shape.IsScalar(), ns[2].shape.IsScalar()
 	esize := out.DType.Size()
 	return b.add(op, out, ns, func(ins []*buffer) *buffer {
 		o := b.backend.alloc(out)
 		c := ins[0].flat.([]bool)
 		dst, t, f := rawBytes(o), rawBytes(ins[1]), rawBytes(ins[2])
-		for i := range size {
-			src, j := f, fi(i)
-			if c[ci(i)] {
-				src, j = t, ti(i)
+		b.backend.parallel(out.Size(), 1, func(lo, hi int) {
+			switch esize {
+			case 1:
+				where(c, dst, t, f, cs, ts, fs, lo, hi)
+			case 2:
+				where(c, asElems[uint16](dst), asElems[uint16](t), asElems[uint16](f), cs, ts, fs, lo, hi)
+			case 4:
+				where(c, asElems[uint32](dst), asElems[uint32](t), asElems[uint32](f), cs, ts, fs, lo, hi)
+			default:
+				where(c, asElems[uint64](dst), asElems[uint64](t), asElems[uint64](f), cs, ts, fs, lo, hi)
 			}
-			copy(dst[i*esize:(i+1)*esize], src[j*esize:(j+1)*esize])
-		}
+		})
 		return o
 	}), nil
+}
+
+// where fills dst[lo:hi]; a scalar operand (cs, ts, fs) is read at 0.
+func where[E any](c []bool, dst, t, f []E, cs, ts, fs bool, lo, hi int) {
+	at := func(scalar bool, i int) int {
+		if scalar {
+			return 0
+		}
+		return i
+	}
+	if !cs && !ts && !fs {
+		c, t, f := c[lo:hi], t[lo:hi], f[lo:hi]
+		for i, d := range dst[lo:hi] {
+			d = f[i]
+			if c[i] {
+				d = t[i]
+			}
+			dst[lo+i] = d
+		}
+		return
+	}
+	for i := lo; i < hi; i++ {
+		if c[at(cs, i)] {
+			dst[i] = t[at(ts, i)]
+		} else {
+			dst[i] = f[at(fs, i)]
+		}
+	}
 }
 
 // Clamp limits x to [lo, hi]; lo and hi may be scalars.

@@ -127,13 +127,23 @@ func (kn Kernel) Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
 // maxDotRows: products with at most this many rows of A (a decode step's
 // batch) against a transposed B (x·Wᵀ) run as dot products: packing B
 // would cost as much as multiplying by it.
-const maxDotRows = 16
+const maxDotRows = 8
 
 // mulDot computes c = a·b as dot products of A's rows and B's columns,
 // which are both contiguous, 4×4 at a time on the dot kernel, reading B
 // once; the workers split B's columns.
 func (kn Kernel) mulDot(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
 	chunks := k / 16
+	rows := roundUp(m, 4)
+	if rows != m { // pad A with zero rows so that every row runs on the kernel
+		pad := getBuf(rows * k)
+		defer putBuf(pad)
+		for i := range m {
+			copy((*pad)[i*k:(i+1)*k], a.Data[i*a.RowStride:i*a.RowStride+k])
+		}
+		clear((*pad)[m*k:])
+		a = Matrix{Data: *pad, RowStride: k, ColStride: 1}
+	}
 	dot := func(i, j, from int) float32 {
 		ar, br := a.Data[i*a.RowStride:], b.Data[j*b.ColStride:]
 		var s float32
@@ -153,18 +163,14 @@ func (kn Kernel) mulDot(c []float32, ldc int, a, b Matrix, m, n, k, workers int)
 				}
 				break
 			}
-			i0 := 0
-			for ; i0+4 <= m; i0 += 4 {
+			for i0 := 0; i0 < rows; i0 += 4 {
 				kn.dot(chunks, &a.Data[i0*a.RowStride], a.RowStride, &b.Data[j0*b.ColStride], b.ColStride, &acc)
 				for t := range 16 {
 					l := acc[t*4 : t*4+4]
 					i, j := i0+t/4, j0+t%4
-					c[i*ldc+j] = (l[0] + l[1]) + (l[2] + l[3]) + dot(i, j, chunks*16)
-				}
-			}
-			for i := i0; i < m; i++ {
-				for j := j0; j < j0+4; j++ {
-					c[i*ldc+j] = dot(i, j, 0)
+					if i < m {
+						c[i*ldc+j] = (l[0] + l[1]) + (l[2] + l[3]) + dot(i, j, chunks*16)
+					}
 				}
 			}
 		}
