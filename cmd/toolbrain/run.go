@@ -4,89 +4,139 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
+	"log/slog"
 	"path/filepath"
-	"time"
 
-	"github.com/toolbrain/toolbrain/core/checkpoint"
-	"github.com/toolbrain/toolbrain/core/model"
+	"github.com/toolbrain/toolbrain/core/coach"
+	"github.com/toolbrain/toolbrain/core/coach/wire"
+	"github.com/toolbrain/toolbrain/core/config"
+	"github.com/toolbrain/toolbrain/plugins/packs/email"
+	"github.com/toolbrain/toolbrain/plugins/packs/email/base"
+	"github.com/toolbrain/toolbrain/plugins/packs/email/corpus"
+	"github.com/toolbrain/toolbrain/plugins/packs/email/reward"
+	"github.com/toolbrain/toolbrain/sdk"
 )
 
-// runMain is the main job. Until the email-search use case lands it loads
-// the configured model (or creates a tiny random one) and completes the
-// configured prompt.
+const runSynopsis = "[--seed N] [--steps N] [--out DIR] [--resume] [--config FILE] [--model M]"
+
+// runMain is the main job: the email-search CodeAct agent. It generates an
+// email corpus from the seed, loads the distilled base shipped in the
+// binary, measures held-out success, trains with GRPO ([train] of the
+// configuration), and measures it again, on inboxes never trained on.
 func runMain(ctx context.Context, o *cmdIO, args []string) error {
-	fs := newFlags(o, "run", "[--config FILE]")
-	var mf modelFlags
-	mf.register(fs)
+	fs := newFlags(o, "run", runSynopsis)
+	cfgPath := fs.String("config", "", "toolbrain.toml: [train] (method, group size, steps, learning rate...), [core] backend, [sandbox] (default: the job's own, plugins/packs/email/base/job.toml, embedded)")
+	seed := fs.Uint64("seed", 1, "seed of the email corpus (inboxes, questions, the train/test split)")
+	steps := fs.Int("steps", 0, "training steps (default: [train] steps)")
+	out := fs.String("out", "", "run directory (default: runs/email-seed-N)")
+	modelName := fs.String("model", "", "start from this checkpoint instead of the shipped base (a directory or Hugging Face id)")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	resume := fs.Bool("resume", false, "continue the run in --out from its last checkpoint (after Ctrl-C)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, name, err := loadConfig(mf.config)
+	if *steps < 0 {
+		return fmt.Errorf("%w: --steps must not be negative", errUsage)
+	}
+	cfg, cfgName, err := jobConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
-	if mf.model == "" && cfg.Core.Model == "" {
-		dir, err := tinyModel()
-		if err != nil {
+	if *steps > 0 {
+		cfg.Train.Steps = *steps
+	}
+	if *out == "" {
+		*out = filepath.Join("runs", fmt.Sprintf("email-seed-%d", *seed))
+	}
+	cfg.Train.Out, cfg.Train.Packs, cfg.Train.Tasks, cfg.Train.EvalTasks = *out, nil, nil, ""
+
+	c, err := corpus.Generate(corpus.Options{Seed: *seed})
+	if err != nil {
+		return err
+	}
+	if err := corpus.Write(c, filepath.Join(*out, "data")); err != nil {
+		return err
+	}
+	var msgs []corpus.Message
+	for _, in := range c.Inboxes {
+		msgs = append(msgs, in.Messages...)
+	}
+	store, err := email.NewStore(ctx, msgs)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	sdkTasks := func(ts []corpus.Task) []sdk.Task {
+		out := make([]sdk.Task, len(ts))
+		for i, t := range ts {
+			out[i] = t.SDK()
+		}
+		return out
+	}
+	model := *modelName
+	if model == "" {
+		if model, err = base.Dir(); err != nil {
 			return err
 		}
-		mf.model = dir
 	}
-	fmt.Fprintf(o.stderr, "config: %s\n", name)
-	start := time.Now()
-	l, err := mf.load()
+	env, err := wire.Open(ctx, cfg, wire.Options{
+		Model: model, TaskList: sdkTasks(c.Train), EvalTaskList: sdkTasks(c.Test),
+		Tools: email.NewTools(store), ToolSpecs: email.Specs(),
+		// The ART·E-style reward (plugins/packs/email/reward), in process;
+		// plugins/build.sh also builds it as the WebAssembly plugin
+		// emailreward-go for [[rewards]].
+		Rewards: []coach.Reward{{Name: "email", Weight: 1, Reward: coach.TraceReward{Reward: reward.Reward{}}}},
+	}, true)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfgName, err)
+	}
+	defer env.Close()
+	total := wire.Steps(cfg.Train, len(env.Tasks))
+	co, _, err := env.NewCoach(total)
 	if err != nil {
 		return err
 	}
-	defer l.model.Close()
-	c := l.ckpt.Config
-	fmt.Fprintf(o.stderr, "model: %s (%s, hidden %d, %d layers, vocab %d) loaded in %v on backend %s\n",
-		l.ckpt.Dir, c.Architecture, c.HiddenSize, c.NumHiddenLayers, c.VocabSize, time.Since(start).Round(time.Millisecond), l.model.Backend().Name())
-	out, st, err := generateText(ctx, l, []string{cfg.Generate.Prompt}, cfg.Generate.Chat, cfg.Generate)
+	fmt.Fprintf(o.stderr, "email search, corpus seed %d: %d inboxes, %d training and %d held-out questions (held-out inboxes never trained on)\n",
+		*seed, len(c.Inboxes), len(c.Train), len(c.Test))
+	fmt.Fprintf(o.stderr, "model %s on backend %s; %s, %d steps of %d questions × %d episodes; run directory %s\n",
+		model, env.Model.Backend().Name(), cfg.Train.Method, total, cfg.Train.TasksPerStep, cfg.Train.GroupSize, *out)
+	var progress io.Writer
+	if !*quiet {
+		progress = o.stderr
+	}
+	sum, err := co.Run(ctx, coach.RunOptions{
+		Dir: *out, Steps: total, Resume: *resume, EvalTasks: env.EvalTasks, EvalEvery: cfg.Train.EvalInterval,
+		CheckpointEvery: cfg.Train.CheckpointInterval, Progress: progress, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnEval: func(step int, r coach.EvalResult) {
+			if step == 0 {
+				fmt.Fprintf(o.stdout, "held-out success before RL: %s\n", percent(r))
+			} else if step < total {
+				fmt.Fprintf(o.stderr, "\nheld-out success at step %d: %s\n", step, percent(r))
+			}
+		},
+	})
+	if errors.Is(err, coach.ErrInterrupted) {
+		fmt.Fprintf(o.stderr, "\nrun: %v\ncontinue with: toolbrain run --seed %d --out %s --resume\n", err, *seed, *out)
+		return errInterrupted
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.stdout, "%s%s\n", cfg.Generate.Prompt, out[0].Text)
-	fmt.Fprintf(o.stderr, "generated %d tokens in %v (%.1f tokens/s), finish: %s\n",
-		st.Tokens, st.Elapsed.Round(time.Millisecond), float64(st.Tokens)/st.Elapsed.Seconds(), out[0].FinishReason)
+	fmt.Fprintf(o.stdout, "held-out success after RL: %s\n", percent(*sum.EvalAfter))
+	fmt.Fprintf(o.stdout, "run directory: %s (metrics.jsonl, curves, report.md, adapter/)\n", *out)
 	return nil
 }
 
-// tinyModel returns the directory of the tiny random model that the main
-// job uses when no model is configured, creating it on first use in the
-// user cache directory. It is built in a temporary directory and renamed
-// into place, so an interrupted first run leaves nothing half-written.
-func tinyModel() (string, error) {
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
+// jobConfig is the main job's configuration: the file at path when one is
+// given, else the job.toml embedded with the base. It returns the name
+// errors use.
+func jobConfig(path string) (config.Config, string, error) {
+	if path != "" {
+		c, err := config.Load(path)
+		return c, path, err
 	}
-	dir := filepath.Join(base, "toolbrain", "tiny-llama-v1")
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err == nil {
-		return dir, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tiny-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	cfg := model.Config{
-		Architecture: model.Llama, HiddenSize: 64, IntermediateSize: 176, NumHiddenLayers: 2,
-		NumAttentionHeads: 4, NumKeyValueHeads: 2, RopeTheta: 10000, RMSNormEps: 1e-6,
-		VocabSize: 512, MaxPositionEmbeddings: 2048, TorchDType: "float32", HiddenAct: "silu",
-	}
-	if err := checkpoint.Init(tmp, cfg, 1); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, os.ErrExist) {
-		// Another process may have won the race: use its copy.
-		if _, statErr := os.Stat(filepath.Join(dir, "model.safetensors")); statErr != nil {
-			return "", err
-		}
-	}
-	return dir, nil
+	const name = "email job (embedded job.toml)"
+	c, err := config.Parse(name, base.JobTOML)
+	return c, name, err
 }
