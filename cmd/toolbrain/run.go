@@ -18,7 +18,7 @@ import (
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
-const runSynopsis = "[--seed N] [--steps N] [--out DIR] [--resume] [--config FILE] [--model M]"
+const runSynopsis = "[--seed N] [--steps N] [--out DIR] [--resume] [--inboxes N] [--tasks-per-inbox N] [--config FILE] [--model M]"
 
 // runMain is the main job: the email-search CodeAct agent. It generates an
 // email corpus from the seed, loads the distilled base shipped in the
@@ -28,6 +28,8 @@ func runMain(ctx context.Context, o *cmdIO, args []string) error {
 	fs := newFlags(o, "run", runSynopsis)
 	cfgPath := fs.String("config", "", "toolbrain.toml: [train] (method, group size, steps, learning rate...), [core] backend, [sandbox] (default: the job's own, plugins/packs/email/base/job.toml, embedded)")
 	seed := fs.Uint64("seed", 1, "seed of the email corpus (inboxes, questions, the train/test split)")
+	inboxes := fs.Int("inboxes", 0, "inboxes in the corpus (default 8; a quarter are held out)")
+	perInbox := fs.Int("tasks-per-inbox", 0, "questions per inbox (default 16)")
 	steps := fs.Int("steps", 0, "training steps (default: [train] steps)")
 	out := fs.String("out", "", "run directory (default: runs/email-seed-N)")
 	modelName := fs.String("model", "", "start from this checkpoint instead of the shipped base (a directory or Hugging Face id)")
@@ -51,7 +53,7 @@ func runMain(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	cfg.Train.Out, cfg.Train.Packs, cfg.Train.Tasks, cfg.Train.EvalTasks = *out, nil, nil, ""
 
-	c, err := corpus.Generate(corpus.Options{Seed: *seed})
+	c, err := corpus.Generate(corpus.Options{Seed: *seed, Inboxes: *inboxes, TasksPerInbox: *perInbox})
 	if err != nil {
 		return err
 	}
