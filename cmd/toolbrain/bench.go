@@ -15,7 +15,7 @@ import (
 )
 
 // benchCmd runs `toolbrain bench forward|decode` on the benchmark shape of
-// DESIGN.md (hidden 256, 2 layers, 4 heads, FFN 1024, vocab 512) and prints
+// docs/PERFORMANCE.md (hidden 256, 2 layers, 4 heads, FFN 1024, vocab 512) and prints
 // one JSON line.
 func benchCmd(kind string) func(context.Context, *cmdIO, []string) error {
 	return func(ctx context.Context, o *cmdIO, args []string) error {
@@ -30,7 +30,7 @@ func benchCmd(kind string) func(context.Context, *cmdIO, []string) error {
 			fs.Int("lora", 0, "train LoRA adapters of this rank on every projection (0 = full fine-tuning)")
 			fs.Bool("qlora", false, "hold the frozen base in NF4 (needs --lora)")
 		}
-		preset := fs.String("shape", "bench", "model shape: bench (DESIGN.md's benchmark shape) or qwen2.5-0.5b (random weights)")
+		preset := fs.String("shape", "bench", "model shape: bench (the benchmark shape of docs/PERFORMANCE.md) or qwen2.5-0.5b (random weights)")
 		quantFlag := fs.String("quant", "", "quantize linear weights: int8 or nf4")
 		if _, err := parseFlags(fs, args); err != nil {
 			return err

@@ -9,8 +9,9 @@ import (
 	"github.com/gomlx/gomlx/backends"
 )
 
-// BenchConfig is the benchmark shape shared with DESIGN.md's reference
-// figures: hidden 256, 2 layers, 4 heads, FFN 1024, vocab 512.
+// BenchConfig is the benchmark shape of the reference figures in
+// docs/PERFORMANCE.md (and of ../shared/bench/torch_bench.py): hidden 256,
+// 2 layers, 4 heads, FFN 1024, vocab 512.
 func BenchConfig() Config {
 	return Config{
 		Architecture: Llama, HiddenSize: 256, IntermediateSize: 1024, NumHiddenLayers: 2,

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// BenchmarkForward is the DESIGN.md benchmark shape: batch 8 × 64 tokens.
+// BenchmarkForward is the benchmark shape of docs/PERFORMANCE.md: batch 8 × 64 tokens.
 func BenchmarkForward(b *testing.B) {
 	cfg := BenchConfig()
 	m, err := New(testBackend(b), cfg, MapSource(RandomWeights(cfg, 1)), LoadOptions{})

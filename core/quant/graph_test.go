@@ -13,7 +13,7 @@ import (
 )
 
 // testBackend is the pure-Go backend with sequential op execution, which
-// cannot deadlock on 2 cores (see DESIGN.md).
+// cannot deadlock on 2 cores (see core/backend).
 var testBackend = sync.OnceValues(func() (backends.Backend, error) {
 	return simplego.New("ops_sequential")
 })

@@ -29,7 +29,7 @@ func benchBatch(batch, seq, vocab int) Batch {
 }
 
 // BenchmarkTrainer_Step measures full training steps (forward, backward,
-// AdamW) and reports train tokens/s. The bench shape (DESIGN.md) runs only
+// AdamW) and reports train tokens/s. The bench shape (docs/PERFORMANCE.md) runs only
 // with -bench and takes seconds per step with gomlx's stock DotGeneral
 // gradient.
 func BenchmarkTrainer_Step(b *testing.B) {

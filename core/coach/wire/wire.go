@@ -306,13 +306,13 @@ func Steps(t config.Train, n int) int {
 func (e *Env) NewCoach(steps int) (*coach.Coach, *train.Trainer, error) {
 	t := e.Config.Train
 	tc := train.Config{
-		Mode: train.ModeLoRA,
-		LoRA: lora.Config{R: t.LoRAR, Alpha: t.LoRAAlpha, TargetModules: t.LoRATargets},
-		Seed: t.Seed,
-		Loss: t.Method,
-		GRPO: loss.GRPOOptions{EpsLow: t.ClipEpsilon, Beta: t.KLCoef},
-		DPO:  loss.DPOOptions{Beta: t.DPOBeta},
-		Optimizer: optim.AdamW{LR: t.LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: t.WeightDecay},
+		Mode:        train.ModeLoRA,
+		LoRA:        lora.Config{R: t.LoRAR, Alpha: t.LoRAAlpha, TargetModules: t.LoRATargets},
+		Seed:        t.Seed,
+		Loss:        t.Method,
+		GRPO:        loss.GRPOOptions{EpsLow: t.ClipEpsilon, Beta: t.KLCoef},
+		DPO:         loss.DPOOptions{Beta: t.DPOBeta},
+		Optimizer:   optim.AdamW{LR: t.LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: t.WeightDecay},
 		Schedule:    optim.Schedule{Kind: t.Schedule, WarmupSteps: t.WarmupSteps, TotalSteps: steps},
 		MaxGradNorm: t.MaxGradNorm,
 	}

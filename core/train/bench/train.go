@@ -34,7 +34,7 @@ var ErrOptions = errors.New("bench: invalid options")
 // TorchTrainTokensPerSec and TorchForwardTokensPerSec are the PyTorch CPU
 // anchor on the benchmark shape (../shared/bench/torch_bench.py, PyTorch
 // 1.13 + OpenBLAS, 2 threads, full fine-tune with Adam), measured on the
-// reference machine (DESIGN.md).
+// reference machine (docs/PERFORMANCE.md).
 const (
 	TorchTrainTokensPerSec   = 4243
 	TorchForwardTokensPerSec = 12665

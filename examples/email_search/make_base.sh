@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Makes the email agent's distilled base (plugins/packs/email/base/model) from nothing:
+# corpus → scripted-expert conversations → a BPE tokenizer trained on them → a random model →
+# full fine-tuning on the expert's conversations (distillation from a scripted teacher).
+# Run from the repository root: bash examples/email_search/make_base.sh [STEPS]
+set -euo pipefail
+work="${WORK:-runs/email-base}"
+steps="${1:-1300}"
+mkdir -p "$work"
+go build -o "$work/toolbrain" ./cmd/toolbrain
+tb="$work/toolbrain"
+# 40 inboxes × 20 questions: 600 training questions (30 inboxes), 200 held out (10 inboxes).
+"$tb" data email --seed 1 --out "$work/data" --inboxes 40 --tasks-per-inbox 20 --expert-traces "$work/data/expert.jsonl"
+"$tb" tokenizer train --corpus "$work/data/messages.jsonl,$work/data/expert.jsonl,$work/data/train.jsonl" --vocab 1024 --out "$work/tokenizer"
+"$tb" model init --arch llama --hidden 128 --layers 4 --heads 4 --kv-heads 2 --ffn 344 --vocab 832 --tie --max-pos 1024 \
+  --tokenizer "$work/tokenizer" --out "$work/random"
+# Constant learning rate, so the run can be cut in chunks with --resume and give the same weights.
+"$tb" sft --model "$work/random" --data "$work/data/expert.jsonl" --out "$work/sft" --full \
+  --steps 1050 --batch 8 --lr 0.002 --warmup 20 --schedule constant --save-every 50
+"$tb" sft --model "$work/random" --data "$work/data/expert.jsonl" --out "$work/sft" --full \
+  --steps "$steps" --batch 8 --lr 0.0005 --schedule constant --save-every 50 --resume
+echo "base: $work/sft/model (copy it to plugins/packs/email/base/model)"
