@@ -9,7 +9,7 @@ import (
 
 func TestExpNonPos(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
-	xs := []float64{0, -0.0, -1e-300, -0.34657359, -0.5, -1, -math.Ln2, -20, -100, -700, -707.9, -708, -708.1, -745, -1e9, math.Inf(-1)}
+	xs := []float64{0, math.Copysign(0, -1), -1e-300, -0.34657359, -0.5, -1, -math.Ln2, -20, -100, -700, -707.9, -708, -708.1, -745, -1e9, math.Inf(-1)}
 	for range 100000 {
 		xs = append(xs, -r.Float64()*30, -r.Float64()*708)
 	}

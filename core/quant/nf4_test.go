@@ -100,10 +100,8 @@ func TestNearestNF4_BruteForce(t *testing.T) {
 	// Every midpoint and its float32 neighbours: where ties and rounding bite.
 	for i := range 15 {
 		m := float32((float64(NF4Code[i]) + float64(NF4Code[i+1])) / 2)
-		for _, v := range []float32{m, math.Nextafter32(m, 2), math.Nextafter32(m, -2),
-			math.Nextafter32(math.Nextafter32(m, 2), 2), math.Nextafter32(math.Nextafter32(m, -2), -2)} {
-			vals = append(vals, v)
-		}
+		vals = append(vals, m, math.Nextafter32(m, 2), math.Nextafter32(m, -2),
+			math.Nextafter32(math.Nextafter32(m, 2), 2), math.Nextafter32(math.Nextafter32(m, -2), -2))
 		vals = append(vals, NF4Code[i], NF4Code[i+1])
 	}
 	r := rand.New(rand.NewPCG(1, 2))
@@ -119,9 +117,7 @@ func TestNearestNF4_BruteForce(t *testing.T) {
 	code := DynamicMap()
 	for i := range 255 {
 		m := (code[i] + code[i+1]) / 2
-		for _, v := range []float32{m, math.Nextafter32(m, 2), math.Nextafter32(m, -2), code[i]} {
-			vals = append(vals, v)
-		}
+		vals = append(vals, m, math.Nextafter32(m, 2), math.Nextafter32(m, -2), code[i])
 	}
 	for _, s := range vals {
 		if got, want := nearestCode(code, s), bruteNearest(code, s); got != want {

@@ -250,7 +250,7 @@ func TestWrite_ReproducesReferenceBytes(t *testing.T) {
 func TestWrite_RoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rt.safetensors")
-	f32 := []float32{1, -2.5, float32(math.Inf(1)), 3.14159, 0, -0.0}
+	f32 := []float32{1, -2.5, float32(math.Inf(1)), 3.14159, 0, float32(math.Copysign(0, -1))}
 	in := []Tensor{
 		{Name: "a.f32", DType: F32, Shape: []int{2, 3}, Data: EncodeF32(f32)},
 		{Name: "b.bf16", DType: BF16, Shape: []int{6}, Data: EncodeBF16(f32)},

@@ -1,9 +1,9 @@
 package tokenizer
 
 import (
+	"go/build"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -12,7 +12,7 @@ import (
 // specification (English prose with code in HTML) when the Go distribution
 // has it, else the embedded corpus repeated.
 var benchText = func() string {
-	if data, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "doc", "go_spec.html")); err == nil && len(data) > 100000 {
+	if data, err := os.ReadFile(filepath.Join(build.Default.GOROOT, "doc", "go_spec.html")); err == nil && len(data) > 100000 {
 		return string(data)
 	}
 	return strings.Repeat(corpus, 60)

@@ -36,9 +36,6 @@ func (b *Backend) parallel(n, unit int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// serial is a parFn that does not split.
-func serial(n, _ int, fn func(lo, hi int)) { fn(0, n) }
-
 // sliceAny is flat[lo:hi] for a slice of any dtype.
 func sliceAny(flat any, lo, hi int) any {
 	switch f := flat.(type) {

@@ -300,6 +300,7 @@ func (e *jsonEncoder) encode(v starlark.Value, depth int) error {
 		e.newline(depth)
 		e.b.WriteByte('}')
 	default:
+		//lint:ignore ST1005 Python's message, word for word
 		return fmt.Errorf("Object of type %s is not JSON serializable", v.Type())
 	}
 	return nil
