@@ -156,3 +156,33 @@ func BenchmarkDecodeLongCache(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNewCacheLong times starting a batch-32, 1024-position session
+// on the "cpu" backend, up to its first decode step, which takes the
+// cache's buffers.
+func BenchmarkNewCacheLong(b *testing.B) {
+	cfg := BenchConfig()
+	cfg.NumHiddenLayers = 4
+	be, err := cpu.New("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Finalize()
+	m, err := New(be, cfg, MapSource(RandomWeights(cfg, 1)), LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	step := randomIDs(rand.New(rand.NewPCG(5, 6)), 32, 1, cfg.VocabSize)
+	for b.Loop() {
+		c, err := m.newCache(ctx, 32, 1024)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Append(ctx, step); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
