@@ -21,6 +21,17 @@
 // ops (the GEMM splits over goroutines), so independent ops never compete
 // for a worker pool: the deadlock seen with simplego's parallel scheduling
 // cannot happen here.
+//
+// # Why a scatter may write into its operand
+//
+// A KV-cache step scatters a few new rows into each layer's cache, which
+// at batch 32 × 1024 positions is tens of MB per layer; copying the
+// operand for every step and layer made decoding memory-bound. A scatter
+// adds into its operand's storage instead when nothing can observe it: an
+// intermediate this op reads last (through any view), or an input the
+// caller donated (backends.Executable allows reusing those), and never a
+// constant, a graph output, or storage another input of the op shares.
+// Option inplace=false restores the copy.
 package cpu
 
 import (
