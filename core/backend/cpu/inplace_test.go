@@ -58,14 +58,18 @@ func TestScatterInPlace(t *testing.T) {
 	}{
 		{
 			name: "donated input", params: []shapes.Shape{x2}, donate: []bool{true},
-			build:   func(t *testing.T, b *Builder, ps []backends.Op) []backends.Op { return []backends.Op{scatter(t, b, ps[0])} },
+			build: func(t *testing.T, b *Builder, ps []backends.Op) []backends.Op {
+				return []backends.Op{scatter(t, b, ps[0])}
+			},
 			want:    [][]float32{scattered},
 			inPlace: true,
 		},
 		{
 			name: "kept input", params: []shapes.Shape{x2}, donate: []bool{false},
-			build: func(t *testing.T, b *Builder, ps []backends.Op) []backends.Op { return []backends.Op{scatter(t, b, ps[0])} },
-			want:  [][]float32{scattered},
+			build: func(t *testing.T, b *Builder, ps []backends.Op) []backends.Op {
+				return []backends.Op{scatter(t, b, ps[0])}
+			},
+			want: [][]float32{scattered},
 		},
 		{
 			name: "donated input read after the scatter", params: []shapes.Shape{x2}, donate: []bool{true},
