@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/toolbrain/toolbrain/core/backend/cpu"
 )
 
 // BenchmarkForward is the benchmark shape of docs/PERFORMANCE.md: batch 8 × 64 tokens.
@@ -97,4 +99,90 @@ func BenchmarkPrefill(b *testing.B) {
 		c.Close()
 	}
 	b.ReportMetric(float64(8*64*b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// BenchmarkDecodeLongCache is the agent-rollout shape on the "cpu"
+// backend: batch 32, a 1024-position cache, 4 layers. The cache (256 MiB
+// here) must be updated in place: copying it made decoding memory-bound.
+// The inplace=false case keeps the copying path, for comparison.
+func BenchmarkDecodeLongCache(b *testing.B) {
+	const batch, maxLen, pos = 32, 1024, 20
+	cfg := BenchConfig()
+	cfg.NumHiddenLayers = 4
+	for _, config := range []string{"inplace=true", "inplace=false"} {
+		b.Run(config, func(b *testing.B) {
+			be, err := cpu.New(config)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer be.Finalize()
+			m, err := New(be, cfg, MapSource(RandomWeights(cfg, 1)), LoadOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			ctx := context.Background()
+			rng := rand.New(rand.NewPCG(5, 6))
+			var c *Cache
+			reset := func() {
+				if c != nil {
+					c.Close()
+				}
+				if c, err = m.newCache(ctx, batch, maxLen); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Append(ctx, randomIDs(rng, batch, pos, cfg.VocabSize)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reset()
+			defer func() { c.Close() }()
+			step := randomIDs(rng, batch, 1, cfg.VocabSize)
+			if _, err := c.Append(ctx, step); err != nil { // compile outside the timer
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if c.Len(0) >= pos+64 { // stay near pos
+					b.StopTimer()
+					reset()
+					b.StartTimer()
+				}
+				if _, err := c.Append(ctx, step); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
+
+// BenchmarkNewCacheLong times starting a batch-32, 1024-position session
+// on the "cpu" backend, up to its first decode step, which takes the
+// cache's buffers.
+func BenchmarkNewCacheLong(b *testing.B) {
+	cfg := BenchConfig()
+	cfg.NumHiddenLayers = 4
+	be, err := cpu.New("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Finalize()
+	m, err := New(be, cfg, MapSource(RandomWeights(cfg, 1)), LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	step := randomIDs(rand.New(rand.NewPCG(5, 6)), 32, 1, cfg.VocabSize)
+	for b.Loop() {
+		c, err := m.newCache(ctx, 32, 1024)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Append(ctx, step); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
 }

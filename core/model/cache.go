@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -70,10 +71,41 @@ func (m *Model) newCache(ctx context.Context, batch, maxLen int) (*Cache, error)
 		return nil, fmt.Errorf("%w: a cache of %d rows × %d positions would exceed 64 GiB", ErrInput, batch, maxLen)
 	}
 	for range m.cfg.NumHiddenLayers {
-		c.k = append(c.k, tensors.FromShape(shapes.Make(dtypes.Float32, c.rows, kvh, c.slots, hd)))
-		c.v = append(c.v, tensors.FromShape(shapes.Make(dtypes.Float32, c.rows, kvh, hd, c.slots)))
+		k, err := zeroTensor(m.backend, shapes.Make(dtypes.Float32, c.rows, kvh, c.slots, hd))
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("model: key cache: %w", err)
+		}
+		c.k = append(c.k, k)
+		v, err := zeroTensor(m.backend, shapes.Make(dtypes.Float32, c.rows, kvh, hd, c.slots))
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("model: value cache: %w", err)
+		}
+		c.v = append(c.v, v)
 	}
 	return c, nil
+}
+
+// zeroTensor returns a zeroed tensor that lives on the backend. A host
+// tensor would be zeroed, then copied into a new device buffer when the
+// first step donates it: three passes over a cache that reaches hundreds
+// of MB at batch 32. Where the backend shares host memory this is one.
+func zeroTensor(backend backends.Backend, shape shapes.Shape) (*tensors.Tensor, error) {
+	if !backend.HasSharedBuffers() {
+		return tensors.FromShape(shape), nil
+	}
+	buf, flat, err := backend.NewSharedBuffer(0, shape)
+	if err != nil {
+		return nil, fmt.Errorf("new %s buffer: %w", shape, err)
+	}
+	f, ok := flat.([]float32)
+	if !ok {
+		_ = backend.BufferFinalize(buf)
+		return nil, fmt.Errorf("new %s buffer: storage is %T", shape, flat)
+	}
+	clear(f) // a backend may hand out recycled storage
+	return tensors.FromBuffer(backend, buf)
 }
 
 // Len reports how many tokens row b holds.

@@ -8,77 +8,124 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/toolbrain/toolbrain/core/backend/cpu"
 )
 
 // TestCache_MatchesForward decodes a batch whose rows have different prompt
 // lengths, feeding each row its own number of tokens per step (sometimes
 // none, sometimes several), and checks every returned logit vector against
-// the full forward pass over that row's whole prefix.
+// the full forward pass over that row's whole prefix. On the "cpu" backend
+// it also checks that each step updates the cache in place: the old
+// buffers are donated, so the scatter writes into them.
 func TestCache_MatchesForward(t *testing.T) {
-	backend := testBackend(t)
-	for _, name := range []string{"llama-tiny", "qwen2-tiny-bf16"} {
-		t.Run(name, func(t *testing.T) {
-			m, err := Load(backend, filepath.Join(refDir, name), LoadOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			ctx := context.Background()
-			vocab := int32(m.VocabSize())
-			tok := func(i int) int32 { return int32(i*37+11) % vocab }
-			steps := [][][]int32{
-				{{tok(1), tok(2), tok(3)}, {tok(4), tok(5), tok(6), tok(7), tok(8), tok(9), tok(10)}, {tok(11)}},
-				{{tok(12)}, {tok(13)}, {tok(14)}},
-				{{tok(15)}, nil, {tok(16), tok(17)}},
-				{{tok(18)}, {tok(19)}, {tok(20)}},
-				{nil, {tok(21)}, {tok(22)}},
-			}
-			for i := 23; i < 40; i++ {
-				steps = append(steps, [][]int32{{tok(i)}, {tok(i + 100)}, {tok(i + 200)}})
-			}
-			c, err := m.NewCache(ctx, 3, 40)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			prefix := make([][]int32, 3)
-			for s, step := range steps {
-				got, err := c.Append(ctx, step)
-				if err != nil {
-					t.Fatalf("step %d: %v", s, err)
-				}
-				for b := range step {
-					prefix[b] = append(prefix[b], step[b]...)
-				}
-				full, err := m.Logits(ctx, prefix)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for b := range step {
-					if c.Len(b) != len(prefix[b]) {
-						t.Fatalf("step %d row %d: Len %d, want %d", s, b, c.Len(b), len(prefix[b]))
-					}
-					if len(step[b]) == 0 {
-						if got[b] != nil {
-							t.Fatalf("step %d row %d: logits for a row given no tokens", s, b)
-						}
-						continue
-					}
-					want := full[b][len(prefix[b])-1]
-					worst := 0.0
-					for v := range want {
-						d := math.Abs(float64(got[b][v] - want[v]))
-						if math.IsNaN(d) || d > worst {
-							worst = d
-						}
-					}
-					if !(worst <= 1e-4) {
-						t.Fatalf("step %d row %d (len %d): max |cache - full| = %.3g", s, b, len(prefix[b]), worst)
-					}
-				}
-			}
-		})
+	cpuBackend, err := cpu.New("")
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer cpuBackend.Finalize()
+	backends := []struct {
+		name    string
+		backend backends.Backend
+		inPlace bool
+	}{
+		{name: "simplego", backend: testBackend(t)},
+		{name: "cpu", backend: cpuBackend, inPlace: true},
+	}
+	for _, be := range backends {
+		for _, name := range []string{"llama-tiny", "qwen2-tiny-bf16"} {
+			t.Run(be.name+"/"+name, func(t *testing.T) {
+				testCacheMatchesForward(t, be.backend, name, be.inPlace)
+			})
+		}
+	}
+}
+
+func testCacheMatchesForward(t *testing.T, backend backends.Backend, name string, inPlace bool) {
+	m, err := Load(backend, filepath.Join(refDir, name), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	vocab := int32(m.VocabSize())
+	tok := func(i int) int32 { return int32(i*37+11) % vocab }
+	steps := [][][]int32{
+		{{tok(1), tok(2), tok(3)}, {tok(4), tok(5), tok(6), tok(7), tok(8), tok(9), tok(10)}, {tok(11)}},
+		{{tok(12)}, {tok(13)}, {tok(14)}},
+		{{tok(15)}, nil, {tok(16), tok(17)}},
+		{{tok(18)}, {tok(19)}, {tok(20)}},
+		{nil, {tok(21)}, {tok(22)}},
+	}
+	for i := 23; i < 40; i++ {
+		steps = append(steps, [][]int32{{tok(i)}, {tok(i + 100)}, {tok(i + 200)}})
+	}
+	c, err := m.NewCache(ctx, 3, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	prefix := make([][]int32, 3)
+	var storage *float32 // of the first layer's keys after step 0
+	for s, step := range steps {
+		got, err := c.Append(ctx, step)
+		if err != nil {
+			t.Fatalf("step %d: %v", s, err)
+		}
+		if inPlace {
+			p := cacheStorage(t, c.(*Cache))
+			if s == 0 {
+				storage = p
+			} else if p != storage {
+				t.Fatalf("step %d: the key cache moved to new storage: it was copied, not updated in place", s)
+			}
+		}
+		for b := range step {
+			prefix[b] = append(prefix[b], step[b]...)
+		}
+		full, err := m.Logits(ctx, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for b := range step {
+			if c.Len(b) != len(prefix[b]) {
+				t.Fatalf("step %d row %d: Len %d, want %d", s, b, c.Len(b), len(prefix[b]))
+			}
+			if len(step[b]) == 0 {
+				if got[b] != nil {
+					t.Fatalf("step %d row %d: logits for a row given no tokens", s, b)
+				}
+				continue
+			}
+			want := full[b][len(prefix[b])-1]
+			worst := 0.0
+			for v := range want {
+				d := math.Abs(float64(got[b][v] - want[v]))
+				if math.IsNaN(d) || d > worst {
+					worst = d
+				}
+			}
+			if !(worst <= 1e-4) {
+				t.Fatalf("step %d row %d (len %d): max |cache - full| = %.3g", s, b, len(prefix[b]), worst)
+			}
+		}
+	}
+}
+
+// cacheStorage is where the first layer's key cache lives.
+func cacheStorage(t *testing.T, c *Cache) *float32 {
+	t.Helper()
+	buf, err := c.k[0].Buffer(c.m.backend, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat, err := c.m.backend.BufferData(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &flat.([]float32)[0]
 }
 
 func TestCache_Errors(t *testing.T) {

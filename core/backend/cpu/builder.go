@@ -39,6 +39,11 @@ type node struct {
 	// alias: the output may share its first input's storage (Reshape,
 	// Identity), so it is copied before it leaves the executable.
 	alias bool
+	// inPlace, when set, computes the same value as run but writes it into
+	// ins[0]'s storage instead of a new buffer (returned with the node's
+	// shape). The executor calls it only when no one reads that storage
+	// afterwards: see Executable.canReuse.
+	inPlace func(ins []*buffer) *buffer
 }
 
 // implemented is every op the builder accepts; Capabilities reports it.

@@ -21,6 +21,17 @@
 // ops (the GEMM splits over goroutines), so independent ops never compete
 // for a worker pool: the deadlock seen with simplego's parallel scheduling
 // cannot happen here.
+//
+// # Why a scatter may write into its operand
+//
+// A KV-cache step scatters a few new rows into each layer's cache, which
+// at batch 32 × 1024 positions is tens of MB per layer; copying the
+// operand for every step and layer made decoding memory-bound. A scatter
+// adds into its operand's storage instead when nothing can observe it: an
+// intermediate this op reads last (through any view), or an input the
+// caller donated (backends.Executable allows reusing those), and never a
+// constant, a graph output, or storage another input of the op shares.
+// Option inplace=false restores the copy.
 package cpu
 
 import (
@@ -61,6 +72,10 @@ type Backend struct {
 	workers   int
 	finalized atomic.Bool
 	pool      pool
+	// copyOperands turns off in-place updates (inplace=false): every
+	// scatter copies its operand, as before they existed. It is there to
+	// measure the difference and to bisect a suspected aliasing bug.
+	copyOperands bool
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -70,6 +85,9 @@ var _ backends.Backend = (*Backend)(nil)
 //	kernel=avx512|avx2|generic   force a GEMM micro-kernel (default: the
 //	                             fastest this CPU runs)
 //	workers=N                    goroutines per matmul (default GOMAXPROCS)
+//	inplace=true|false           let a scatter write into its operand's
+//	                             storage when nothing else reads it
+//	                             (default true)
 func New(config string) (*Backend, error) {
 	b := &Backend{kernel: gemm.Best(), workers: runtime.GOMAXPROCS(0)}
 	for _, o := range strings.Split(config, ",") {
@@ -88,8 +106,14 @@ func New(config string) (*Backend, error) {
 				return nil, fmt.Errorf("cpu backend option %q: want a positive number of workers", o)
 			}
 			b.workers = n
+		case "inplace":
+			v, err := strconv.ParseBool(value)
+			if err != nil {
+				return nil, fmt.Errorf("cpu backend option %q: want true or false", o)
+			}
+			b.copyOperands = !v
 		default:
-			return nil, fmt.Errorf("cpu backend: unknown option %q (want kernel=… or workers=…)", o)
+			return nil, fmt.Errorf("cpu backend: unknown option %q (want kernel=…, workers=… or inplace=…)", o)
 		}
 	}
 	return b, nil
@@ -140,6 +164,9 @@ var supportedDTypes = map[dtypes.DType]bool{
 type buffer struct {
 	shape shapes.Shape
 	flat  any
+	// taken: the buffer was donated to an execution that now uses its
+	// storage for an output; finalizing it is a no-op.
+	taken bool
 }
 
 // newBuffer allocates a zeroed buffer of shape.
@@ -171,6 +198,9 @@ func toBuffer(b backends.Buffer) (*buffer, error) {
 }
 
 func (b *Backend) BufferFinalize(buf backends.Buffer) error {
+	if bb, ok := buf.(*buffer); ok && bb != nil && bb.taken {
+		return nil
+	}
 	bb, err := toBuffer(buf)
 	if err != nil {
 		return err

@@ -24,6 +24,16 @@ type Executable struct {
 	// once nodes[i] ran: op outputs no longer read by anyone, including
 	// through a view (Reshape) of them.
 	freeAfter [][]int
+	// root[i] is the node whose storage nodes[i]'s value lives in (itself
+	// unless nodes[i] is a view); storageEnd[r] is the position of the
+	// last reader of root r's storage through any view.
+	root, storageEnd []int
+	// reusable[i]: nodes[i] has an in-place form and, by the graph alone,
+	// may write into its operand's storage: this op is that storage's last
+	// reader, the storage is no constant and no graph output, and no other
+	// input of the op shares it. For a parameter the caller must also
+	// have donated the buffer (checked per call).
+	reusable []bool
 }
 
 var _ backends.Executable = (*Executable)(nil)
@@ -68,11 +78,13 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 		e.outPos = append(e.outPos, e.pos[o])
 	}
 	e.planRelease()
+	e.planReuse()
 	return e, nil
 }
 
-// planRelease fills freeAfter: a view shares its input's storage, so the
-// storage lives until the last use of any view of it.
+// planRelease fills root, storageEnd and freeAfter: a view shares its
+// input's storage, so the storage lives until the last use of any view of
+// it.
 func (e *Executable) planRelease() {
 	root := make([]int, len(e.nodes))
 	last := make([]int, len(e.nodes))
@@ -83,6 +95,7 @@ func (e *Executable) planRelease() {
 		}
 		last[root[i]] = max(last[root[i]], e.lastUse[i])
 	}
+	e.root, e.storageEnd = root, last
 	e.freeAfter = make([][]int, len(e.nodes))
 	for i, n := range e.nodes {
 		if root[i] != i || n.param >= 0 || n.constant != nil || n.alias || last[i] >= len(e.nodes) || last[i] <= i {
@@ -90,6 +103,52 @@ func (e *Executable) planRelease() {
 		}
 		e.freeAfter[last[i]] = append(e.freeAfter[last[i]], i)
 	}
+}
+
+// planReuse fills reusable. Nodes run one after another in order, so once
+// the op at i, the last reader of a storage, has read its other inputs,
+// nothing can observe that storage any more.
+func (e *Executable) planReuse() {
+	e.reusable = make([]bool, len(e.nodes))
+	for i, n := range e.nodes {
+		if n.inPlace == nil || e.builder.backend.copyOperands {
+			continue
+		}
+		r := e.root[e.args[i][0]]
+		if e.storageEnd[r] != i || e.nodes[r].constant != nil {
+			continue // read later, a graph output, or a constant
+		}
+		shared := false
+		for _, q := range e.args[i][1:] {
+			shared = shared || e.root[q] == r
+		}
+		e.reusable[i] = !shared
+	}
+}
+
+// givenAway reports, per parameter, whether the caller donated its buffer
+// and no other input shares that buffer's storage: only then may the
+// graph write into it.
+func givenAway(in []*buffer, donate []bool) []bool {
+	out := make([]bool, len(in))
+	for k, b := range in {
+		if k >= len(donate) || !donate[k] {
+			continue
+		}
+		out[k] = true
+		for j, o := range in {
+			if j != k && sameStorage(b, o) {
+				out[k] = false
+				break
+			}
+		}
+	}
+	return out
+}
+
+func sameStorage(a, b *buffer) bool {
+	ra, rb := rawBytes(a), rawBytes(b)
+	return a == b || len(ra) > 0 && len(rb) > 0 && &ra[0] == &rb[0]
 }
 
 func (e *Executable) Finalize() {}
@@ -110,8 +169,9 @@ func (e *Executable) Outputs() []shapes.Shape {
 	return s
 }
 
-// Execute runs the graph. Donated inputs are not reused yet: the backend
-// only reads them.
+// Execute runs the graph. A donated input may become the storage of an op
+// that updates it in place (a scatter into a KV cache): the input buffer
+// is then invalid, as the backends.Executable contract allows.
 func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends.DeviceNum) (outs []backends.Buffer, err error) {
 	if e.builder.backend.IsFinalized() {
 		return nil, ErrFinalized
@@ -132,6 +192,7 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 		}
 		in[i] = b
 	}
+	donated := givenAway(in, donate)
 	var current *node
 	defer func() {
 		// A kernel indexing out of range is a bug of this package; report
@@ -155,7 +216,17 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 			for _, p := range e.args[i] {
 				args = append(args, vals[p])
 			}
-			vals[i] = n.run(args)
+			if r, ok := e.reuse(i, owned, donated); ok {
+				vals[i] = n.inPlace(args)
+				// The storage now belongs to node i: released after
+				// i's last reader, never as r's.
+				owned[r] = nil
+				if p := e.nodes[r].param; p >= 0 {
+					in[p].flat, in[p].taken = nil, true
+				}
+			} else {
+				vals[i] = n.run(args)
+			}
 			owned[i] = vals[i]
 		}
 		for _, p := range e.args[i] {
@@ -164,8 +235,10 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 			}
 		}
 		for _, p := range e.freeAfter[i] {
-			e.builder.backend.release(owned[p])
-			owned[p] = nil
+			if owned[p] != nil {
+				e.builder.backend.release(owned[p])
+				owned[p] = nil
+			}
 		}
 	}
 	outs = make([]backends.Buffer, len(e.outputs))
@@ -184,6 +257,20 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 		outs[i] = v
 	}
 	return outs, nil
+}
+
+// reuse reports whether node i may update its operand's storage in place
+// in this call, and that storage's root: an op output nothing else holds,
+// or a parameter whose buffer the caller gave away.
+func (e *Executable) reuse(i int, owned []*buffer, donated []bool) (int, bool) {
+	if !e.reusable[i] {
+		return 0, false
+	}
+	r := e.root[e.args[i][0]]
+	if p := e.nodes[r].param; p >= 0 {
+		return r, donated[p]
+	}
+	return r, owned[r] != nil
 }
 
 // aliases reports whether n's value may share storage with another value.

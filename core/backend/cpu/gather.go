@@ -188,10 +188,9 @@ func (b *Builder) ScatterSum(operand, scatterIndices, updates backends.Op, index
 	st := in.Strides()
 	axesMap := slices.Clone(scatterAxesToOperandAxes)
 	esize := us.DType.Size()
-	return b.add(op, out, ns, func(args []*buffer) *buffer {
+	// scatter adds the updates into o, which holds the operand's values.
+	scatter := func(args []*buffer, o *buffer) {
 		idx := iv.read(args[1])
-		o := b.backend.alloc(out)
-		copy(rawBytes(o), rawBytes(args[0]))
 		upd := b.backend.alloc(us)
 		defer b.backend.release(upd)
 		gatherView(rawBytes(upd), rawBytes(args[2]), esize, uview)
@@ -208,8 +207,22 @@ func (b *Builder) ScatterSum(operand, scatterIndices, updates backends.Op, index
 			}
 			add(o.flat, upd.flat, g*block, block, v)
 		}
+	}
+	n := b.add(op, out, ns, func(args []*buffer) *buffer {
+		o := b.backend.alloc(out)
+		copy(rawBytes(o), rawBytes(args[0]))
+		scatter(args, o)
 		return o
-	}), nil
+	})
+	// A KV-cache step scatters a few rows into a cache of hundreds of MB:
+	// copying the operand dominated decoding. When the executor finds the
+	// operand's storage dead after this op, the rows are added in place.
+	n.inPlace = func(args []*buffer) *buffer {
+		o := &buffer{shape: out, flat: args[0].flat}
+		scatter(args, o)
+		return o
+	}
+	return n, nil
 }
 
 // scatterAdder returns dst[v] += src[from : from+n] for dtype dt.
