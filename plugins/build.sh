@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing and builds every WebAssembly plugin under plugins/ from source into
 # plugins/build/. CI runs it before `go test ./...`; the tests that need the .wasm files run it
-# too (through plugins/pluginbuild), so a plain `go test ./...` works on a fresh checkout.
+# too (through internal/pluginbuild), so a plain `go test ./...` works on a fresh checkout.
 #
 #   wabt (wat2wasm)          apt-get install -y wabt         hand-written WAT plugins
 #   assemblyscript, as-pdk   npm ci (package-lock.json)      AssemblyScript plugin

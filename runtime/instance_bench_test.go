@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
+	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 )
 
 // BenchmarkInstance_Start is one more instance of a loaded plugin, what a

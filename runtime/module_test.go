@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
+	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/runtime"
 )
 

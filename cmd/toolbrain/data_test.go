@@ -10,7 +10,7 @@ import (
 
 	"github.com/toolbrain/toolbrain/core/chattemplate"
 	"github.com/toolbrain/toolbrain/core/train"
-	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
+	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 )
 
 // chatML is the ChatML template (Qwen's, without tools), enough to check

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
+	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"
 
 	"github.com/toolbrain/toolbrain/internal/atomicfile"

@@ -9,7 +9,7 @@ import (
 
 	"github.com/toolbrain/toolbrain/core/coach"
 	"github.com/toolbrain/toolbrain/internal/atomicfile"
-	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
+	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 )
 
 // trainKit writes a tiny model, the calculator pack, arithmetic tasks and

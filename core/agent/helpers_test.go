@@ -12,7 +12,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/chattemplate"
 	"github.com/toolbrain/toolbrain/core/generate"
 	"github.com/toolbrain/toolbrain/core/tokenizer"
-	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
+	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"

@@ -16,8 +16,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/plugins/judge"
-	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
 	tbruntime "github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/sdk"
 )

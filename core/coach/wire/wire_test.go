@@ -12,7 +12,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/config"
 	"github.com/toolbrain/toolbrain/core/model"
 	"github.com/toolbrain/toolbrain/internal/atomicfile"
-	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
+	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 )
 

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/plugins/packs/calculator"
-	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
 	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/sdk"

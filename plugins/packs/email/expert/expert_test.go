@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	"github.com/toolbrain/toolbrain/core/agent"
+	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/plugins/packs/email"
 	"github.com/toolbrain/toolbrain/plugins/packs/email/corpus"
 	"github.com/toolbrain/toolbrain/plugins/packs/email/expert"
-	"github.com/toolbrain/toolbrain/plugins/pluginbuild"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"
 	"github.com/toolbrain/toolbrain/runtime/schema"
 	"github.com/toolbrain/toolbrain/sdk"

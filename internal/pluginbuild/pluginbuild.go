@@ -32,7 +32,8 @@ func Dir(tb testing.TB) string {
 	tb.Helper()
 	once.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
-		plugins := filepath.Dir(filepath.Dir(file))
+		// internal/pluginbuild/pluginbuild.go → the repository's plugins/.
+		plugins := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(file))), "plugins")
 		dir = filepath.Join(plugins, "build")
 		cmd := exec.Command("bash", filepath.Join(plugins, "build.sh"))
 		output, err = cmd.CombinedOutput()
