@@ -164,7 +164,7 @@ type instance struct {
 	limits Limits
 	perms  Permissions
 	fns    map[string]api.Function
-	stderr tailBuffer
+	stderr stderrBuffer
 
 	// Per call.
 	ctx     context.Context
@@ -271,7 +271,7 @@ func (in *instance) classify(ctx context.Context, err error) error {
 	case in.callErr != nil:
 		return in.callErr
 	case in.memHit.Load():
-		return fmt.Errorf("%w: memory.grow past %d pages (%d MiB)%s", ErrMemoryLimit, in.limits.MemoryPages, in.limits.MemoryPages/16, in.stderr.suffix())
+		return fmt.Errorf("%w: memory.grow past %d pages (%d MiB)%s", ErrMemoryLimit, in.limits.MemoryPages, in.limits.MemoryPages/16, in.stderr.suffix(in.logStderr))
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
@@ -284,10 +284,10 @@ func (in *instance) classify(ctx context.Context, err error) error {
 		case sys.ExitCodeContextCanceled:
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w: exited with code %d%s", ErrTrap, exit.ExitCode(), in.stderr.suffix())
+		return fmt.Errorf("%w: exited with code %d%s", ErrTrap, exit.ExitCode(), in.stderr.suffix(in.logStderr))
 	}
 	msg, _, _ := strings.Cut(err.Error(), "\n") // drop wazero's wasm stack trace
-	return fmt.Errorf("%w: %s%s", ErrTrap, msg, in.stderr.suffix())
+	return fmt.Errorf("%w: %s%s", ErrTrap, msg, in.stderr.suffix(in.logStderr))
 }
 
 // decodeArg reads a host-function argument block as JSON.
@@ -341,36 +341,61 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 
 func (m *linearMemory) Free() { m.buf = nil }
 
-// tailBuffer keeps the last max bytes written (a guest's stderr), for error
-// messages.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
+// stderrBuffer keeps the first max bytes a guest writes to stderr and
+// counts the rest. Where a guest dies, the start is what explains it (a
+// Go guest's "panic: ..." line; its goroutine dump follows), so errors
+// carry the first lines and the size of the rest, and the whole kept text
+// goes to the log at debug level.
+type stderrBuffer struct {
+	mu    sync.Mutex
+	buf   []byte
+	total int
+	max   int
 }
 
-func (t *tailBuffer) Write(b []byte) (int, error) {
+// stderrLines is how many lines of a guest's stderr an error carries.
+const stderrLines = 4
+
+func (t *stderrBuffer) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.buf = append(t.buf, b...)
-	if len(t.buf) > t.max {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	t.total += len(b)
+	if room := t.max - len(t.buf); room > 0 {
+		t.buf = append(t.buf, b[:min(room, len(b))]...)
 	}
 	return len(b), nil
 }
 
-func (t *tailBuffer) reset() {
+func (t *stderrBuffer) reset() {
 	t.mu.Lock()
-	t.buf = t.buf[:0]
+	t.buf, t.total = t.buf[:0], 0
 	t.mu.Unlock()
 }
 
-func (t *tailBuffer) suffix() string {
+// suffix is the error's account of the guest's stderr: its first lines and
+// how much more there was. log, when set, gets the whole kept text.
+func (t *stderrBuffer) suffix(log func(full string)) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := strings.TrimSpace(string(t.buf))
-	if s == "" {
+	full := strings.TrimSpace(string(t.buf))
+	if full == "" {
 		return ""
 	}
-	return "; plugin stderr: " + s
+	if log != nil {
+		log(full)
+	}
+	lines := strings.SplitN(full, "\n", stderrLines+1)
+	head := strings.Join(lines[:min(len(lines), stderrLines)], "\n")
+	if len(head) == len(full) && t.total <= len(t.buf) {
+		return "; plugin stderr: " + head
+	}
+	return fmt.Sprintf("; plugin stderr: %s [... %d more bytes]", head, t.total-len(head))
+}
+
+// logStderr sends a failed call's stderr to the host's log at debug level.
+func (in *instance) logStderr(full string) {
+	if in.p == nil || in.p.host == nil || in.p.host.logger == nil {
+		return
+	}
+	in.p.host.logger.Debug("plugin stderr", "plugin", in.p.name, "stderr", full)
 }
