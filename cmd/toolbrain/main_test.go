@@ -15,7 +15,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-const testdata = "../../../shared/testdata"
+const testdata = "../../testdata"
 
 // tb runs the CLI in-process and returns its exit code, stdout and stderr.
 func tb(t *testing.T, args ...string) (int, string, string) {

@@ -29,7 +29,7 @@ func Example() {
 }
 
 func ExampleFromTokenizerConfig() {
-	tpl, err := chattemplate.FromTokenizerConfig("../../../shared/testdata/tokenizers/qwen3/tokenizer_config.json")
+	tpl, err := chattemplate.FromTokenizerConfig("../../testdata/tokenizers/qwen3/tokenizer_config.json")
 	if err != nil {
 		fmt.Println(err)
 		return

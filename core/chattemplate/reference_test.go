@@ -11,7 +11,7 @@ import (
 )
 
 const (
-	tokDir     = "../../../shared/testdata/tokenizers/"
+	tokDir     = "../../testdata/tokenizers/"
 	qwen3Cfg   = tokDir + "qwen3/tokenizer_config.json"
 	llama3Cfg  = tokDir + "llama3/tokenizer_config.json"
 	llama3Ref  = tokDir + "llama3/reference.json"

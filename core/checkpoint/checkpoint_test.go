@@ -13,7 +13,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/model"
 )
 
-const shared = "../../../shared/testdata/models"
+const shared = "../../testdata/models"
 
 func tinyConfig() model.Config {
 	return model.Config{

@@ -13,7 +13,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/safetensors"
 )
 
-const llamaDir = "../../../shared/testdata/models/llama-tiny"
+const llamaDir = "../../testdata/models/llama-tiny"
 
 func readFile(t testing.TB, p string) []byte {
 	t.Helper()

@@ -8,7 +8,7 @@ import (
 )
 
 func ExampleLoad() {
-	a, err := lora.Load("../../../shared/testdata/models/llama-tiny-lora")
+	a, err := lora.Load("../../testdata/models/llama-tiny-lora")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/safetensors"
 )
 
-const refAdapter = "../../../shared/testdata/models/llama-tiny-lora"
+const refAdapter = "../../testdata/models/llama-tiny-lora"
 
 func TestLoad_Reference(t *testing.T) {
 	a, err := Load(refAdapter)

@@ -11,7 +11,7 @@ import (
 	"github.com/gomlx/gomlx/backends/simplego"
 )
 
-const refDir = "../../../shared/testdata/models"
+const refDir = "../../testdata/models"
 
 // testBackend is the pure-Go backend with sequential op scheduling, which
 // cannot deadlock on 2 cores.

@@ -15,7 +15,7 @@ import (
 	"testing"
 )
 
-const modelsDir = "../../../shared/testdata/models"
+const modelsDir = "../../testdata/models"
 
 // refFile is one entry of testdata/reference_values.json, made by
 // testdata/make_reference.py with the Python standard library alone.

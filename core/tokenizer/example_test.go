@@ -9,7 +9,7 @@ import (
 )
 
 func ExampleLoad() {
-	tok, err := tokenizer.Load("../../../shared/testdata/tokenizers/llama3")
+	tok, err := tokenizer.Load("../../testdata/tokenizers/llama3")
 	if err != nil {
 		log.Fatal(err)
 	}

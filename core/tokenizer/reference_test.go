@@ -11,7 +11,7 @@ import (
 
 // refDir holds real tokenizers and ids produced by an independent
 // implementation (transformers.js); see its README.md.
-const refDir = "../../../shared/testdata/tokenizers"
+const refDir = "../../testdata/tokenizers"
 
 type refFile struct {
 	Encode []struct {

@@ -104,7 +104,7 @@ func FuzzParseSegments(f *testing.F) {
 }
 
 func TestMessagesParser_Llama3(t *testing.T) {
-	tmpl, err := chattemplate.FromTokenizerConfig("../../../shared/testdata/tokenizers/llama3/tokenizer_config.json")
+	tmpl, err := chattemplate.FromTokenizerConfig("../../testdata/tokenizers/llama3/tokenizer_config.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestMessagesParser_Llama3(t *testing.T) {
 }
 
 func TestMessagesParser_Qwen3(t *testing.T) {
-	tmpl, err := chattemplate.FromTokenizerConfig("../../../shared/testdata/tokenizers/qwen3/tokenizer_config.json")
+	tmpl, err := chattemplate.FromTokenizerConfig("../../testdata/tokenizers/qwen3/tokenizer_config.json")
 	if err != nil {
 		t.Fatal(err)
 	}

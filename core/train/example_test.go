@@ -21,7 +21,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	m, err := model.Load(b, "../../../shared/testdata/models/llama-tiny", model.LoadOptions{})
+	m, err := model.Load(b, "../../testdata/models/llama-tiny", model.LoadOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}

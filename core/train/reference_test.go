@@ -16,7 +16,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/train/loss"
 )
 
-const testdata = "../../../shared/testdata"
+const testdata = "../../testdata"
 
 func testBackend(tb testing.TB) backends.Backend {
 	tb.Helper()

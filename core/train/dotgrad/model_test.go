@@ -18,7 +18,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/train/dotgrad"
 )
 
-const testdata = "../../../../shared/testdata/"
+const testdata = "../../../testdata/"
 
 // lossRef is the part of losses/reference.json used here.
 type lossRef struct {

@@ -16,7 +16,7 @@
 //   - rows [B] (float) is 1 for real rows and 0 for padding rows added to
 //     reach a compiled batch size; nil means every row is real.
 //
-// The formulas are those of ../shared/testdata/losses/reference.json (and
+// The formulas are those of testdata/losses/reference.json (and
 // TRL's GRPOTrainer and DPOTrainer, from which they are taken).
 //
 // # Why a loss is a sum and a count
