@@ -85,3 +85,17 @@ func TestSandboxRun_HelpDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestSandboxRun_EmbeddedInterpreter: a binary built with nothing but `go
+// build` (this test binary, no plugins/build.sh) runs CodeAct programs on
+// the interpreter committed in runtime/sandbox/embedded.
+func TestSandboxRun_EmbeddedInterpreter(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "prog.star")
+	if err := os.WriteFile(p, []byte("print(sum([1, 2, 3]))\nfinal_answer(str(6 * 7))\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := tb(t, "sandbox", "run", "--code", p)
+	if code != 0 || !strings.Contains(out, `"final_answer": "42"`) || !strings.Contains(out, `"output": "6\n"`) {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errs)
+	}
+}
