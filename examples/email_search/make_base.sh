@@ -5,7 +5,7 @@
 # Run from the repository root: bash examples/email_search/make_base.sh [STEPS]
 set -euo pipefail
 work="${WORK:-runs/email-base}"
-steps="${1:-1300}"
+steps="${1:-1900}"
 mkdir -p "$work"
 go build -o "$work/toolbrain" ./cmd/toolbrain
 tb="$work/toolbrain"
