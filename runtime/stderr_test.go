@@ -11,7 +11,7 @@ import (
 // size of the rest; the whole kept text goes to the log.
 func TestStderrBuffer(t *testing.T) {
 	for _, c := range []struct {
-		name, stderr string
+		name, stderr  string
 		want, notWant []string
 	}{
 		{"empty", "", nil, []string{"plugin stderr"}},

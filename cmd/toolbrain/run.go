@@ -15,6 +15,7 @@ import (
 	"github.com/toolbrain/toolbrain/plugins/packs/email/base"
 	"github.com/toolbrain/toolbrain/plugins/packs/email/corpus"
 	"github.com/toolbrain/toolbrain/plugins/packs/email/reward"
+	"github.com/toolbrain/toolbrain/plugins/rewards"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -88,7 +89,7 @@ func runMain(ctx context.Context, o *cmdIO, args []string) error {
 		// The ART·E-style reward (plugins/packs/email/reward), in process;
 		// plugins/build.sh also builds it as the WebAssembly plugin
 		// emailreward-go for [[rewards]].
-		Rewards: []coach.Reward{{Name: "email", Weight: 1, Reward: coach.TraceReward{Reward: reward.Reward{}}}},
+		Rewards: []coach.Reward{{Name: "email", Weight: 1, Reward: rewards.PerTrace{Of: reward.Reward{}}}},
 	}, true)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfgName, err)

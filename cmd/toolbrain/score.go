@@ -11,7 +11,6 @@ import (
 	"github.com/toolbrain/toolbrain/core/agent"
 	"github.com/toolbrain/toolbrain/core/coach"
 	"github.com/toolbrain/toolbrain/core/scoring"
-	"github.com/toolbrain/toolbrain/plugins/rewards"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -70,26 +69,31 @@ func scoreCmd(ctx context.Context, o *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	// score reports a failing reward as an error; the coach falls back.
-	w := &rewards.WeightedGroup{}
-	for _, r := range rs {
-		w.Components = append(w.Components, rewards.GroupComponent{Name: r.Name, Weight: r.Weight, Reward: r.Reward})
-	}
+	// The coach's scorer; where the coach would give a fallback score,
+	// score reports the failure instead.
+	w := &coach.Scorer{Components: rs}
 
 	lines := make([][]scoreLine, len(groups))
 	adv := sdk.AdvantageRequest{Groups: make([]sdk.Group, len(groups))}
 	for g, grp := range groups {
-		s, err := w.Score(ctx, grp.req)
+		task := sdk.Task{Expected: grp.req.Expected}
+		if grp.req.Task != nil {
+			task = *grp.req.Task
+		}
+		s, err := w.Score(ctx, task, grp.req.Traces)
+		if err == nil && s.Fallbacks > 0 {
+			err = errors.New(s.Errors[0])
+		}
 		if err != nil {
 			return fmt.Errorf("group %d (task %q): %w", g, grp.taskID, err)
 		}
 		for i, tr := range grp.req.Traces {
-			l := scoreLine{ID: tr.ID, TaskID: tr.TaskID, Group: g, Reward: s.Scores[i], Components: map[string]float64{}}
+			l := scoreLine{ID: tr.ID, TaskID: tr.TaskID, Group: g, Reward: s.Rewards[i], Components: map[string]float64{}}
 			for name, c := range s.Components {
 				l.Components[name] = c[i]
 			}
 			lines[g] = append(lines[g], l)
-			adv.Groups[g].Rewards = append(adv.Groups[g].Rewards, s.Scores[i])
+			adv.Groups[g].Rewards = append(adv.Groups[g].Rewards, s.Rewards[i])
 			adv.Groups[g].Lengths = append(adv.Groups[g].Lengths, generatedTokens(tr))
 		}
 	}

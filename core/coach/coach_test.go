@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/train/optim"
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/plugins/algorithms"
+	"github.com/toolbrain/toolbrain/plugins/rewards"
 	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"
@@ -517,5 +519,20 @@ func TestStep_DPOAndSFT(t *testing.T) {
 	}
 	if kept == 0 || m.Rows != kept || !m.Updated || tr.StepCount() != 1 {
 		t.Fatalf("sft: %d rows, %d traces at or above 0.5, updated %v", m.Rows, kept, m.Updated)
+	}
+}
+
+// TestScorer_PerTraceFallback: a per-trace reward wrapped for groups
+// (rewards.PerTrace, how built-ins reach the coach) that fails on one
+// trace costs only that trace the fallback score.
+func TestScorer_PerTraceFallback(t *testing.T) {
+	s := &coach.Scorer{Fallback: -1, Components: []coach.Reward{{Name: "flaky", Weight: 1, Reward: rewards.PerTrace{Of: flaky{}}}}}
+	traces := []sdk.Trace{{ID: "t-0"}, {ID: "t-1"}, {ID: "t-2"}}
+	g, err := s.Score(context.Background(), sdk.Task{ID: "t"}, traces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float64{0, -1, 0}; g.Fallbacks != 1 || !reflect.DeepEqual(g.Rewards, want) {
+		t.Fatalf("rewards %v with %d fallbacks, want %v with 1", g.Rewards, g.Fallbacks, want)
 	}
 }

@@ -20,27 +20,6 @@ type Reward struct {
 	Judge bool
 }
 
-// TraceReward scores a group with a per-trace reward, one call per trace.
-// It is still an sdk.Reward, so when a group call fails the Scorer scores
-// the traces one by one and only the failing ones fall back.
-type TraceReward struct{ sdk.Reward }
-
-// RewardGroup implements sdk.GroupReward.
-func (r TraceReward) RewardGroup(ctx context.Context, req sdk.RewardGroupRequest) (sdk.RewardGroupResponse, error) {
-	scores := make([]float64, len(req.Traces))
-	for i, tr := range req.Traces {
-		resp, err := r.Reward.Reward(ctx, sdk.RewardRequest{Expected: req.Expected, Trace: tr, Task: req.Task})
-		if err == nil {
-			err = resp.Validate()
-		}
-		if err != nil {
-			return sdk.RewardGroupResponse{}, fmt.Errorf("trace %d: %w", i, err)
-		}
-		scores[i] = resp.Score
-	}
-	return sdk.RewardGroupResponse{Scores: scores}, nil
-}
-
 // Scorer turns a group of traces into rewards: Σ weight·score over its
 // components. A component that fails — a plugin that traps, times out,
 // panics or returns garbage — costs only the traces it could not score:
@@ -69,7 +48,10 @@ type GroupScore struct {
 func (s *Scorer) Score(ctx context.Context, task sdk.Task, traces []sdk.Trace) (GroupScore, error) {
 	n := len(traces)
 	out := GroupScore{Rewards: make([]float64, n), Components: make(map[string][]float64, len(s.Components))}
-	req := sdk.RewardGroupRequest{Expected: task.Expected, Traces: traces, Task: &task}
+	req := sdk.RewardGroupRequest{Expected: task.Expected, Traces: traces}
+	if task.ID != "" || task.Prompt != "" {
+		req.Task = &task // else no task is known (traces scored on their own)
+	}
 	for _, c := range s.Components {
 		scores, failed, why := s.component(ctx, c, req)
 		if err := ctx.Err(); err != nil {

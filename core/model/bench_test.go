@@ -41,41 +41,53 @@ func BenchmarkDecode(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, batch := range []int{1, 8} {
 		for _, pos := range []int{20, 500} {
 			b.Run(fmt.Sprintf("batch=%d/pos=%d", batch, pos), func(b *testing.B) {
-				var c *Cache
-				reset := func() {
-					if c != nil {
-						c.Close()
-					}
-					if c, err = m.newCache(ctx, batch, 1024); err != nil {
-						b.Fatal(err)
-					}
-					if _, err := c.Append(ctx, randomIDs(rng, batch, pos, cfg.VocabSize)); err != nil {
-						b.Fatal(err)
-					}
-				}
-				reset()
-				defer func() { c.Close() }()
-				step := randomIDs(rng, batch, 1, cfg.VocabSize)
-				b.ResetTimer()
-				for b.Loop() {
-					if c.Len(0) >= pos+64 { // stay near pos
-						b.StopTimer()
-						reset()
-						b.StartTimer()
-					}
-					if _, err := c.Append(ctx, step); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "tokens/s")
+				benchDecodeSteps(b, m, batch, 1024, pos, rng)
 			})
 		}
 	}
+}
+
+// benchDecodeSteps times decode steps of batch rows on m's cache of maxLen
+// slots, kept near position pos (the cache is refilled to pos, outside the
+// timer, whenever it has grown 64 past it), and reports tokens/s.
+func benchDecodeSteps(b *testing.B, m *Model, batch, maxLen, pos int, rng *rand.Rand) {
+	ctx := context.Background()
+	vocab := m.Config().VocabSize
+	var c *Cache
+	reset := func() {
+		if c != nil {
+			c.Close()
+		}
+		var err error
+		if c, err = m.newCache(ctx, batch, maxLen); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Append(ctx, randomIDs(rng, batch, pos, vocab)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reset()
+	defer func() { c.Close() }()
+	step := randomIDs(rng, batch, 1, vocab)
+	if _, err := c.Append(ctx, step); err != nil { // compile outside the timer
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if c.Len(0) >= pos+64 { // stay near pos
+			b.StopTimer()
+			reset()
+			b.StartTimer()
+		}
+		if _, err := c.Append(ctx, step); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
 
 // BenchmarkPrefill times a cache prefill of 8 rows × 64 tokens.
@@ -121,38 +133,7 @@ func BenchmarkDecodeLongCache(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer m.Close()
-			ctx := context.Background()
-			rng := rand.New(rand.NewPCG(5, 6))
-			var c *Cache
-			reset := func() {
-				if c != nil {
-					c.Close()
-				}
-				if c, err = m.newCache(ctx, batch, maxLen); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := c.Append(ctx, randomIDs(rng, batch, pos, cfg.VocabSize)); err != nil {
-					b.Fatal(err)
-				}
-			}
-			reset()
-			defer func() { c.Close() }()
-			step := randomIDs(rng, batch, 1, cfg.VocabSize)
-			if _, err := c.Append(ctx, step); err != nil { // compile outside the timer
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			for b.Loop() {
-				if c.Len(0) >= pos+64 { // stay near pos
-					b.StopTimer()
-					reset()
-					b.StartTimer()
-				}
-				if _, err := c.Append(ctx, step); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "tokens/s")
+			benchDecodeSteps(b, m, batch, maxLen, pos, rand.New(rand.NewPCG(5, 6)))
 		})
 	}
 }

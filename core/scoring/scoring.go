@@ -137,7 +137,7 @@ func (h *Host) Rewards(ctx context.Context) ([]coach.Reward, error) {
 			if err != nil {
 				return nil, fmt.Errorf("rewards[%d]: %w", i, err)
 			}
-			c.Reward = coach.TraceReward{Reward: b}
+			c.Reward = rewards.PerTrace{Of: b}
 		} else {
 			p, kind, err := h.open(ctx, r.Plugin, r.Manifest, r.Grant, r.Config)
 			if err != nil {

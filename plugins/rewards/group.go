@@ -10,17 +10,26 @@ import (
 // Compile-time checks.
 var (
 	_ sdk.GroupReward = PerTrace{}
+	_ sdk.Reward      = PerTrace{}
 	_ sdk.GroupReward = (*WeightedGroup)(nil)
 )
 
-// PerTrace scores a group with a per-trace reward, one call per trace.
-type PerTrace struct{ Reward sdk.Reward }
+// PerTrace scores a group with a per-trace reward, one call per trace. It
+// is still an sdk.Reward, so a caller whose group call failed can score
+// the traces one by one (the coach does, to give a fallback score only to
+// the traces that failed).
+type PerTrace struct{ Of sdk.Reward }
+
+// Reward implements sdk.Reward: the wrapped reward.
+func (p PerTrace) Reward(ctx context.Context, req sdk.RewardRequest) (sdk.RewardResponse, error) {
+	return p.Of.Reward(ctx, req)
+}
 
 // RewardGroup implements sdk.GroupReward.
 func (p PerTrace) RewardGroup(ctx context.Context, req sdk.RewardGroupRequest) (sdk.RewardGroupResponse, error) {
 	scores := make([]float64, len(req.Traces))
 	for i, tr := range req.Traces {
-		r, err := p.Reward.Reward(ctx, sdk.RewardRequest{Expected: req.Expected, Trace: tr, Task: req.Task})
+		r, err := p.Of.Reward(ctx, sdk.RewardRequest{Expected: req.Expected, Trace: tr, Task: req.Task})
 		if err != nil {
 			return sdk.RewardGroupResponse{}, fmt.Errorf("trace %d: %w", i, err)
 		}

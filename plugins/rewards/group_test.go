@@ -40,7 +40,7 @@ func group(answers ...string) sdk.RewardGroupRequest {
 
 func TestWeightedGroup_Score(t *testing.T) {
 	w := &rewards.WeightedGroup{Components: []rewards.GroupComponent{
-		{Name: "exact_match", Weight: 2, Reward: rewards.PerTrace{Reward: rewards.ExactMatch{}}},
+		{Name: "exact_match", Weight: 2, Reward: rewards.PerTrace{Of: rewards.ExactMatch{}}},
 		{Name: "length", Weight: 0.5, Reward: lengthScores{}},
 	}}
 	got, err := w.Score(context.Background(), group("Paris", "Lyon", ""))
@@ -69,7 +69,7 @@ func TestWeightedGroup_Errors(t *testing.T) {
 		text   string
 	}{
 		{name: "component fails", reward: lengthScores{err: boom}, want: boom, text: "reward bad: boom"},
-		{name: "NaN score", reward: rewards.PerTrace{Reward: fixedScore(math.NaN())}, want: sdk.ErrInvalidScore, text: "reward bad: trace 0"},
+		{name: "NaN score", reward: rewards.PerTrace{Of: fixedScore(math.NaN())}, want: sdk.ErrInvalidScore, text: "reward bad: trace 0"},
 		{name: "wrong count", reward: countOf(1), want: sdk.ErrInvalidResponse, text: "1 scores for 2 traces"},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,6 @@
 package cpu
 
-import "sync"
+import "github.com/toolbrain/toolbrain/core/backend/cpu/internal/gemm"
 
 // # Why elementwise ops split over goroutines
 //
@@ -19,21 +19,7 @@ type parFn func(n, unit int, fn func(lo, hi int))
 
 // parallel is the backend's parFn.
 func (b *Backend) parallel(n, unit int, fn func(lo, hi int)) {
-	workers := min(b.workers, n, n*max(unit, 1)/grain)
-	if workers <= 1 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for w := 1; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(w*n/workers, (w+1)*n/workers)
-		}()
-	}
-	fn(0, n/workers)
-	wg.Wait()
+	gemm.Parallel(min(b.workers, n*max(unit, 1)/grain), n, fn)
 }
 
 // sliceAny is flat[lo:hi] for a slice of any dtype.

@@ -94,7 +94,7 @@ func (kn Kernel) Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
 		for pc := 0; pc < k; pc += blockK {
 			kb := min(blockK, k-pc)
 			bp := (*bpack)[:panelsB*kb*kn.NR]
-			parallel(workers, panelsB, func(lo, hi int) {
+			Parallel(workers, panelsB, func(lo, hi int) {
 				for jp := lo; jp < hi; jp++ {
 					kn.packB(bp[jp*kb*kn.NR:(jp+1)*kb*kn.NR], b, pc, jc+jp*kn.NR, kb, min(kn.NR, nb-jp*kn.NR))
 				}
@@ -102,7 +102,7 @@ func (kn Kernel) Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
 			blk := block{c: c, ldc: ldc, jc: jc, nb: nb, kb: kb, bp: bp, acc: min(pc, 1)}
 			if splitRows {
 				panelsA := ceilDiv(m, kn.MR)
-				parallel(workers, panelsA, func(lo, hi int) {
+				Parallel(workers, panelsA, func(lo, hi int) {
 					ap := getBuf(kb * min(blockM, (hi-lo)*kn.MR))
 					defer putBuf(ap)
 					for ic := lo * kn.MR; ic < min(m, hi*kn.MR); ic += blockM {
@@ -116,7 +116,7 @@ func (kn Kernel) Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
 			for ic := 0; ic < m; ic += blockM {
 				mb := min(blockM, m-ic)
 				kn.packA((*apack)[:ceilDiv(mb, kn.MR)*kn.MR*kb], a, ic, pc, mb, kb)
-				parallel(workers, panelsB, func(lo, hi int) {
+				Parallel(workers, panelsB, func(lo, hi int) {
 					kn.macro(blk, *apack, ic, mb, lo, hi)
 				})
 			}
@@ -152,7 +152,7 @@ func (kn Kernel) mulDot(c []float32, ldc int, a, b Matrix, m, n, k, workers int)
 		}
 		return s
 	}
-	parallel(workers, ceilDiv(n, 4), func(lo, hi int) {
+	Parallel(workers, ceilDiv(n, 4), func(lo, hi int) {
 		var acc [64]float32
 		for j0 := lo * 4; j0 < min(hi*4, n); j0 += 4 {
 			if j0+4 > n { // the last columns
@@ -309,9 +309,10 @@ func (kn Kernel) packB(dst []float32, b Matrix, p0, j0, kb, cols int) {
 	}
 }
 
-// parallel splits [0, n) into up to workers contiguous ranges and runs fn
-// on each, one on the calling goroutine.
-func parallel(workers, n int, fn func(lo, hi int)) {
+// Parallel splits [0, n) into up to workers contiguous ranges and runs fn
+// on each, one on the calling goroutine. The backend's elementwise ops
+// split their ranges with it too.
+func Parallel(workers, n int, fn func(lo, hi int)) {
 	workers = min(workers, n)
 	if workers <= 1 {
 		fn(0, n)
