@@ -554,7 +554,9 @@ func startError(err error, tail *lineTail) error {
 		return fmt.Errorf("%w: plugin was built for SDK %s.x (go-plugin protocol %s), host speaks SDK %s; rebuild the plugin against SDK %d.x",
 			sdk.ErrIncompatibleVersion, theirs, theirs, sdk.Version, major)
 	}
-	return fmt.Errorf("%w: %s%s", ErrStart, strings.TrimSpace(msg), tail.suffix())
+	// err stays in the chain: go-plugin's sentinels (a checksum mismatch is
+	// plugin.ErrChecksumsDoNotMatch) remain testable with errors.Is.
+	return fmt.Errorf("%w: %w%s", ErrStart, err, tail.suffix())
 }
 
 // classify turns a failed gRPC call into the runtime's error, the caller's
