@@ -311,7 +311,7 @@ func (in *instance) decodeArg(off uint64, v any) {
 		in.fail(err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		in.fail(fmt.Errorf("%w: host function argument: %v", sdk.ErrInvalidRequest, err))
+		in.fail(fmt.Errorf("%w: host function argument: %w", sdk.ErrInvalidRequest, err))
 	}
 }
 
