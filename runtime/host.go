@@ -15,6 +15,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/toolbrain/toolbrain/internal/capread"
 	"github.com/toolbrain/toolbrain/sdk"
@@ -36,6 +37,9 @@ type Host struct {
 	trustedRT wazero.Runtime
 	compiled  map[compileKey]compiledModule
 	closed    bool
+
+	// flight makes concurrent compiles of one module wait for one compile.
+	flight singleflight.Group
 }
 
 // compileKey names a compiled module: a module compiled for one runtime
@@ -138,44 +142,76 @@ type compiledModule struct {
 
 // compile returns the compiled module for wasm, compiling (and scanning) it
 // at most once per host (and, with a cache directory, compiling it once per
-// machine).
+// machine). h.mu is held only to read and change the host's state, not while
+// compiling: concurrent loads of one module wait for a single compile, loads
+// of others go ahead. A caller whose ctx ends stops waiting; the compile
+// goes on for the others (bounded by the compile timeout).
 func (h *Host) compile(ctx context.Context, wasm []byte, trusted bool) (wazero.Runtime, compiledModule, error) {
 	key := compileKey{sum: sha256.Sum256(wasm), trusted: trusted}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		return nil, compiledModule{}, ErrClosed
 	}
 	rt, err := h.runtimeFor(ctx, trusted)
 	if err != nil {
+		h.mu.Unlock()
 		return nil, compiledModule{}, err
 	}
-	if c, ok := h.compiled[key]; ok {
+	c, ok := h.compiled[key]
+	h.mu.Unlock()
+	if ok {
 		return rt, c, nil
+	}
+	flight := fmt.Sprintf("%x/%t", key.sum, key.trusted)
+	ch := h.flight.DoChan(flight, func() (any, error) {
+		return h.compileNew(context.WithoutCancel(ctx), rt, wasm, key)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, compiledModule{}, r.Err
+		}
+		return rt, r.Val.(compiledModule), nil
+	case <-ctx.Done():
+		return nil, compiledModule{}, ctx.Err()
+	}
+}
+
+// compileNew compiles wasm on rt and records it under key; it runs once per
+// key at a time (h.flight), without h.mu.
+func (h *Host) compileNew(ctx context.Context, rt wazero.Runtime, wasm []byte, key compileKey) (compiledModule, error) {
+	h.mu.Lock()
+	c, ok := h.compiled[key] // compiled by a flight that ended just now
+	h.mu.Unlock()
+	if ok {
+		return c, nil
 	}
 	mins, err := preflight(wasm)
 	if err != nil {
-		return nil, compiledModule{}, err
+		return compiledModule{}, err
 	}
-	c, err := compileWithin(ctx, rt, wasm, h.compileTimeout())
+	m, err := compileWithin(ctx, rt, wasm, h.compileTimeout())
 	if err != nil && h.cache != nil && isCacheError(err) {
 		// A damaged cache file would fail every later run: drop it and
 		// compile again, which writes a good one.
-		path, derr := h.discardCacheEntry(ctx, wasm, trusted)
+		path, derr := h.discardCacheEntry(ctx, wasm, key.trusted)
 		if derr != nil {
-			return nil, compiledModule{}, fmt.Errorf("compilation cache %s: %w (and it could not be discarded: %v)", h.cfg.CacheDir, err, derr)
+			return compiledModule{}, fmt.Errorf("compilation cache %s: %w (and it could not be discarded: %w)", h.cfg.CacheDir, err, derr)
 		}
 		h.logger.Warn("discarded a damaged compilation cache entry; recompiling", "path", path, "err", err)
-		if c, err = compileWithin(ctx, rt, wasm, h.compileTimeout()); err != nil {
-			return nil, compiledModule{}, fmt.Errorf("compilation cache %s: %w", path, err)
+		if m, err = compileWithin(ctx, rt, wasm, h.compileTimeout()); err != nil {
+			return compiledModule{}, fmt.Errorf("compilation cache %s: %w", path, err)
 		}
 	}
 	if err != nil {
-		return nil, compiledModule{}, fmt.Errorf("%w: %v", ErrBadModule, err)
+		return compiledModule{}, fmt.Errorf("%w: %w", ErrBadModule, err)
 	}
-	cm := compiledModule{CompiledModule: c, minPages: minPages(c, mins)}
+	cm := compiledModule{CompiledModule: m, minPages: minPages(m, mins)}
+	h.mu.Lock()
 	h.compiled[key] = cm
-	return rt, cm, nil
+	h.mu.Unlock()
+	return cm, nil
 }
 
 // LoadFile reads a .wasm file and loads it (see [Host.Load]).

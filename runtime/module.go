@@ -381,7 +381,7 @@ func preflight(wasm []byte) ([]uint64, error) {
 	}
 	mins, err := scanModule(wasm)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadModule, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadModule, err)
 	}
 	return mins, nil
 }
@@ -428,7 +428,7 @@ func ValidateModule(ctx context.Context, wasm []byte) (err error) {
 	defer rt.Close(ctx)
 	compiled, err := compileWithin(ctx, rt, wasm, DefaultCompileTimeout)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadModule, err)
+		return fmt.Errorf("%w: %w", ErrBadModule, err)
 	}
 	for _, f := range compiled.ImportedFunctions() {
 		if err := knownImport(f); err != nil {

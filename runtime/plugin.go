@@ -72,17 +72,31 @@ func (p *Plugin) Permissions() Permissions { return p.perms }
 func (p *Plugin) Exports(name string) bool { return p.exports[name] }
 
 // Close releases the idle instances; later calls fail with ErrClosed. Calls in
-// flight finish first.
+// flight go on and release their instances when they end. Close returns
+// ctx.Err() when ctx is done before the instances are released, leaving that
+// to finish in the background.
 func (p *Plugin) Close(ctx context.Context) error {
 	p.mu.Lock()
 	p.closed = true
 	idle := p.idle
 	p.idle = nil
 	p.mu.Unlock()
-	for _, in := range idle {
-		in.close()
+	if len(idle) == 0 {
+		return nil
 	}
-	return nil
+	done := make(chan struct{})
+	go func() {
+		for _, in := range idle {
+			in.close()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Call runs an exported function with input and returns its output. The
@@ -297,7 +311,7 @@ func (in *instance) decodeArg(off uint64, v any) {
 		in.fail(err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		in.fail(fmt.Errorf("%w: host function argument: %v", sdk.ErrInvalidRequest, err))
+		in.fail(fmt.Errorf("%w: host function argument: %w", sdk.ErrInvalidRequest, err))
 	}
 }
 

@@ -321,7 +321,7 @@ func Parse(name, src string) (Config, error) {
 		if m := typeErr.FindStringSubmatch(err.Error()); m != nil {
 			return Config{}, fmt.Errorf("%w: %s:%s: %s: %s", ErrInvalid, name, m[1], m[2], m[3])
 		}
-		return Config{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+		return Config{}, fmt.Errorf("%w: %s: %w", ErrInvalid, name, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0]
@@ -330,9 +330,10 @@ func Parse(name, src string) (Config, error) {
 	if err := cfg.Validate(); err != nil {
 		var fe *FieldError
 		if errors.As(err, &fe) {
-			return Config{}, fmt.Errorf("%w: %s:%d: %s: %s", ErrInvalid, name, keyLine(src, strings.Split(fe.Key, ".")), fe.Key, fe.Msg)
+			// fe stays in the chain for errors.As; its text is "key: msg".
+			return Config{}, fmt.Errorf("%w: %s:%d: %w", ErrInvalid, name, keyLine(src, strings.Split(fe.Key, ".")), fe)
 		}
-		return Config{}, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+		return Config{}, fmt.Errorf("%w: %s: %w", ErrInvalid, name, err)
 	}
 	return cfg, nil
 }

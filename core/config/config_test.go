@@ -133,3 +133,16 @@ func TestLoad_MissingFile(t *testing.T) {
 		t.Errorf("Load of a missing file: %v, want an error naming it", err)
 	}
 }
+
+// A value out of range keeps its *FieldError in the chain, next to
+// ErrInvalid, so a caller can find the key with errors.As.
+func TestParse_FieldErrorAs(t *testing.T) {
+	_, err := Parse("t.toml", "[[rewards]]\nname = \"step_efficiency\"\nmax_turns = -3\n")
+	var fe *FieldError
+	if !errors.Is(err, ErrInvalid) || !errors.As(err, &fe) || fe.Key != "rewards[0].max_turns" {
+		t.Fatalf("err = %v (field error %+v), want ErrInvalid and a *FieldError for rewards[0].max_turns", err, fe)
+	}
+	if !strings.Contains(err.Error(), "t.toml:3: rewards[0].max_turns: ") {
+		t.Fatalf("message %q lost its file:line: key: form", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -201,7 +202,7 @@ func TestCrash_Restarts(t *testing.T) {
 		if err := syscall.Kill(n, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		waitGone(t, n)
+		waitGone(t, p, n)
 		if after := pid(); after == before {
 			t.Fatalf("pid %s after SIGKILL, want a new process", after)
 		}
@@ -211,17 +212,106 @@ func TestCrash_Restarts(t *testing.T) {
 	})
 }
 
-// waitGone waits until process pid has been reaped, and a little longer for
-// go-plugin to notice.
-func waitGone(t *testing.T, pid int) {
+// waitGone waits until process pid has been reaped and go-plugin has
+// noticed, so that p's next call restarts it.
+func waitGone(t *testing.T, p *goplugin.Plugin, pid int) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; {
+	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil || !goplugin.ProcessExited(p); {
 		if time.Now().After(deadline) {
-			t.Fatalf("process %d still exists", pid)
+			t.Fatalf("process %d still exists or go-plugin has not noticed its exit", pid)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	time.Sleep(50 * time.Millisecond)
+}
+
+// Close honours its deadline while a restart hangs: the process that
+// replaces a killed one never answers the handshake, and Close(100 ms)
+// returns at once, as does the call that was waiting for the restart.
+func TestClose_DuringHungRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := helperConfig(t, "hang-on-restart")
+	cfg.Env = append(cfg.Env, markerEnv+"="+dir)
+	cfg.StartTimeout = 20 * time.Second
+	p, err := goplugin.Open(context.Background(), os.Args[0], cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.CallTool(context.Background(), tool("pid", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(r.Content)
+	if err := syscall.Kill(n, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, p, n)
+	callErr := make(chan error, 1)
+	go func() {
+		_, err := p.CallTool(context.Background(), tool("pid", nil))
+		callErr <- err
+	}()
+	// The second process says it is hanging before it hangs.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "hanging")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the restart never began")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = p.Close(ctx)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close(100 ms) returned after %v (err %v): it waited for the start", d, err)
+	}
+	select {
+	case err := <-callErr:
+		if !errors.Is(err, runtime.ErrClosed) {
+			t.Fatalf("the call waiting for the restart: err = %v, want runtime.ErrClosed", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the call waiting for the restart did not return after Close")
+	}
+}
+
+// A cancelled Open fails with an error that is context.Canceled (and
+// ErrStart), whether the context ends before the start or during it.
+func TestOpen_Cancelled(t *testing.T) {
+	tests := []struct {
+		name   string
+		helper string
+		after  time.Duration // cancel after this long; 0: before Open
+	}{
+		{name: "before the start", helper: "tools"},
+		{name: "during a hung handshake", helper: "hang", after: 200 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := helperConfig(t, tt.helper)
+			cfg.StartTimeout = 20 * time.Second
+			ctx, cancel := context.WithCancel(context.Background())
+			if tt.after == 0 {
+				cancel()
+			} else {
+				time.AfterFunc(tt.after, cancel)
+			}
+			defer cancel()
+			start := time.Now()
+			p, err := goplugin.Open(ctx, os.Args[0], cfg)
+			if err == nil {
+				p.Close(context.Background())
+				t.Fatal("Open succeeded on a cancelled context")
+			}
+			if !errors.Is(err, context.Canceled) || !errors.Is(err, goplugin.ErrStart) {
+				t.Fatalf("err = %v, want context.Canceled and ErrStart", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("Open returned after %v, not at the cancel", d)
+			}
+		})
+	}
 }
 
 // A plugin built for another SDK version is refused with both versions in

@@ -13,6 +13,7 @@ import (
 	"math"
 	"net/rpc"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -133,6 +134,25 @@ func serveHelper(name string) error {
 			GRPCServer:      plugin.DefaultGRPCServer,
 		})
 		return nil
+	case "hang":
+		// Never answers the handshake.
+		time.Sleep(time.Minute)
+		return nil
+	case "hang-on-restart":
+		// The first process serves; the next says so in the marker
+		// directory and never answers the handshake.
+		dir := os.Getenv(markerEnv)
+		if _, err := os.Stat(filepath.Join(dir, "served")); err == nil {
+			if err := os.WriteFile(filepath.Join(dir, "hanging"), nil, 0o644); err != nil {
+				return err
+			}
+			time.Sleep(time.Minute)
+			return nil
+		}
+		if err := os.WriteFile(filepath.Join(dir, "served"), nil, 0o644); err != nil {
+			return err
+		}
+		return serveAs(serve.Plugin{Name: "hang-on-restart", Kind: sdk.KindTool, Tool: tools{}})
 	case "netrpc":
 		// A plugin of the right handshake served over net/rpc: the host
 		// accepts gRPC only.
@@ -193,6 +213,10 @@ func (n noLimit) Recv() (*pb.CallRequest, error) {
 	}
 	return req, err
 }
+
+// markerEnv names the directory where the "hang-on-restart" helper keeps
+// its marker files.
+const markerEnv = "TOOLBRAIN_GOPLUGIN_TEST_MARKER"
 
 // askEnv lists, comma-separated, the permissions the "hostfns" helper asks
 // for (serve.Plugin.HostFunctions).

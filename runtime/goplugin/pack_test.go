@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/go-plugin"
+
 	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/runtime/pack"
@@ -115,8 +117,8 @@ func TestPackOpener(t *testing.T) {
 	cfg.SHA256 = p.Manifest.Module.SHA256
 	if _, err := goplugin.Open(ctx, exe, cfg); err == nil {
 		t.Fatal("a binary that does not match SHA256 started")
-	} else if !strings.Contains(strings.ToLower(err.Error()), "checksum") {
-		t.Errorf("swapped binary: %v, want a checksum error", err)
+	} else if !errors.Is(err, plugin.ErrChecksumsDoNotMatch) || !errors.Is(err, goplugin.ErrStart) {
+		t.Errorf("swapped binary: %v, want plugin.ErrChecksumsDoNotMatch and ErrStart", err)
 	}
 }
 

@@ -48,10 +48,16 @@ type Plugin struct {
 	exports map[string]bool
 	perms   runtime.Permissions // the host functions it may call
 
-	mu     sync.Mutex
-	cur    *conn
-	starts int
-	closed bool
+	// mu guards the fields below and is held only to read or change them,
+	// never across a start or a stop (net/http's Server.Shutdown does the
+	// same): Close and the calls of other goroutines do not wait for a
+	// process that is slow to start or to stop.
+	mu       sync.Mutex
+	cur      *conn
+	starting chan struct{} // non-nil while a restart is under way; closed when it ends
+	starts   int
+	closed   bool
+	closing  chan struct{} // closed by Close: a start under way gives up
 }
 
 // Compile-time checks: a go-plugin plugin serves every kind, as a
@@ -124,11 +130,12 @@ func Open(ctx context.Context, path string, cfg Config) (*Plugin, error) {
 		return nil, fmt.Errorf("open go-plugin %s: %w: a directory, not an executable", path, ErrStart)
 	}
 	p := &Plugin{
-		path: path,
-		cfg:  cfg,
-		log:  cfg.Logger.With("plugin_path", path),
-		sem:  make(chan struct{}, cfg.Limits.MaxInstances),
-		name: filepath.Base(path),
+		path:    path,
+		cfg:     cfg,
+		log:     cfg.Logger.With("plugin_path", path),
+		sem:     make(chan struct{}, cfg.Limits.MaxInstances),
+		name:    filepath.Base(path),
+		closing: make(chan struct{}),
 	}
 	p.Typed = runtime.NewTyped(p.Call, p.Exports, p.wrap)
 	c, info, err := p.start(ctx)
@@ -181,11 +188,15 @@ func (p *Plugin) Restarts() int {
 
 // Close stops the process: go-plugin asks it to shut down and kills it after
 // two seconds. Calls in flight fail; later calls fail with runtime.ErrClosed.
-// Close returns ctx.Err() when ctx is done first, leaving the stop to finish
-// in the background.
+// A restart under way gives up at once (its process is killed when its start
+// returns). Close returns ctx.Err() when ctx is done first, leaving the stop
+// to finish in the background; it never waits for a start to finish.
 func (p *Plugin) Close(ctx context.Context) error {
 	p.mu.Lock()
-	p.closed = true
+	if !p.closed {
+		p.closed = true
+		close(p.closing)
+	}
 	c := p.cur
 	p.cur = nil
 	p.mu.Unlock()
@@ -304,21 +315,64 @@ func (e *remoteError) Error() string { return e.msg }
 func (e *remoteError) Unwrap() error { return e.is }
 
 // conn returns the running process, starting a new one when the last one
-// exited. Starts are serialised: concurrent callers wait for one start.
+// exited. One goroutine restarts at a time; the others wait for it (or for
+// their ctx) and then look again. p.mu is held only to read and change the
+// state, so Close is never held up by a start.
 func (p *Plugin) conn(ctx context.Context) (*conn, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil, runtime.ErrClosed
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, runtime.ErrClosed
+		}
+		if c := p.cur; c != nil && !c.client.Exited() {
+			p.mu.Unlock()
+			return c, nil
+		}
+		if wait := p.starting; wait != nil {
+			p.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		old := p.cur
+		p.cur = nil
+		done := make(chan struct{})
+		p.starting = done
+		p.mu.Unlock()
+
+		c, err := p.restart(ctx, old)
+
+		p.mu.Lock()
+		p.starting = nil
+		close(done)
+		closed := p.closed
+		if err == nil && !closed {
+			p.cur = c
+			p.starts++
+		}
+		p.mu.Unlock()
+		switch {
+		case err != nil:
+			return nil, err
+		case closed:
+			c.kill()
+			return nil, runtime.ErrClosed
+		}
+		return c, nil
 	}
-	if p.cur != nil && !p.cur.client.Exited() {
-		return p.cur, nil
-	}
-	if old := p.cur; old != nil {
+}
+
+// restart stops old, a process that exited, and starts a new one that must
+// be the same plugin. It runs without p.mu.
+func (p *Plugin) restart(ctx context.Context, old *conn) (*conn, error) {
+	if old != nil {
 		// Exited between calls: nothing was lost, so restart quietly.
 		p.cfg.Logger.Warn("go-plugin process exited; restarting", "plugin", p.name, "path", p.path, "exit", exitStatus(old))
 		old.kill()
-		p.cur = nil
 	}
 	c, info, err := p.start(ctx)
 	if err != nil {
@@ -329,8 +383,6 @@ func (p *Plugin) conn(ctx context.Context) (*conn, error) {
 		return nil, fmt.Errorf("%w: restarted process is %s plugin %q, was %s plugin %q (binary replaced?)",
 			ErrStart, info.GetKind(), info.GetName(), p.kind, p.name)
 	}
-	p.cur = c
-	p.starts++
 	return c, nil
 }
 
@@ -394,13 +446,13 @@ func (p *Plugin) start(ctx context.Context) (*conn, *pb.InfoResponse, error) {
 		c.kill()
 		return nil, nil, err
 	}
-	proto, err := client.Client()
+	proto, err := p.handshake(ctx, c)
 	if err != nil {
-		return fail(startError(err, tail))
+		return nil, nil, err
 	}
 	raw, err := proto.Dispense(wire.PluginName)
 	if err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrStart, err))
+		return fail(fmt.Errorf("%w: %w", ErrStart, err))
 	}
 	wc, ok := raw.(*wire.Client)
 	if !ok {
@@ -417,15 +469,19 @@ func (p *Plugin) start(ctx context.Context) (*conn, *pb.InfoResponse, error) {
 	if len(req.Granted) > 0 {
 		hs = newHostService(p.cfg, p.path)
 		if c.host, req.HostBrokerId, err = serveHost(ictx, wc.Broker, hs); err != nil {
-			return fail(fmt.Errorf("%w: serve host functions to the plugin: %v%s", ErrStart, err, tail.suffix()))
+			return fail(fmt.Errorf("%w: serve host functions to the plugin: %w%s", ErrStart, err, tail.suffix()))
 		}
 	}
 	info, err := rpc.Info(ictx, req)
+	if err != nil && ctx.Err() != nil {
+		// gRPC's status error does not wrap the context's.
+		return fail(fmt.Errorf("%w: info: %w", ErrStart, ctx.Err()))
+	}
 	if err != nil {
 		if st, ok := status.FromError(err); ok && st.Code() == codes.FailedPrecondition {
 			return fail(fmt.Errorf("%w: %s", ErrStart, st.Message()))
 		}
-		return fail(fmt.Errorf("%w: info: %v%s", ErrStart, err, tail.suffix()))
+		return fail(fmt.Errorf("%w: info: %w%s", ErrStart, err, tail.suffix()))
 	}
 	if err := sdk.Negotiate(sdk.Version, info.GetSdkVersion()); err != nil {
 		return fail(fmt.Errorf("plugin %q: %w", info.GetName(), err))
@@ -448,6 +504,41 @@ func (p *Plugin) start(ctx context.Context) (*conn, *pb.InfoResponse, error) {
 	return c, info, nil
 }
 
+// handshake starts c's process and waits for go-plugin's handshake, or for
+// ctx's end or Close, whichever comes first. go-plugin's start cannot be
+// interrupted (it holds the client's lock until the process answers or
+// StartTimeout passes), so a start given up on finishes in the background
+// and its process is killed then. On error c is killed or being killed.
+func (p *Plugin) handshake(ctx context.Context, c *conn) (plugin.ClientProtocol, error) {
+	if err := ctx.Err(); err != nil {
+		c.kill()
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	type result struct {
+		proto plugin.ClientProtocol
+		err   error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		proto, err := c.client.Client()
+		ch <- result{proto, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			c.kill()
+			return nil, startError(r.err, c.stderr)
+		}
+		return r.proto, nil
+	case <-ctx.Done():
+		go func() { <-ch; c.kill() }()
+		return nil, fmt.Errorf("%w: %w", ErrStart, ctx.Err())
+	case <-p.closing:
+		go func() { <-ch; c.kill() }()
+		return nil, runtime.ErrClosed
+	}
+}
+
 var pluginProtocolRE = regexp.MustCompile(`Plugin version: (\d+)`)
 
 // startError turns go-plugin's start errors into ours; the handshake's
@@ -463,7 +554,9 @@ func startError(err error, tail *lineTail) error {
 		return fmt.Errorf("%w: plugin was built for SDK %s.x (go-plugin protocol %s), host speaks SDK %s; rebuild the plugin against SDK %d.x",
 			sdk.ErrIncompatibleVersion, theirs, theirs, sdk.Version, major)
 	}
-	return fmt.Errorf("%w: %s%s", ErrStart, strings.TrimSpace(msg), tail.suffix())
+	// err stays in the chain: go-plugin's sentinels (a checksum mismatch is
+	// plugin.ErrChecksumsDoNotMatch) remain testable with errors.Is.
+	return fmt.Errorf("%w: %w%s", ErrStart, err, tail.suffix())
 }
 
 // classify turns a failed gRPC call into the runtime's error, the caller's
@@ -475,7 +568,7 @@ func (p *Plugin) classify(ctx context.Context, c *conn, err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: no answer after %v", runtime.ErrTimeout, p.cfg.Limits.Timeout)
 	case errors.Is(err, errStreamAborted):
-		return fmt.Errorf("%w: %v", runtime.ErrTimeout, err)
+		return fmt.Errorf("%w: %w", runtime.ErrTimeout, err)
 	case errors.Is(err, errStreamClosed):
 		return p.crashed(c, err.Error())
 	}
@@ -495,7 +588,7 @@ func (p *Plugin) classify(ctx context.Context, c *conn, err error) error {
 	if waitExited(c, 200*time.Millisecond) {
 		return p.crashed(c, st.Message())
 	}
-	return fmt.Errorf("%w: %v", ErrTransport, err)
+	return fmt.Errorf("%w: %w", ErrTransport, err)
 }
 
 // waitExited waits up to d for go-plugin to reap the process and reports

@@ -50,7 +50,7 @@ func Build(dir, out string) (string, error) {
 		// Re-parse: the edit must give exactly the digest and nothing else.
 		m2, err := ParseManifest(filepath.Join(dir, ManifestName), updated)
 		if err != nil || m2.Module.SHA256 != sum {
-			return "", fmt.Errorf("build pack %s: %w: could not set module.sha256 (%v)", dir, ErrBadManifest, err)
+			return "", fmt.Errorf("build pack %s: %w: could not set module.sha256 (%w)", dir, ErrBadManifest, err)
 		}
 		if err := atomicfile.WriteFile(filepath.Join(dir, ManifestName), updated, 0o644); err != nil {
 			return "", fmt.Errorf("build pack %s: %w", dir, err)
@@ -268,7 +268,7 @@ func LoadInstalled(packDir, name, version string) (*Pack, error) {
 	if version == "" {
 		entries, err := os.ReadDir(filepath.Join(packDir, name))
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s in %s: %v", ErrNotFound, name, packDir, err)
+			return nil, fmt.Errorf("%w: %s in %s: %w", ErrNotFound, name, packDir, err)
 		}
 		for _, e := range entries {
 			if e.IsDir() && versionRe.MatchString(e.Name()) && compareVersions(e.Name(), version) > 0 {

@@ -141,7 +141,7 @@ func ParseManifest(name string, data []byte) (Manifest, error) {
 		if m := typeErrRe.FindStringSubmatch(err.Error()); m != nil {
 			return Manifest{}, fmt.Errorf("%w: %s:%s: key %s: %s", ErrBadManifest, name, m[1], m[2], m[3])
 		}
-		return Manifest{}, fmt.Errorf("%w: %s: %v", ErrBadManifest, name, err)
+		return Manifest{}, fmt.Errorf("%w: %s: %w", ErrBadManifest, name, err)
 	}
 	for _, k := range md.Undecoded() {
 		// Keys inside a schema table are decoded into `any` and yet

@@ -194,7 +194,7 @@ func (p *Pack) Schemas() *schema.Set { return p.tools }
 // ReadFile returns a file of the pack by its slash path.
 func (p *Pack) ReadFile(name string) ([]byte, error) {
 	if err := checkPath(name); err != nil {
-		return nil, fmt.Errorf("pack %s: %w: %v", p.source, ErrMissingFile, err)
+		return nil, fmt.Errorf("pack %s: %w: %w", p.source, ErrMissingFile, err)
 	}
 	if p.dir == "" {
 		b, ok := p.files[name]
@@ -318,7 +318,7 @@ func checkArchiveMagic(f *os.File) error {
 func ReadArchive(r io.Reader) (map[string][]byte, error) {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: not a gzip stream: %v", ErrUnsafeArchive, err)
+		return nil, fmt.Errorf("%w: not a gzip stream: %w", ErrUnsafeArchive, err)
 	}
 	defer zr.Close()
 	// The cap on the decompressed stream bounds the work a bomb can cause,
@@ -332,7 +332,7 @@ func ReadArchive(r io.Reader) (map[string][]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnsafeArchive, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnsafeArchive, err)
 		}
 		if n >= MaxFiles {
 			return nil, fmt.Errorf("%w: more than %d entries", ErrUnsafeArchive, MaxFiles)
@@ -341,7 +341,7 @@ func ReadArchive(r io.Reader) (map[string][]byte, error) {
 		switch h.Typeflag {
 		case tar.TypeDir:
 			if err := checkPath(strings.TrimSuffix(name, "/")); err != nil && name != "" {
-				return nil, fmt.Errorf("%w: directory %q: %v", ErrUnsafeArchive, h.Name, err)
+				return nil, fmt.Errorf("%w: directory %q: %w", ErrUnsafeArchive, h.Name, err)
 			}
 			continue
 		case tar.TypeReg:
@@ -349,7 +349,7 @@ func ReadArchive(r io.Reader) (map[string][]byte, error) {
 			return nil, fmt.Errorf("%w: entry %q is not a regular file or directory (type %q)", ErrUnsafeArchive, h.Name, h.Typeflag)
 		}
 		if err := checkPath(name); err != nil {
-			return nil, fmt.Errorf("%w: entry %q: %v", ErrUnsafeArchive, h.Name, err)
+			return nil, fmt.Errorf("%w: entry %q: %w", ErrUnsafeArchive, h.Name, err)
 		}
 		if _, dup := files[name]; dup {
 			return nil, fmt.Errorf("%w: entry %q appears twice", ErrUnsafeArchive, name)
@@ -363,7 +363,7 @@ func ReadArchive(r io.Reader) (map[string][]byte, error) {
 		var buf bytes.Buffer
 		buf.Grow(int(h.Size))
 		if _, err := io.Copy(&buf, tr); err != nil {
-			return nil, fmt.Errorf("%w: entry %q: %v", ErrUnsafeArchive, name, err)
+			return nil, fmt.Errorf("%w: entry %q: %w", ErrUnsafeArchive, name, err)
 		}
 		files[name] = buf.Bytes()
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strings"
 	"sync"
@@ -73,6 +74,9 @@ type Options struct {
 	// episodes, refilled in the background; negative means none (each
 	// episode starts its own).
 	PoolSize int
+	// Logger receives the pool's failures to start an interpreter (they
+	// are retried with a growing pause); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -85,6 +89,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Name == "" {
 		o.Name = "interpreter-starlark"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	def := func(p *int, d int) {
 		if *p == 0 {
@@ -126,11 +133,11 @@ type Sandbox struct {
 	cfg      runtime.PluginConfig
 	tools    map[string]bool
 
-	pool   chan *runtime.Plugin
-	stop   chan struct{}
-	filler sync.WaitGroup
-	mu     sync.Mutex
-	closed bool
+	pool     chan *runtime.Plugin
+	stopFill context.CancelFunc // ends the filler's context
+	filler   sync.WaitGroup
+	mu       sync.Mutex
+	closed   bool
 }
 
 // New compiles the interpreter (or takes it from Options.CacheDir), starts
@@ -141,7 +148,7 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sandbox{opts: opts, tools: map[string]bool{}, stop: make(chan struct{})}
+	s := &Sandbox{opts: opts, tools: map[string]bool{}, stopFill: func() {}}
 	for _, t := range opts.ToolSpecs {
 		s.tools[t.Name] = true
 	}
@@ -172,8 +179,10 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if opts.PoolSize > 0 {
 		s.pool = make(chan *runtime.Plugin, opts.PoolSize)
 		s.pool <- first
+		fillCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		s.stopFill = stop
 		s.filler.Add(1)
-		go s.fill()
+		go s.fill(fillCtx)
 	} else {
 		first.Close(ctx)
 	}
@@ -189,26 +198,43 @@ func (s *Sandbox) load(ctx context.Context) (*runtime.Plugin, error) {
 	return p, nil
 }
 
-// fill keeps the pool full until Close.
-func (s *Sandbox) fill() {
+// Pauses of the pool's filler after a failed start: the first, and the
+// most it grows to (doubling each time).
+const (
+	fillBackoffMin = 100 * time.Millisecond
+	fillBackoffMax = 5 * time.Second
+)
+
+// fill keeps the pool full until Close, which cancels ctx. Loading worked in
+// New, so a failure now is memory pressure or the host closing: it is logged
+// and retried after a pause that doubles up to fillBackoffMax, rather than
+// spinning (an episode that finds the pool empty starts its own instance and
+// gets the error itself).
+func (s *Sandbox) fill(ctx context.Context) {
 	defer s.filler.Done()
-	ctx := context.Background()
+	pause := fillBackoffMin
 	for {
 		p, err := s.load(ctx)
 		if err != nil {
-			// Loading worked in New, so this is the host closing or
-			// memory pressure: back off rather than spin.
-			select {
-			case <-s.stop:
+			if ctx.Err() != nil {
 				return
-			case <-time.After(100 * time.Millisecond):
-				continue
 			}
+			s.opts.Logger.Warn("sandbox: could not start a pooled interpreter; retrying", "err", err, "retry_in", pause)
+			t := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			pause = min(2*pause, fillBackoffMax)
+			continue
 		}
+		pause = fillBackoffMin
 		select {
 		case s.pool <- p:
-		case <-s.stop:
-			p.Close(ctx)
+		case <-ctx.Done():
+			p.Close(context.Background())
 			return
 		}
 	}
@@ -243,7 +269,7 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	close(s.stop)
+	s.stopFill()
 	s.filler.Wait()
 	if s.pool != nil {
 	drain:
@@ -278,6 +304,7 @@ func (s *Sandbox) StartTask(ctx context.Context, task *sdk.Task) (*Episode, erro
 		return nil, err
 	}
 	e := &Episode{s: s, plugin: p}
+	e.life, e.end = context.WithCancel(context.Background())
 	if task != nil {
 		t := *task
 		t.Metadata = maps.Clone(task.Metadata)
@@ -294,7 +321,9 @@ type Episode struct {
 	mu sync.Mutex
 
 	plugin    *runtime.Plugin
-	task      *sdk.Task // stamped on every tool call; never changed
+	task      *sdk.Task          // stamped on every tool call; never changed
+	life      context.Context    // cancelled by Close: a Run in progress stops
+	end       context.CancelFunc // cancels life
 	done      bool
 	closed    bool
 	stateLost bool
@@ -395,7 +424,13 @@ func (e *Episode) Run(ctx context.Context, code string) (Result, error) {
 	e.callMu.Unlock()
 
 	req := sdk.InterpretRequest{Code: code, Tools: o.ToolSpecs, MaxSteps: o.MaxSteps, MaxOutputBytes: o.MaxOutputBytes}
-	resp, err := e.plugin.Interpret(context.WithValue(ctx, episodeKey{}, e), req)
+	// Close stops the run rather than waiting for it.
+	rctx, cancel := context.WithCancel(context.WithValue(ctx, episodeKey{}, e))
+	stop := context.AfterFunc(e.life, cancel)
+	resp, err := e.plugin.Interpret(rctx, req)
+	stop()
+	cancel()
+	closedDuring := e.life.Err() != nil
 	e.turns++
 	res.WallTime = time.Since(start)
 	e.callMu.Lock()
@@ -407,6 +442,11 @@ func (e *Episode) Run(ctx context.Context, code string) (Result, error) {
 	e.calls = nil
 	e.callMu.Unlock()
 
+	if err != nil && closedDuring {
+		e.plugin.Close(context.Background())
+		e.plugin = nil
+		return res, fmt.Errorf("sandbox: run: %w", ErrClosed)
+	}
 	if err != nil {
 		kind, sentinel, healthy := classify(err)
 		if !healthy {
@@ -487,8 +527,13 @@ func hostMessage(kind string, err error, o Options) string {
 	return "the interpreter crashed: " + msg
 }
 
-// Close ends the episode and discards its interpreter.
+// Close ends the episode and discards its interpreter. A Run in progress is
+// stopped, not waited for to its end: it returns an error wrapping
+// ErrClosed, and Close returns once it has (a running interpreter stops
+// within microseconds of the cancel; a tool call in progress sees its
+// context cancelled).
 func (e *Episode) Close() error {
+	e.end()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {

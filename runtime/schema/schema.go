@@ -107,7 +107,7 @@ func Compile(tool string, parameters json.RawMessage) (*Validator, error) {
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(trimmed))
 	if err != nil {
-		return nil, fmt.Errorf("%w: tool %q: parameters are not JSON: %v", ErrBadSchema, tool, err)
+		return nil, fmt.Errorf("%w: tool %q: parameters are not JSON: %w", ErrBadSchema, tool, err)
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
@@ -116,11 +116,11 @@ func Compile(tool string, parameters json.RawMessage) (*Validator, error) {
 	// and errors then name the tool rather than a temporary path.
 	url := "toolbrain:///tools/" + strings.ReplaceAll(tool, "/", "_") + ".json"
 	if err := c.AddResource(url, doc); err != nil {
-		return nil, fmt.Errorf("%w: tool %q: %v", ErrBadSchema, tool, err)
+		return nil, fmt.Errorf("%w: tool %q: %w", ErrBadSchema, tool, err)
 	}
 	sch, err := c.Compile(url)
 	if err != nil {
-		return nil, fmt.Errorf("%w: tool %q: %v", ErrBadSchema, tool, err)
+		return nil, fmt.Errorf("%w: tool %q: %w", ErrBadSchema, tool, err)
 	}
 	v.schema = sch
 	return v, nil

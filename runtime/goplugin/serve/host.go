@@ -116,21 +116,21 @@ func (h *HostClient) call(ctx context.Context, perm string, req, resp any, rpc h
 		return fmt.Errorf("%w: %s", sdk.ErrPermissionDenied, wire.Denial{Plugin: h.plugin, Permission: perm, NotAsked: !asked, NotGranted: !granted})
 	}
 	if c.err != nil {
-		return fmt.Errorf("%s: %w: %v", fn, ErrHost, c.err)
+		return fmt.Errorf("%s: %w: %w", fn, ErrHost, c.err)
 	}
 	if c.rpc == nil {
 		return fmt.Errorf("%w: %s: the host grants %q but serves no host functions", sdk.ErrPermissionDenied, fn, perm)
 	}
 	in, err := gojson.Marshal(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w: %v", fn, sdk.ErrInvalidRequest, err)
+		return fmt.Errorf("%s: %w: %w", fn, sdk.ErrInvalidRequest, err)
 	}
 	out, err := rpc(c.rpc, ctx, &pb.HostRequest{Input: in})
 	if err != nil {
 		return hostError(ctx, fn, err)
 	}
 	if err := gojson.Unmarshal(out.GetOutput(), resp); err != nil {
-		return fmt.Errorf("%s: %w: %v", fn, sdk.ErrInvalidResponse, err)
+		return fmt.Errorf("%s: %w: %w", fn, sdk.ErrInvalidResponse, err)
 	}
 	return nil
 }

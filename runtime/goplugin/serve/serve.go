@@ -226,7 +226,7 @@ func handle[Req, Resp any](f func(context.Context, Req) (Resp, error)) handler {
 	return func(ctx context.Context, input []byte) ([]byte, error) {
 		var req Req
 		if err := gojson.Unmarshal(input, &req); err != nil {
-			return nil, fmt.Errorf("%w: %v", sdk.ErrInvalidRequest, err)
+			return nil, fmt.Errorf("%w: %w", sdk.ErrInvalidRequest, err)
 		}
 		resp, err := f(ctx, req)
 		if err != nil {
