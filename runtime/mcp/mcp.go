@@ -160,7 +160,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:    cfg,
-		client: gomcp.NewClient(&gomcp.Implementation{Name: "toolbrain", Version: sdk.Version}, nil),
+		client: newClient(),
 		byName: map[string]*entry{},
 	}
 	se, err := s.connect(ctx)
@@ -172,7 +172,40 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		se.close()
 		return nil, err
 	}
+	if err := s.checkGrant(); err != nil {
+		se.close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// List starts the server of cfg, lists every tool it offers (granted or
+// not, usable or not, in the server's order) and stops it. Unlike Start,
+// a grant of a tool the server does not offer is not an error here: List
+// is how one finds the names to grant.
+func List(ctx context.Context, cfg Config) ([]Tool, error) {
+	if err := cfg.Validate(); err != nil && !isGrantError(err) {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, client: newClient(), byName: map[string]*entry{}}
+	se, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer se.close()
+	if err := s.list(ctx, se); err != nil {
+		return nil, err
+	}
+	return s.Tools(), nil
+}
+
+func isGrantError(err error) bool {
+	var ce *ConfigError
+	return errors.As(err, &ce) && ce.Field == "grant"
+}
+
+func newClient() *gomcp.Client {
+	return gomcp.NewClient(&gomcp.Implementation{Name: "toolbrain", Version: sdk.Version}, nil)
 }
 
 // connect starts the process (stdio) or opens the HTTP session, and runs
@@ -247,12 +280,10 @@ func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func (s *Server) list(ctx context.Context, se *session) error {
 	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
 	defer cancel()
-	offered := map[string]bool{}
 	for t, err := range se.cs.Tools(ctx, nil) {
 		if err != nil {
 			return fmt.Errorf("%w: server %q: tools/list: %w%s", ErrStart, s.cfg.Name, err, se.stderr.suffix())
 		}
-		offered[t.Name] = true
 		tool := Tool{Name: t.Name, Granted: s.cfg.granted(t.Name)}
 		tool.Spec = sdk.ToolSpec{Name: ToolName(s.cfg.Name, t.Name), Description: t.Description}
 		var v *schema.Validator
@@ -271,6 +302,16 @@ func (s *Server) list(ctx context.Context, se *session) error {
 			s.specs = append(s.specs, tool.Spec)
 		}
 		s.tools = append(s.tools, tool)
+	}
+	return nil
+}
+
+// checkGrant fails when Config.Grant names a tool the server does not
+// offer.
+func (s *Server) checkGrant() error {
+	offered := map[string]bool{}
+	for _, t := range s.tools {
+		offered[t.Name] = true
 	}
 	for _, g := range s.cfg.Grant {
 		if g != GrantAll && !offered[g] {
