@@ -54,6 +54,11 @@ type Config struct {
 	// MaxOutputBytes caps the text of one call's result (0 =
 	// DefaultMaxOutputBytes); a larger result is a tool error.
 	MaxOutputBytes int `toml:"max_output_bytes"`
+	// BareNames makes the athlete call the tools by the server's own names
+	// (characters outside letters, digits and '_' still become '_'), not
+	// NAME__tool: for a model already trained on them. Two tool sources
+	// with the same name are then an error of the run.
+	BareNames bool `toml:"bare_names"`
 }
 
 // ConfigError is a field of a [Config] that is out of range; Field is the
@@ -123,6 +128,14 @@ func (c Config) granted(tool string) bool {
 		}
 	}
 	return false
+}
+
+// toolName is the name the athlete calls tool by.
+func (c Config) toolName(tool string) string {
+	if c.BareNames {
+		return strings.TrimPrefix(ToolName("", tool), Separator)
+	}
+	return ToolName(c.Name, tool)
 }
 
 // ToolName is the name the athlete calls a server's tool by: the server's

@@ -15,8 +15,9 @@
 // The athlete calls a server's tool by [ToolName]: the server's name, two
 // underscores, then the tool's name ("mail__search_emails"), which both a
 // Starlark program and a JSON tool call can name, and which cannot clash
-// with another server's tools or a pack's (pack tool names have no "__"
-// prefix of a configured server).
+// with another server's tools. [Config.BareNames] drops the prefix, for a
+// model that already knows the tools by their own names; a clash is then
+// the caller's to refuse (core/coach/wire refuses a name two sources give).
 //
 // # Calls
 //
@@ -285,7 +286,7 @@ func (s *Server) list(ctx context.Context, se *session) error {
 			return fmt.Errorf("%w: server %q: tools/list: %w%s", ErrStart, s.cfg.Name, err, se.stderr.suffix())
 		}
 		tool := Tool{Name: t.Name, Granted: s.cfg.granted(t.Name)}
-		tool.Spec = sdk.ToolSpec{Name: ToolName(s.cfg.Name, t.Name), Description: t.Description}
+		tool.Spec = sdk.ToolSpec{Name: s.cfg.toolName(t.Name), Description: t.Description}
 		var v *schema.Validator
 		params, err := parameters(t.InputSchema)
 		if err == nil {

@@ -237,6 +237,16 @@ func TestToolSpecs(t *testing.T) {
 	}
 }
 
+func TestServer_BareNames(t *testing.T) {
+	s := start(t, mcp.Config{Name: "b", Command: mcptest.Command(), Grant: []string{"echo"}, BareNames: true})
+	if sp := s.Specs(); len(sp) != 1 || sp[0].Name != "echo" {
+		t.Fatalf("specs %+v", sp)
+	}
+	if resp := call(t, s, "echo", `{"text":"bare"}`); resp.Content != "echo: bare" {
+		t.Errorf("got %+v", resp)
+	}
+}
+
 func TestToolName(t *testing.T) {
 	for _, tt := range []struct{ server, tool, want string }{
 		{"mail", "search", "mail__search"},
