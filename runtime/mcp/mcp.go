@@ -27,9 +27,9 @@
 // server's own error, a time-out, a result that cannot be decoded or is too
 // large, a server that dies — is answered as a tool error (IsError, the
 // message naming the server and the tool), so the episode goes on; only a
-// cancelled ctx is an error. A server that dies is restarted once; when it
-// dies again its tools answer, from then on, with the error and the tail of
-// its stderr.
+// cancelled ctx is an error. A server that dies (or, over HTTP, can no
+// longer be reached) is restarted (reconnected) once; when it dies again its
+// tools answer, from then on, with the error and the tail of its stderr.
 // The episode's task travels with each call in _meta ([TaskMetaKey]).
 //
 // # Schemas
@@ -99,6 +99,10 @@ func TaskOf(meta map[string]any) (*sdk.Task, error) {
 	}
 	return &t, nil
 }
+
+// codeRejected is the JSON-RPC error code the go-sdk's transports give a
+// message they could not deliver (its internal jsonrpc2.ErrRejected).
+const codeRejected = -32005
 
 // stderrTail is how much of a stdio server's stderr is kept for errors.
 const stderrTail = 2 << 10
@@ -466,6 +470,10 @@ func (s *Server) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.Too
 	switch {
 	case cctx.Err() != nil:
 		return toolError("mcp server %q tool %q: no result within the time limit of %v", s.cfg.Name, e.name, s.cfg.timeout()), nil
+	case errors.As(err, &werr) && werr.Code == codeRejected:
+		// The HTTP transport could not deliver the call: the server is
+		// gone (or unreachable), as a stdio server that exits.
+		return s.died(se, e.name, err), nil
 	case errors.As(err, &werr):
 		return toolError("mcp server %q tool %q: the server answered with an error: %s", s.cfg.Name, e.name, werr.Message), nil
 	}
@@ -503,7 +511,11 @@ func (s *Server) died(se *session, tool string, cause error) sdk.ToolCallRespons
 		return toolError("mcp server %q died during the call of tool %q and was restarted", s.cfg.Name, tool)
 	}
 	exit := se.close()
-	how := fmt.Sprintf("mcp server %q died during the call of tool %q (%v", s.cfg.Name, tool, cause)
+	lost := "died"
+	if s.cfg.URL != "" {
+		lost = "could not be reached"
+	}
+	how := fmt.Sprintf("mcp server %q %s during the call of tool %q (%v", s.cfg.Name, lost, tool, cause)
 	if exit != nil {
 		how += "; " + exit.Error()
 	}
