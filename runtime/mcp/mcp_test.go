@@ -257,3 +257,19 @@ func TestToolName(t *testing.T) {
 		}
 	}
 }
+
+// TestStart_SilentServer: a command that never answers initialize is given
+// up when ctx ends, and its process is stopped.
+func TestStart_SilentServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	_, err := mcp.Start(ctx, mcp.Config{Name: "quiet", Command: []string{"sleep", "60"}, Grant: []string{"*"}})
+	if !errors.Is(err, mcp.ErrStart) || !strings.Contains(err.Error(), `server "quiet" (sleep 60)`) {
+		t.Fatalf("error %v", err)
+	}
+	// Closing stdin does not stop sleep: Close waits 2s, then signals it.
+	if d := time.Since(begin); d > 10*time.Second {
+		t.Errorf("Start took %v", d)
+	}
+}
