@@ -84,6 +84,7 @@ func commands() []command {
 		{"pack inspect", "PACK [--json]", "show a pack's manifest, files and whether its hashes match", packInspect},
 		{"pack verify", "PACK", "check a pack's module hash and files", packVerify},
 		{"pack install", "PACK", "verify and install a pack into [plugins] pack_dir", packInstall},
+		{"mcp list", "NAME [--config FILE] [--json]", "start the [[mcp]] server NAME and list the tools it offers, their names for the athlete, and which are granted", mcpList},
 		{"plugin call", "--plugin FILE|PACK [--function NAME] --input FILE.json", "call one plugin function and print its JSON output", pluginCall},
 		{"sft", "--model DIR --data FILE.jsonl --out RUN [--eval FILE.jsonl] [--steps N] [--resume]", "supervised fine-tuning (LoRA, QLoRA or full) on chat-segment data", sftCmd},
 		{"sandbox run", "--code FILE [--tools PACK] [--timeout D] [--max-steps N]", "run a CodeAct program in the WebAssembly sandbox and print a JSON result", sandboxRun},

@@ -82,6 +82,7 @@ func trainCmd(ctx context.Context, o *cmdIO, args []string) error {
 		return fmt.Errorf("%s: %w", cfgName, err)
 	}
 	defer env.Close()
+	warn(o, "train", env.Warnings)
 	total := wire.Steps(cfg.Train, len(env.Tasks))
 	c, _, err := env.NewCoach(total)
 	if err != nil {
@@ -129,6 +130,14 @@ func trainCmd(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	fmt.Fprintf(o.stderr, "adapter: %s; report: %s\n", sum.Adapter, sum.Report)
 	return writeJSON(o.stdout, sum)
+}
+
+// warn prints what a run goes on without (an MCP tool with an invalid
+// schema).
+func warn(o *cmdIO, cmd string, ws []error) {
+	for _, w := range ws {
+		fmt.Fprintf(o.stderr, "%s: warning: %v (the run goes on without it)\n", cmd, w)
+	}
 }
 
 // percent is a success rate as people read it.
@@ -183,6 +192,7 @@ func evalCmd(ctx context.Context, o *cmdIO, args []string) error {
 		return fmt.Errorf("%s: %w", cfgName, err)
 	}
 	defer env.Close()
+	warn(o, "eval", env.Warnings)
 	if len(env.EvalTasks) == 0 {
 		return fmt.Errorf("%w: --tasks is required (or set [train] eval_tasks)", errUsage)
 	}

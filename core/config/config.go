@@ -23,6 +23,7 @@ import (
 
 	"github.com/toolbrain/toolbrain/internal/capread"
 	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/mcp"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -50,6 +51,24 @@ type Config struct {
 	Train Train `toml:"train"`
 	// Sandbox bounds the CodeAct athlete's code.
 	Sandbox Sandbox `toml:"sandbox"`
+	// MCP are the MCP servers whose granted tools the athlete may call,
+	// beside the packs' ([[mcp]] entries).
+	MCP []mcp.Config `toml:"mcp"`
+}
+
+// MCPServer returns the [[mcp]] entry named name.
+func (c Config) MCPServer(name string) (mcp.Config, error) {
+	names := make([]string, len(c.MCP))
+	for i, m := range c.MCP {
+		if m.Name == name {
+			return m, nil
+		}
+		names[i] = m.Name
+	}
+	if len(names) == 0 {
+		return mcp.Config{}, fmt.Errorf("config: no [[mcp]] server named %q (the configuration has none)", name)
+	}
+	return mcp.Config{}, fmt.Errorf("config: no [[mcp]] server named %q (servers: %s)", name, strings.Join(names, ", "))
 }
 
 // Train is the [train] table: what `toolbrain train` runs.
@@ -443,6 +462,21 @@ func (c Config) Validate() error {
 		return bad("judge.timeout", "got %v, want a positive duration such as \"60s\"", j.Timeout)
 	case j.MaxTokens < 0:
 		return bad("judge.max_tokens", "got %d, want >= 0 (0 = 256)", j.MaxTokens)
+	}
+	seen := map[string]bool{}
+	for i, m := range c.MCP {
+		key := fmt.Sprintf("mcp[%d]", i)
+		if err := m.Validate(); err != nil {
+			var ce *mcp.ConfigError
+			if errors.As(err, &ce) {
+				return bad(key+"."+ce.Field, "%s", ce.Msg)
+			}
+			return bad(key, "%v", err)
+		}
+		if seen[m.Name] {
+			return bad(key+".name", "%q names another [[mcp]] server too", m.Name)
+		}
+		seen[m.Name] = true
 	}
 	for i, s := range c.Generate.Stop {
 		if s == "" {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaultTOML_MatchesDefault(t *testing.T) {
@@ -97,6 +98,15 @@ func TestParse_Errors(t *testing.T) {
 		{name: "plugin options without plugin", src: "[[rewards]]\nname = \"exact_match\"\ngrant = [\"llm\"]\n", want: []string{"rewards[0].plugin", "apply to a plugin"}},
 		{name: "unknown grant", src: "[[rewards]]\nplugin = \"j.wasm\"\ngrant = [\"net\"]\n", want: []string{"t.toml:3", "rewards[0].grant", "net"}},
 		{name: "judge unknown key", src: "[judge]\nurl = \"x\"\n", want: []string{"t.toml:2", `"judge.url"`}},
+		{name: "mcp command and url", src: "[[mcp]]\nname = \"m\"\ncommand = [\"x\"]\nurl = \"http://h/mcp\"\ngrant = [\"*\"]\n", want: []string{"t.toml:4", "mcp[0].url", "not both"}},
+		{name: "mcp neither", src: "[[mcp]]\nname = \"m\"\ngrant = [\"*\"]\n", want: []string{"mcp[0].command", "command"}},
+		{name: "mcp bad name", src: "[[mcp]]\nname = \"my-server\"\ncommand = [\"x\"]\ngrant = [\"*\"]\n", want: []string{"t.toml:2", "mcp[0].name", "my-server"}},
+		{name: "mcp no grant", src: "[[mcp]]\nname = \"m\"\ncommand = [\"x\"]\n", want: []string{"mcp[0].grant", "toolbrain mcp list m"}},
+		{name: "mcp headers without url", src: "[[mcp]]\nname = \"m\"\ncommand = [\"x\"]\ngrant = [\"*\"]\nheaders = {A = \"b\"}\n", want: []string{"t.toml:5", "mcp[0].headers"}},
+		{name: "mcp url scheme", src: "[[mcp]]\nname = \"m\"\nurl = \"localhost:80\"\ngrant = [\"*\"]\n", want: []string{"t.toml:3", "mcp[0].url", "http://"}},
+		{name: "mcp negative timeout", src: "[[mcp]]\nname = \"m\"\ncommand = [\"x\"]\ngrant = [\"*\"]\ntimeout = \"-1s\"\n", want: []string{"t.toml:5", "mcp[0].timeout"}},
+		{name: "mcp duplicate name", src: "[[mcp]]\nname = \"m\"\ncommand = [\"x\"]\ngrant = [\"*\"]\n\n[[mcp]]\nname = \"m\"\nurl = \"http://h/mcp\"\ngrant = [\"*\"]\n", want: []string{"t.toml:7", "mcp[1].name", "another"}},
+		{name: "mcp unknown key", src: "[[mcp]]\nname = \"m\"\ncmd = [\"x\"]\n", want: []string{"t.toml:3", `"mcp.cmd"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +123,36 @@ func TestParse_Errors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParse_MCP(t *testing.T) {
+	cfg, err := Parse("t.toml", `
+[[mcp]]
+name = "mail"
+command = ["mail-mcp", "--corpus", "data"]
+grant = ["search_emails"]
+timeout = "5s"
+
+[[mcp]]
+name = "web"
+url = "https://example.com/mcp"
+headers = { X-Team = "a" }
+bearer_token_env = "WEB_TOKEN"
+grant = ["*"]
+max_output_bytes = 1000
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.MCP) != 2 || cfg.MCP[0].Timeout != 5*time.Second || cfg.MCP[0].Command[2] != "data" || cfg.MCP[1].Headers["X-Team"] != "a" || cfg.MCP[1].MaxOutputBytes != 1000 {
+		t.Fatalf("decoded %+v", cfg.MCP)
+	}
+	if m, err := cfg.MCPServer("web"); err != nil || m.BearerTokenEnv != "WEB_TOKEN" {
+		t.Errorf("MCPServer(web) = %+v, %v", m, err)
+	}
+	if _, err := cfg.MCPServer("nope"); err == nil || !strings.Contains(err.Error(), "servers: mail, web") {
+		t.Errorf("MCPServer(nope): %v", err)
 	}
 }
 

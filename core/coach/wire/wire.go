@@ -32,6 +32,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/train/optim"
 	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
+	"github.com/toolbrain/toolbrain/runtime/mcp"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"
 	"github.com/toolbrain/toolbrain/sdk"
@@ -73,6 +74,10 @@ type Env struct {
 	// Adapter is the adapter of [core] adapter (or Options.Adapter), to
 	// continue training; nil for a fresh one.
 	Adapter *lora.Adapter
+	// Warnings are what the run goes on without: the granted tools of an
+	// [[mcp]] server that cannot be used (an invalid input schema), each
+	// naming the server and the tool.
+	Warnings []error
 
 	closers []func()
 }
@@ -150,6 +155,9 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 	if err != nil {
 		return nil, err
 	}
+	if specs, err = e.openMCP(ctx, cfg, specs, tools); err != nil {
+		return nil, err
+	}
 	for _, spec := range o.ToolSpecs {
 		if _, dup := tools.byName[spec.Name]; dup {
 			return nil, fmt.Errorf("tool %q is both in a pack and given in-process", spec.Name)
@@ -209,7 +217,7 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 		ac.Sandbox = s
 	} else {
 		if len(specs) == 0 {
-			return nil, errors.New("train.packs: a tool_calling athlete needs at least one tool pack")
+			return nil, errors.New("train.packs: a tool_calling athlete needs at least one tool pack or [[mcp]] server")
 		}
 		ac.Tool = tools
 	}
@@ -267,6 +275,27 @@ func (e *Env) openPacks(ctx context.Context, cfg config.Config) ([]sdk.ToolSpec,
 		}
 	}
 	return specs, set, nil
+}
+
+// openMCP starts every [[mcp]] server and adds its granted tools to specs
+// and set, as a pack's; the servers stop with the Env.
+func (e *Env) openMCP(ctx context.Context, cfg config.Config, specs []sdk.ToolSpec, set *toolSet) ([]sdk.ToolSpec, error) {
+	for i, c := range cfg.MCP {
+		s, err := mcp.Start(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("mcp[%d]: %w", i, err)
+		}
+		e.closers = append(e.closers, func() { s.Close() })
+		e.Warnings = append(e.Warnings, s.Problems()...)
+		for _, spec := range s.Specs() {
+			if _, dup := set.byName[spec.Name]; dup {
+				return nil, fmt.Errorf("mcp[%d] %s: tool %q is also a pack's", i, c.Name, spec.Name)
+			}
+			set.byName[spec.Name] = s
+			specs = append(specs, spec)
+		}
+	}
+	return specs, nil
 }
 
 // toolSet routes a call to the pack that has the tool.
