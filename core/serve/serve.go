@@ -6,8 +6,9 @@
 // whole answer as one server-sent chunk), bounds concurrent requests with a
 // queue that answers 429 with Retry-After when full, checks an optional API
 // key in constant time, and answers bad requests with OpenAI-style error JSON
-// naming the field at fault. Continuous batching, tool_calls and logprobs are
-// not done yet.
+// naming the field at fault. Assistant tool_calls in the history reach the
+// chat template; continuous batching, tools, parsing tool calls out of the
+// answer, and logprobs are not done yet.
 package serve
 
 import (
@@ -149,6 +150,13 @@ type chatMessage struct {
 	Role       string          `json:"role"`
 	Content    json.RawMessage `json:"content"`
 	ToolCallID string          `json:"tool_call_id"`
+	ToolCalls  []struct {
+		ID       string `json:"id"`
+		Function struct {
+			Name      string `json:"name"`
+			Arguments string `json:"arguments"`
+		} `json:"function"`
+	} `json:"tool_calls"`
 }
 
 // badField is a request error naming its field.
@@ -178,6 +186,13 @@ func parseRequest(body []byte) (sdk.LLMRequest, bool, error) {
 			return out, false, &badField{p + ".content", err.Error()}
 		}
 		out.Messages[i] = sdk.Message{Role: m.Role, Content: text, ToolCallID: m.ToolCallID}
+		for j, c := range m.ToolCalls {
+			args := json.RawMessage(c.Function.Arguments)
+			if c.Function.Name == "" || (len(args) > 0 && !json.Valid(args)) {
+				return out, false, &badField{fmt.Sprintf("%s.tool_calls[%d].function", p, j), "a tool call needs a name and JSON arguments"}
+			}
+			out.Messages[i].ToolCalls = append(out.Messages[i].ToolCalls, sdk.ToolCall{ID: c.ID, Name: c.Function.Name, Arguments: args})
+		}
 	}
 	if req.N != nil && *req.N != 1 {
 		return out, false, &badField{"n", "only n=1 is supported"}
