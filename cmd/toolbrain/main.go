@@ -78,6 +78,7 @@ func commands() []command {
 		{"tokenizer train", "--corpus FILE[,FILE...] --vocab N --out DIR", "train a byte-level BPE tokenizer.json (ChatML template) on text or JSONL files", tokenizerTrain},
 		{"tokenize", "--tokenizer DIR TEXT | --decode 1,2,3", "print {\"ids\": [...]} or {\"text\": ...}", tokenizeCmd},
 		{"generate", "--model DIR [--adapter DIR] [--quant int8|nf4] --prompt TEXT [--chat] [--max-new N] [--seed N]", "complete a prompt", generateCmd},
+		{"serve", serveSynopsis, "an OpenAI-compatible chat-completions server (/v1/chat/completions, /v1/models) on the model", serveCmd},
 		{"bench forward", "[--batch N] [--seq N]", "forward-pass throughput on the benchmark shape (one JSON line)", benchCmd("forward")},
 		{"bench decode", "[--batch N] [--seq N]", "KV-cache decode throughput on the benchmark shape (one JSON line)", benchCmd("decode")},
 		{"pack build", "DIR [-o OUT]", "hash a tool pack's module into toolpack.toml and write a reproducible .tar.gz", packBuild},

@@ -1,0 +1,74 @@
+package serve_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/toolbrain/toolbrain/core/checkpoint"
+	"github.com/toolbrain/toolbrain/core/llm"
+	"github.com/toolbrain/toolbrain/core/serve"
+	"github.com/toolbrain/toolbrain/sdk"
+)
+
+// BenchmarkServe measures aggregate tokens/s and the mean time to the
+// (whole) answer with 1, 4 and 16 concurrent clients on the tiny model.
+// Stop tokens are off, so every answer is exactly benchTokens tokens.
+//
+//	go test ./core/serve -run '^$' -bench Serve -benchtime 2x
+func BenchmarkServe(b *testing.B) {
+	const benchTokens = 16
+	dir := filepath.Join(b.TempDir(), "tiny")
+	if err := checkpoint.Init(dir, tinyConfig, 1); err != nil {
+		b.Fatal(err)
+	}
+	for _, clients := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			local, err := llm.OpenLocal(llm.LocalConfig{Model: dir, Options: llm.LocalOptions{
+				MaxTokens: benchTokens, StopTokenIDs: []int32{}, MaxConcurrent: clients}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer local.Close()
+			s, err := serve.New(serve.Config{Client: local, Model: "tiny", MaxActive: clients, MaxQueue: clients})
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := httptest.NewServer(s)
+			defer srv.Close()
+			c, err := llm.NewEndpoint(llm.EndpointConfig{BaseURL: srv.URL + "/v1", Model: "tiny", MaxTokens: benchTokens, MaxRetries: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var latency time.Duration
+			var mu sync.Mutex
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				var wg sync.WaitGroup
+				for k := range clients {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						t0 := time.Now()
+						q := sdk.LLMRequest{Messages: []sdk.Message{{Role: "user", Content: fmt.Sprintf("question %d", k)}}}
+						if _, err := c.Complete(context.Background(), q); err != nil {
+							b.Error(err)
+						}
+						mu.Lock()
+						latency += time.Since(t0)
+						mu.Unlock()
+					}()
+				}
+				wg.Wait()
+			}
+			el := time.Since(start)
+			b.ReportMetric(float64(b.N*clients*benchTokens)/el.Seconds(), "tokens/s")
+			b.ReportMetric(latency.Seconds()*1000/float64(b.N*clients), "ms/answer")
+		})
+	}
+}
