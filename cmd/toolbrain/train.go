@@ -162,6 +162,9 @@ func saveRunConfig(dir, name, path string) error {
 }
 
 func evalCmd(ctx context.Context, o *cmdIO, args []string) error {
+	if len(args) > 0 && args[0] == "bfcl" {
+		return evalBFCL(ctx, o, args[1:])
+	}
 	fs := newFlags(o, "eval", "--model M [--adapter A] --tasks FILE [--json] [--traces OUT.jsonl] [--config FILE]")
 	cfgPath := fs.String("config", "", "toolbrain.toml: [train] athlete, packs and rollout settings, [[rewards]], [sandbox] (default: ./toolbrain.toml, else the embedded default)")
 	modelName := fs.String("model", "", "checkpoint directory or Hugging Face id (default: [core] model)")
