@@ -6,38 +6,62 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
 
 	"github.com/toolbrain/toolbrain/core/agent"
 	"github.com/toolbrain/toolbrain/core/bfcl"
+	"github.com/toolbrain/toolbrain/core/generate"
 )
 
-// evalBFCL is `toolbrain eval bfcl --responses FILE`: BFCL's AST checker on
-// responses produced elsewhere, one verdict line each, then the summary.
-func evalBFCL(_ context.Context, o *cmdIO, args []string) error {
-	fs := newFlags(o, "eval bfcl", "--responses FILE [--data DIR] [--categories LIST] [--format hermes|llama3] [--json]")
-	responses := fs.String("responses", "", `JSON lines {"id", "calls": [{"name": {"arg": value}}]} or {"id", "text"} to score`)
+// evalBFCL is `toolbrain eval bfcl`: BFCL's AST checker on a model's
+// answers (--model: generated here, batched) or on responses produced
+// elsewhere (--responses), one verdict line each, then the summary.
+func evalBFCL(ctx context.Context, o *cmdIO, args []string) error {
+	fs := newFlags(o, "eval bfcl", "--model M [--adapter A] [--limit N] | --responses FILE; [--data DIR] [--categories LIST] [--format hermes|llama3] [--json]")
+	var mf modelFlags
+	mf.register(fs)
+	responses := fs.String("responses", "", `JSON lines {"id", "calls": [{"name": {"arg": value}}]} or {"id", "text"} to score instead of generating`)
 	dataDir := fs.String("data", "", "a BFCL data directory (bfcl_eval/data of a checkout; default: the embedded BFCL v4 data)")
 	cats := fs.String("categories", strings.Join(bfcl.Categories, ","), "comma-separated categories to load")
-	format := fs.String("format", string(agent.FormatHermes), "tool-call format of \"text\" responses")
+	format := fs.String("format", "", "tool-call format (hermes or llama3; default: hermes for --responses, from the chat template for --model)")
+	limit := fs.Int("limit", 0, "with --model: the first N cases of each category (0: all)")
+	batch := fs.Int("batch", 8, "with --model: cases decoded together")
+	maxNew := fs.Int("max-new-tokens", 128, "with --model: tokens generated per case")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *responses == "" {
-		return fmt.Errorf("%w: eval bfcl needs --responses FILE (generation with --model is not built yet)", errUsage)
-	}
-	cases, err := loadBFCL(*dataDir, *cats)
+	cases, order, err := loadBFCL(*dataDir, *cats, *limit)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(*responses)
-	if err != nil {
-		return fmt.Errorf("--responses: %w", err)
-	}
-	defer f.Close()
-	verdicts, err := bfcl.ScoreResponses(f, cases, agent.ToolFormat(*format))
-	if err != nil {
-		return fmt.Errorf("%s: %w", *responses, err)
+	var verdicts []bfcl.Verdict
+	switch {
+	case *responses != "":
+		if *format == "" {
+			*format = string(agent.FormatHermes)
+		}
+		f, err := os.Open(*responses)
+		if err != nil {
+			return fmt.Errorf("--responses: %w", err)
+		}
+		defer f.Close()
+		verdicts, err = bfcl.ScoreResponses(f, cases, agent.ToolFormat(*format))
+		if err != nil {
+			return fmt.Errorf("%s: %w", *responses, err)
+		}
+	default:
+		if mf.model == "" {
+			if cfg, _, err := loadConfig(mf.config); err != nil || cfg.Core.Model == "" {
+				return fmt.Errorf("%w: eval bfcl needs --model M (generate answers) or --responses FILE (score answers made elsewhere)", errUsage)
+			}
+		}
+		verdicts, err = generateBFCL(ctx, o, &mf, cases, order, *format, *batch, *maxNew)
+		if err != nil {
+			return err
+		}
 	}
 	for _, v := range verdicts {
 		if err := writeJSON(o.stdout, v); err != nil {
@@ -54,12 +78,50 @@ func evalBFCL(_ context.Context, o *cmdIO, args []string) error {
 	return nil
 }
 
-func loadBFCL(dir, categories string) (map[string]bfcl.Case, error) {
+// generateBFCL answers the cases with the model (greedy, batched), with a
+// progress bar on stderr, and returns their verdicts in order.
+func generateBFCL(ctx context.Context, o *cmdIO, mf *modelFlags, cases map[string]bfcl.Case, order []string, format string, batch, maxNew int) ([]bfcl.Verdict, error) {
+	l, err := mf.load()
+	if err != nil {
+		return nil, err
+	}
+	tok, tmpl, err := l.chat()
+	if err != nil {
+		return nil, err
+	}
+	list := make([]bfcl.Case, len(order))
+	for i, id := range order {
+		list[i] = cases[id]
+	}
+	bar := progressbar.NewOptions(len(list), progressbar.OptionSetWriter(o.stderr), progressbar.OptionSetDescription("bfcl"),
+		progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(o.stderr) }))
+	began := time.Now()
+	res, err := bfcl.Generate(ctx, l.model, tok, tmpl, list, bfcl.GenerateOptions{
+		Format: agent.ToolFormat(format), Batch: batch,
+		Sampling: generate.Options{MaxNewTokens: maxNew, MaxLen: l.ckpt.Config.MaxPositionEmbeddings, StopTokenIDs: l.ckpt.StopTokenIDs(tok)},
+		Progress: func(done int) { _ = bar.Set(done) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.stderr, "%d cases in %.1f s (%.2f cases/s)\n", len(res), time.Since(began).Seconds(), float64(len(res))/time.Since(began).Seconds())
+	out := make([]bfcl.Verdict, len(res))
+	for i, r := range res {
+		out[i] = r.Verdict
+	}
+	return out, nil
+}
+
+// loadBFCL reads the categories' cases (the first limit of each when
+// limit > 0) by id, and their ids in file order.
+func loadBFCL(dir, categories string, limit int) (map[string]bfcl.Case, []string, error) {
 	var fsys fs.FS = bfcl.Data()
 	if dir != "" {
 		fsys = os.DirFS(dir)
 	}
 	cases := map[string]bfcl.Case{}
+	var order []string
 	for _, cat := range strings.Split(categories, ",") {
 		cat = strings.TrimSpace(cat)
 		if cat == "" {
@@ -67,11 +129,15 @@ func loadBFCL(dir, categories string) (map[string]bfcl.Case, error) {
 		}
 		cs, err := bfcl.Load(fsys, cat)
 		if err != nil {
-			return nil, fmt.Errorf("--categories %s: %w", cat, err)
+			return nil, nil, fmt.Errorf("--categories %s: %w", cat, err)
+		}
+		if limit > 0 && len(cs) > limit {
+			cs = cs[:limit]
 		}
 		for _, c := range cs {
 			cases[c.ID] = c
+			order = append(order, c.ID)
 		}
 	}
-	return cases, nil
+	return cases, order, nil
 }

@@ -60,3 +60,34 @@ overall             66.67%  (2/3)
 		}
 	}
 }
+
+// TestEvalBFCLModel runs `eval bfcl --model` end to end on the email
+// agent's small base: every case gets a verdict line in order (the one too
+// long for its 1,024-token context says so), then the JSON summary. The
+// score is whatever this model earns; the pipeline is what is checked.
+func TestEvalBFCLModel(t *testing.T) {
+	var out, errOut bytes.Buffer
+	args := []string{"eval", "bfcl", "--model", "../../plugins/packs/email/base/model", "--categories", "simple_python,multiple,irrelevance",
+		"--limit", "1", "--max-new-tokens", "8", "--batch", "2", "--json"}
+	if rc := run(context.Background(), args, &out, &errOut); rc != 0 {
+		t.Fatalf("rc %d: %s", rc, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want 3 verdicts and a summary:\n%s", len(lines), out.String())
+	}
+	for i, id := range []string{"simple_python_0", "multiple_0", "irrelevance_0"} {
+		if !strings.HasPrefix(lines[i], `{"id":"`+id+`"`) {
+			t.Errorf("line %d = %s, want the verdict of %s", i, lines[i], id)
+		}
+	}
+	if !strings.Contains(lines[1], `"error_type":"toolbrain:prompt_too_long"`) {
+		t.Errorf("multiple_0 (1,271 tokens): %s", lines[1])
+	}
+	if !strings.Contains(lines[3], `"overall":{"category":"overall","correct":`) || !strings.Contains(lines[3], `"total":3`) {
+		t.Errorf("summary: %s", lines[3])
+	}
+	if !strings.Contains(errOut.String(), "3 cases in") {
+		t.Errorf("stderr lacks the speed line: %s", errOut.String())
+	}
+}

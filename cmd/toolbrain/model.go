@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/toolbrain/toolbrain/core/backend"
+	"github.com/toolbrain/toolbrain/core/chattemplate"
 	"github.com/toolbrain/toolbrain/core/checkpoint"
 	"github.com/toolbrain/toolbrain/core/hub"
 	"github.com/toolbrain/toolbrain/core/model"
@@ -72,6 +73,16 @@ func (f *modelFlags) load() (*loaded, error) {
 		return nil, err
 	}
 	return &loaded{ckpt: ck, model: m}, nil
+}
+
+// chat returns the checkpoint's tokenizer and chat template.
+func (l *loaded) chat() (*tokenizer.Tokenizer, *chattemplate.Template, error) {
+	tok, err := l.ckpt.Tokenizer()
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl, err := l.ckpt.ChatTemplate()
+	return tok, tmpl, err
 }
 
 // checkOut refuses an output directory that is the source checkpoint: the

@@ -79,11 +79,7 @@ func serveCmd(ctx context.Context, o *cmdIO, args []string) error {
 // local wraps the loaded model in an llm.Local that renders requests with
 // the checkpoint's chat template and stops at its stop tokens.
 func (l *loaded) local(maxTokens, concurrent int) (*llm.Local, error) {
-	tok, err := l.ckpt.Tokenizer()
-	if err != nil {
-		return nil, err
-	}
-	tmpl, err := l.ckpt.ChatTemplate()
+	tok, tmpl, err := l.chat()
 	if err != nil {
 		return nil, err
 	}

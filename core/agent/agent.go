@@ -190,10 +190,8 @@ func New(kind Kind, cfg Config) (*Agent, error) {
 		}
 		a.schema = s
 	}
-	if kind == ToolCalling {
-		for _, t := range cfg.Tools {
-			a.tools = append(a.tools, map[string]any{"type": "function", "function": templateTool(t)})
-		}
+	if kind == ToolCalling && len(cfg.Tools) > 0 {
+		a.tools = TemplateTools(cfg.Tools)
 	}
 	if a.cfg.System == "" {
 		a.cfg.System = a.defaultSystem()

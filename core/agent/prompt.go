@@ -190,29 +190,46 @@ func observationContent(res sandbox.Result, maxBytes int) string {
 
 // defaultSystem is the system prompt of the agent's kind.
 func (a *Agent) defaultSystem() string {
-	var b strings.Builder
 	switch a.kind {
 	case CodeAct:
 		return CodeActSystem(a.cfg.Tools)
 	case ToolCalling:
-		b.WriteString("You are a helpful assistant. Call the tools when they help. " +
-			"When you know the answer, reply with it directly, without a tool call.")
-		// A template that cannot show tools gets them in the system prompt.
-		if len(a.cfg.Tools) > 0 && !strings.Contains(a.cfg.Template.Source(), "tools") {
-			b.WriteString("\n\nTools (JSON Schema of each tool's arguments):")
-			for _, t := range a.cfg.Tools {
-				spec, _ := json.Marshal(templateTool(t))
-				fmt.Fprintf(&b, "\n%s", spec)
-			}
-			switch a.format {
-			case FormatLlama3:
-				b.WriteString("\n\nTo call a tool, reply with only {\"name\": tool name, \"parameters\": arguments object}.")
-			default:
-				b.WriteString("\n\nTo call a tool, reply with <tool_call>{\"name\": tool name, \"arguments\": arguments object}</tool_call>.")
-			}
+		return ToolCallingSystem(a.cfg.Template, a.format, a.cfg.Tools)
+	}
+	return ""
+}
+
+// ToolCallingSystem is the tool-calling athlete's default system prompt. A
+// template that cannot show tools (its source never names them) gets them
+// in the prompt, with how to call one in format.
+func ToolCallingSystem(tmpl *chattemplate.Template, format ToolFormat, tools []sdk.ToolSpec) string {
+	var b strings.Builder
+	b.WriteString("You are a helpful assistant. Call the tools when they help. " +
+		"When you know the answer, reply with it directly, without a tool call.")
+	if len(tools) > 0 && !strings.Contains(tmpl.Source(), "tools") {
+		b.WriteString("\n\nTools (JSON Schema of each tool's arguments):")
+		for _, t := range tools {
+			spec, _ := json.Marshal(templateTool(t))
+			fmt.Fprintf(&b, "\n%s", spec)
+		}
+		switch format {
+		case FormatLlama3:
+			b.WriteString("\n\nTo call a tool, reply with only {\"name\": tool name, \"parameters\": arguments object}.")
+		default:
+			b.WriteString("\n\nTo call a tool, reply with <tool_call>{\"name\": tool name, \"arguments\": arguments object}</tool_call>.")
 		}
 	}
 	return b.String()
+}
+
+// TemplateTools are tool specs as chat templates take them:
+// {"type": "function", "function": {"name", "description", "parameters"}}.
+func TemplateTools(tools []sdk.ToolSpec) []any {
+	out := make([]any, len(tools))
+	for i, t := range tools {
+		out[i] = map[string]any{"type": "function", "function": templateTool(t)}
+	}
+	return out
 }
 
 // rawJSON passes JSON to the template keeping its key order.

@@ -192,8 +192,16 @@ func (c *Checkpoint) Inspect() (*Info, error) {
 // with special tokens recognised (the template writes them itself): the
 // ids a chat model is prompted with.
 func EncodeChat(tok *tokenizer.Tokenizer, tmpl *chattemplate.Template, msgs []chattemplate.Message) ([]int32, error) {
+	return EncodeChatWith(tok, tmpl, msgs, chattemplate.Options{})
+}
+
+// EncodeChatWith is EncodeChat with more template options (tools, extra
+// variables); the generation prompt and the special tokens are set as
+// EncodeChat sets them.
+func EncodeChatWith(tok *tokenizer.Tokenizer, tmpl *chattemplate.Template, msgs []chattemplate.Message, opts chattemplate.Options) ([]int32, error) {
 	cfg := tok.Config()
-	text, err := tmpl.Render(msgs, chattemplate.Options{AddGenerationPrompt: true, BOSToken: cfg.BOSToken, EOSToken: cfg.EOSToken})
+	opts.AddGenerationPrompt, opts.BOSToken, opts.EOSToken = true, cfg.BOSToken, cfg.EOSToken
+	text, err := tmpl.Render(msgs, opts)
 	if err != nil {
 		return nil, err
 	}
