@@ -53,11 +53,6 @@ func evalBFCL(ctx context.Context, o *cmdIO, args []string) error {
 			return fmt.Errorf("%s: %w", *responses, err)
 		}
 	default:
-		if mf.model == "" {
-			if cfg, _, err := loadConfig(mf.config); err != nil || cfg.Core.Model == "" {
-				return fmt.Errorf("%w: eval bfcl needs --model M (generate answers) or --responses FILE (score answers made elsewhere)", errUsage)
-			}
-		}
 		verdicts, err = generateBFCL(ctx, o, &mf, cases, order, *format, *batch, *maxNew)
 		if err != nil {
 			return err

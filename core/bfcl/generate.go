@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/toolbrain/toolbrain/core/agent"
 	"github.com/toolbrain/toolbrain/core/chattemplate"
@@ -35,7 +36,7 @@ func (v Value) write(b *bytes.Buffer) error {
 		b.WriteString(strconv.FormatFloat(v.N, 'f', -1, 64))
 	case Float:
 		s := strconv.FormatFloat(v.N, 'g', -1, 64)
-		if !bytes.ContainsAny([]byte(s), ".eE") {
+		if !strings.ContainsAny(s, ".eE") {
 			s += ".0" // keep it a float for a reader that tells them apart
 		}
 		b.WriteString(s)
