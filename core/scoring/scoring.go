@@ -83,11 +83,11 @@ func (h *Host) onClose(f func()) {
 }
 
 // LLM is the runtime's toolbrain_llm callback: the judge model, or nil.
-func (h *Host) LLM() func(context.Context, sdk.LLMRequest) (sdk.LLMResponse, error) {
+func (h *Host) LLM() sdk.LLM {
 	if h.Judge == nil {
-		return nil
+		return nil // an untyped nil, which the hosts test for
 	}
-	return h.Judge.Complete
+	return h.Judge
 }
 
 // judgeModel builds the [judge] model: an OpenAI-compatible endpoint or a

@@ -60,13 +60,12 @@ func (r Ranker) Judge(req sdk.JudgeRequest, ask Ask) (sdk.JudgeResponse, error) 
 	return sdk.JudgeResponse{Ranking: ranking, Scores: Scores(ranking)}, nil
 }
 
-// Native is the judge in process, an sdk.Judge over an LLM function with
-// the signature of runtime.HostConfig.LLM (the same function that answers
-// the plugin's toolbrain_llm).
+// Native is the judge in process, an sdk.Judge over an sdk.LLM (the same
+// model that answers the plugin's toolbrain_llm).
 type Native struct {
 	Ranker Ranker
 	// LLM answers the judge's requests; it receives Judge's ctx.
-	LLM func(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error)
+	LLM sdk.LLM
 }
 
 var _ sdk.Judge = Native{}
@@ -81,7 +80,7 @@ func (j Native) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeRespo
 		if err := ctx.Err(); err != nil {
 			return sdk.LLMResponse{}, err
 		}
-		return j.LLM(ctx, r)
+		return j.LLM.Complete(ctx, r)
 	})
 }
 

@@ -152,10 +152,10 @@ func TestNative(t *testing.T) {
 	var seen context.Context
 	type key struct{}
 	ctx := context.WithValue(context.Background(), key{}, "v")
-	j := judge.Native{LLM: func(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
+	j := judge.Native{LLM: sdk.LLMFunc(func(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
 		seen = ctx
 		return sdk.LLMResponse{Text: `{"ranking":[2,1,0]}`}, nil
-	}}
+	})}
 	got, err := j.Judge(ctx, group())
 	if err != nil {
 		t.Fatal(err)

@@ -142,7 +142,7 @@ func loadJudge(t *testing.T, f *fakeLLM, grant tbruntime.Permissions, config map
 	// 4 MB Go module takes seconds on 2 cores, loading it milliseconds.
 	h, err := tbruntime.NewHost(ctx, tbruntime.HostConfig{
 		CacheDir: filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache"),
-		LLM:      f.llm,
+		LLM:      sdk.LLMFunc(f.llm),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +197,7 @@ func TestWasm_Judge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := judge.Native{Ranker: r, LLM: native.llm}.Judge(context.Background(), tt.req)
+			want, err := judge.Native{Ranker: r, LLM: sdk.LLMFunc(native.llm)}.Judge(context.Background(), tt.req)
 			if err != nil {
 				t.Fatal(err)
 			}
