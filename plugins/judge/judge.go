@@ -22,40 +22,29 @@ type Ask func(req sdk.LLMRequest) (sdk.LLMResponse, error)
 // an invalid r ([ErrBadConfig]); no traces, or more than [MaxTraces]
 // (sdk.ErrInvalidRequest); a failing ask, returned wrapped and never
 // retried (it is the host's or the network's failure, not the model's);
-// two unreadable answers ([ErrBadRanking], with both reasons).
+// two unreadable answers ([ErrBadRanking], with both reasons, and
+// sdk.ErrUnreadableAnswer).
 func (r Ranker) Judge(req sdk.JudgeRequest, ask Ask) (sdk.JudgeResponse, error) {
 	if err := r.Validate(); err != nil {
 		return sdk.JudgeResponse{}, err
 	}
 	n := len(req.Traces)
+	if err := checkGroup(n); err != nil {
+		return sdk.JudgeResponse{}, err
+	}
 	switch {
-	case n == 0:
-		return sdk.JudgeResponse{}, fmt.Errorf("%w: judge: no traces to rank", sdk.ErrInvalidRequest)
-	case n > MaxTraces:
-		return sdk.JudgeResponse{}, fmt.Errorf("%w: judge: %d traces, at most %d are ranked at once", sdk.ErrInvalidRequest, n, MaxTraces)
 	case n == 1:
 		return sdk.JudgeResponse{Ranking: []int{0}, Scores: []float64{1}}, nil
 	}
-	msgs := r.Prompt(req)
-	llmReq := sdk.LLMRequest{Messages: msgs, MaxTokens: r.maxTokens()}
-	first, err := ask(llmReq)
+	var ranking []int
+	err := askTwice(ask, sdk.LLMRequest{Messages: r.Prompt(req), MaxTokens: r.maxTokens()}, "ranking",
+		func(text string) (err error) {
+			ranking, err = ParseRanking(text, n)
+			return err
+		},
+		func(err error) string { return correction(err, n) })
 	if err != nil {
-		return sdk.JudgeResponse{}, fmt.Errorf("judge: ask the LLM: %w", err)
-	}
-	ranking, err1 := ParseRanking(first.Text, n)
-	if err1 != nil {
-		retry := llmReq
-		retry.Messages = append(append(make([]sdk.Message, 0, len(msgs)+2), msgs...),
-			sdk.Message{Role: "assistant", Content: clip(first.Text, 4000)},
-			sdk.Message{Role: "user", Content: correction(err1, n)})
-		second, err := ask(retry)
-		if err != nil {
-			return sdk.JudgeResponse{}, fmt.Errorf("judge: ask the LLM again after an unreadable answer (%v): %w", err1, err)
-		}
-		var err2 error
-		if ranking, err2 = ParseRanking(second.Text, n); err2 != nil {
-			return sdk.JudgeResponse{}, fmt.Errorf("judge: no ranking in two answers of the LLM: first: %w; second: %w", err1, err2)
-		}
+		return sdk.JudgeResponse{}, err
 	}
 	return sdk.JudgeResponse{Ranking: ranking, Scores: Scores(ranking)}, nil
 }
@@ -76,12 +65,7 @@ func (j Native) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeRespo
 	if j.LLM == nil {
 		return sdk.JudgeResponse{}, fmt.Errorf("%w: judge: no LLM configured", ErrBadConfig)
 	}
-	return j.Ranker.Judge(req, func(r sdk.LLMRequest) (sdk.LLMResponse, error) {
-		if err := ctx.Err(); err != nil {
-			return sdk.LLMResponse{}, err
-		}
-		return j.LLM.Complete(ctx, r)
-	})
+	return j.Ranker.Judge(req, withContext(ctx, j.LLM))
 }
 
 // ConfigKeys lists the keys [RankerFromConfig] reads, for a plugin that
@@ -116,4 +100,33 @@ func RankerFromConfig(m map[string]string) (Ranker, error) {
 		return Ranker{}, err
 	}
 	return r, nil
+}
+
+// GroupJudge is a judge of a group over an [Ask]: [Ranker], [Relative]
+// or [Correctness].
+type GroupJudge interface {
+	Judge(req sdk.JudgeRequest, ask Ask) (sdk.JudgeResponse, error)
+}
+
+var (
+	_ GroupJudge = Ranker{}
+	_ GroupJudge = Relative{}
+	_ GroupJudge = Correctness{}
+)
+
+// Model is any [GroupJudge] in process over a model: an sdk.Judge whose
+// every request goes to LLM with Judge's ctx.
+type Model struct {
+	Of  GroupJudge
+	LLM sdk.LLM
+}
+
+var _ sdk.Judge = Model{}
+
+// Judge implements sdk.Judge: m.Of's verdict, asking m.LLM.
+func (m Model) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeResponse, error) {
+	if m.LLM == nil || m.Of == nil {
+		return sdk.JudgeResponse{}, fmt.Errorf("%w: judge: no LLM or no judge configured", ErrBadConfig)
+	}
+	return m.Of.Judge(req, withContext(ctx, m.LLM))
 }
