@@ -68,9 +68,43 @@ func (j Native) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeRespo
 	return j.Ranker.Judge(req, withContext(ctx, j.LLM))
 }
 
-// ConfigKeys lists the keys [RankerFromConfig] reads, for a plugin that
-// fetches its config key by key (config_get).
-func ConfigKeys() []string { return []string{"max_tokens", "max_prompt_chars", "rubric"} }
+// ConfigKeys lists the keys [FromConfig] reads, for a plugin that fetches
+// its config key by key (config_get).
+func ConfigKeys() []string { return []string{"style", "max_tokens", "max_prompt_chars", "rubric"} }
+
+// The styles [FromConfig] builds.
+const (
+	StyleRanking     = "ranking"
+	StyleRelative    = "relative"
+	StyleCorrectness = "correctness"
+)
+
+// FromConfig builds the judge a plugin's config asks for: style (ranking,
+// the default; relative; correctness) and the keys of
+// [RankerFromConfig]. An unknown style fails with [ErrBadConfig] naming
+// it.
+func FromConfig(m map[string]string) (GroupJudge, error) {
+	rest := make(map[string]string, len(m))
+	for k, v := range m {
+		if k != "style" {
+			rest[k] = v
+		}
+	}
+	r, err := RankerFromConfig(rest)
+	if err != nil {
+		return nil, err
+	}
+	switch style := m["style"]; style {
+	case "", StyleRanking:
+		return r, nil
+	case StyleRelative:
+		return Relative(r), nil
+	case StyleCorrectness:
+		return Correctness(r), nil
+	default:
+		return nil, fmt.Errorf("%w: style %q: want %s, %s or %s", ErrBadConfig, short(style), StyleRanking, StyleRelative, StyleCorrectness)
+	}
+}
 
 // RankerFromConfig builds a Ranker from string values: max_tokens and
 // max_prompt_chars (decimal integers, see [Ranker]) and rubric (any text).
