@@ -82,15 +82,18 @@ func TestScorer_JudgeFallbacks(t *testing.T) {
 	}
 }
 
-// The causes reach the step metrics' JSON.
-func TestStepMetrics_JudgeCausesJSON(t *testing.T) {
-	b, err := json.Marshal(coach.StepMetrics{JudgeFallbacks: 6, JudgeCauses: coach.JudgeCauses{Failures: 1, Timeouts: 2, Unreadable: 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{`"judge_fallbacks":6`, `"judge_failures":1`, `"judge_timeouts":2`, `"judge_unreadable":3`} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("metrics JSON lacks %s: %s", want, b)
+// The causes reach the step metrics' and the evaluation's JSON.
+func TestJudgeCausesJSON(t *testing.T) {
+	causes := coach.JudgeCauses{Failures: 1, Timeouts: 2, Unreadable: 3}
+	for _, v := range []any{coach.StepMetrics{JudgeFallbacks: 6, JudgeCauses: causes}, coach.EvalResult{RewardFallbacks: 6, JudgeCauses: causes}} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`"judge_failures":1`, `"judge_timeouts":2`, `"judge_unreadable":3`} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("%T JSON lacks %s: %s", v, want, b)
+			}
 		}
 	}
 }
