@@ -119,25 +119,9 @@ func (r Ranker) userPrompt(req sdk.JudgeRequest) string {
 	budget := r.maxPromptChars()
 	n := len(req.Traces)
 	var b strings.Builder
-	b.WriteString("# Task\n")
-	b.WriteString(clipMiddle(taskText(req), budget/4))
-	expected := req.Expected
-	if expected == "" && req.Task != nil {
-		expected = req.Task.Expected
-	}
-	if expected != "" {
-		b.WriteString("\n\n# Expected answer\n")
-		b.WriteString(clipMiddle(expected, budget/16))
-	}
-	rubric := req.Rubric
-	if rubric == "" {
-		rubric = r.Rubric
-	}
-	if rubric != "" {
-		b.WriteString("\n\n# Rubric\n")
-		b.WriteString(clipMiddle(rubric, budget/8))
-	}
-	fmt.Fprintf(&b, "\n\n# Trajectories (%d)\n\n", n)
+	b.WriteString("# Task\n" + clipMiddle(taskText(req), budget/4) + "\n\n")
+	writeGold(&b, req, r.Rubric, budget)
+	fmt.Fprintf(&b, "# Trajectories (%d)\n\n", n)
 	footer := instruction(n)
 	if n > 0 {
 		per := (budget - b.Len() - len(footer)) / n
@@ -168,4 +152,26 @@ func taskText(req sdk.JudgeRequest) string {
 		}
 	}
 	return "(not given)"
+}
+
+// writeGold writes the expected answer (req.Expected, else the task's)
+// and the rubric (req.Rubric, else rubric), each only when known.
+func writeGold(b *strings.Builder, req sdk.JudgeRequest, rubric string, budget int) {
+	if e := expected(req.Expected, req.Task); e != "" {
+		b.WriteString("# Expected answer\n" + clipMiddle(e, budget/16) + "\n\n")
+	}
+	if req.Rubric != "" {
+		rubric = req.Rubric
+	}
+	if rubric != "" {
+		b.WriteString("# Rubric\n" + clipMiddle(rubric, budget/8) + "\n\n")
+	}
+}
+
+// expected is the request's expected answer, else the task's.
+func expected(e string, task *sdk.Task) string {
+	if e == "" && task != nil {
+		return task.Expected
+	}
+	return e
 }

@@ -96,28 +96,6 @@ func (r Relative) userPrompt(req sdk.JudgeRequest) string {
 	return clipMiddle(b.String(), budget)
 }
 
-// writeGold writes the expected answer (req.Expected, else the task's)
-// and the rubric (req.Rubric, else rubric), each only when known.
-func writeGold(b *strings.Builder, req sdk.JudgeRequest, rubric string, budget int) {
-	if e := expected(req.Expected, req.Task); e != "" {
-		b.WriteString("# Expected answer\n" + clipMiddle(e, budget/16) + "\n\n")
-	}
-	if req.Rubric != "" {
-		rubric = req.Rubric
-	}
-	if rubric != "" {
-		b.WriteString("# Rubric\n" + clipMiddle(rubric, budget/8) + "\n\n")
-	}
-}
-
-// expected is the request's expected answer, else the task's.
-func expected(e string, task *sdk.Task) string {
-	if e == "" && task != nil {
-		return task.Expected
-	}
-	return e
-}
-
 // Judge scores req.Traces: it renders [Relative.Prompt], asks once, reads
 // the answer with [ParseScores] and, when that fails, asks once more with
 // the answer and what was wrong. The response holds one score in [0, 1]
