@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -184,5 +183,5 @@ type HostConfig struct {
 	// Tools answers toolbrain_call_tool; nil makes that call fail.
 	Tools sdk.Tool `toml:"-"`
 	// LLM answers toolbrain_llm; nil makes that call fail.
-	LLM func(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) `toml:"-"`
+	LLM sdk.LLM `toml:"-"`
 }

@@ -339,7 +339,7 @@ func userFunctions(h *Host) map[string]api.GoModuleFunc {
 			if h.cfg.LLM == nil {
 				in.fail(fmt.Errorf("%w: %s: no judge model is configured on this host", sdk.ErrPermissionDenied, sdk.HostLLM))
 			}
-			resp, err := h.cfg.LLM(ctx, req)
+			resp, err := h.cfg.LLM.Complete(ctx, req)
 			if err != nil {
 				in.fail(fmt.Errorf("%s: %w", sdk.HostLLM, err))
 			}

@@ -22,4 +22,10 @@ var (
 	ErrInvalidResponse = errors.New("sdk: invalid response")
 	// ErrInvalidScore means a score or advantage is NaN or infinite.
 	ErrInvalidScore = errors.New("sdk: score is not a finite number")
+	// ErrUnreadableAnswer means a judge's model answered, but no verdict
+	// could be read from the answer (not the JSON asked for, a score out of
+	// range, a wrong count), even after asking again. The coach counts it
+	// apart from a judge that failed or timed out. A plugin's error reaches
+	// the host as text, so hosts also look for this message in it.
+	ErrUnreadableAnswer = errors.New("sdk: unreadable answer from the judge model")
 )

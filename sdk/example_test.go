@@ -1,6 +1,7 @@
 package sdk_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -31,4 +32,16 @@ func ExampleRewardRequest() {
 	b, _ := json.Marshal(sdk.RewardRequest{Expected: "4", Trace: sdk.Trace{FinalAnswer: "4"}})
 	fmt.Println(string(b))
 	// Output: {"expected":"4","trace":{"final_answer":"4","turns":null,"timings":{}}}
+}
+
+// An LLMFunc turns a function into an sdk.LLM, for a test's scripted model
+// or a wrapper around another model.
+func ExampleLLMFunc() {
+	var model sdk.LLM = sdk.LLMFunc(func(_ context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
+		return sdk.LLMResponse{Text: "echo: " + req.Messages[len(req.Messages)-1].Content}, nil
+	})
+	resp, err := model.Complete(context.Background(), sdk.LLMRequest{Messages: []sdk.Message{{Role: "user", Content: "hi"}}})
+	fmt.Println(resp.Text, err)
+	// Output:
+	// echo: hi <nil>
 }

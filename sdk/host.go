@@ -1,5 +1,7 @@
 package sdk
 
+import "context"
+
 // Host functions the runtime offers plugins. Besides Extism's own functions
 // (input, output, memory), a WebAssembly plugin may import these; each is
 // allowed only when the plugin's manifest asks for the permission and the
@@ -57,4 +59,25 @@ type LLMRequest struct {
 //	{"text": "Yes."}
 type LLMResponse struct {
 	Text string `json:"text"`
+}
+
+// LLM answers chat requests: the coach's judge model behind toolbrain_llm,
+// an in-process judge's model, or a teacher. core/llm's Endpoint and Local
+// implement it; [LLMFunc] adapts a plain function, as net/http's
+// HandlerFunc adapts one to Handler.
+//
+// Complete must be safe for concurrent use, and once ctx is done it returns
+// an error that wraps ctx.Err(). An error means no answer was produced (the
+// model or the transport failed, or the request was invalid); an answer the
+// caller cannot use is not an error of Complete.
+type LLM interface {
+	Complete(ctx context.Context, req LLMRequest) (LLMResponse, error)
+}
+
+// LLMFunc is a function used as an [LLM]: LLMFunc(f).Complete calls f.
+type LLMFunc func(ctx context.Context, req LLMRequest) (LLMResponse, error)
+
+// Complete calls f(ctx, req).
+func (f LLMFunc) Complete(ctx context.Context, req LLMRequest) (LLMResponse, error) {
+	return f(ctx, req)
 }

@@ -71,7 +71,7 @@ func scoreCmd(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	// The coach's scorer; where the coach would give a fallback score,
 	// score reports the failure instead.
-	w := &coach.Scorer{Components: rs}
+	w := &coach.Scorer{Components: rs, JudgeTimeout: cfg.Judge.CallTimeout}
 
 	lines := make([][]scoreLine, len(groups))
 	adv := sdk.AdvantageRequest{Groups: make([]sdk.Group, len(groups))}

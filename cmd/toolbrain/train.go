@@ -220,5 +220,8 @@ func evalCmd(ctx context.Context, o *cmdIO, args []string) error {
 	if r.RewardFallbacks > 0 {
 		fmt.Fprintf(o.stdout, "reward fallbacks %d (a reward or judge failed; see the log)\n", r.RewardFallbacks)
 	}
+	if j := r.JudgeCauses; j != (coach.JudgeCauses{}) {
+		fmt.Fprintf(o.stdout, "judge fallbacks: %d failed, %d timed out, %d unreadable answers\n", j.Failures, j.Timeouts, j.Unreadable)
+	}
 	return nil
 }

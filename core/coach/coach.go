@@ -187,6 +187,10 @@ type StepMetrics struct {
 	SkippedGroups   int `json:"skipped_groups"`
 	RewardFallbacks int `json:"reward_fallbacks"`
 	JudgeFallbacks  int `json:"judge_fallbacks"`
+	// JudgeCauses splits JudgeFallbacks into failures, timeouts and
+	// unreadable answers (judge_failures, judge_timeouts,
+	// judge_unreadable).
+	JudgeCauses
 	// Seconds of each phase.
 	RolloutSeconds float64 `json:"rollout_seconds"`
 	ScoreSeconds   float64 `json:"score_seconds"`
@@ -322,6 +326,7 @@ func (c *Coach) describeRollouts(m *StepMetrics, groups []*Group) {
 	for _, g := range groups {
 		m.RewardFallbacks += g.Fallbacks
 		m.JudgeFallbacks += g.JudgeFallbacks
+		m.JudgeCauses.Add(g.Judge)
 		if len(m.Errors) < 4 {
 			m.Errors = append(m.Errors, g.Errors...)
 		}

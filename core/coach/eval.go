@@ -24,6 +24,8 @@ type EvalResult struct {
 	ToolErrors      int `json:"tool_errors"`
 	NoAnswer        int `json:"no_answer"`
 	RewardFallbacks int `json:"reward_fallbacks"`
+	// JudgeCauses counts the fallbacks of judges by cause.
+	JudgeCauses
 }
 
 // EvalOptions configure Evaluate.
@@ -69,6 +71,7 @@ func Evaluate(ctx context.Context, exec Executor, s *Scorer, tasks []sdk.Task, o
 				return r, nil, nil, fmt.Errorf("coach: evaluate: %w", err)
 			}
 			r.RewardFallbacks += sc.Fallbacks
+			r.JudgeCauses.Add(sc.Judge)
 			for j := range g {
 				tr := &g[j]
 				all = append(all, *tr)

@@ -72,14 +72,20 @@ func report(cfg Config, steps []StepMetrics, sum Summary, images []string) []byt
 	fmt.Fprintf(&b, "| method | %s |\n| group size | %d |\n| tasks per step | %d |\n| seed | %d |\n", cfg.Method, cfg.GroupSize, cfg.TasksPerStep, cfg.Seed)
 	fmt.Fprintf(&b, "| steps | %d (%d with an update) |\n| wall time | %s |\n", sum.Steps, sum.Updates, time.Duration(sum.Seconds*float64(time.Second)).Round(time.Second))
 	skipped, fallbacks, judge, sandbox := 0, 0, 0, 0
+	var causes JudgeCauses
 	for _, m := range steps {
 		skipped += m.SkippedGroups
 		fallbacks += m.RewardFallbacks
 		judge += m.JudgeFallbacks
+		causes.Add(m.JudgeCauses)
 		sandbox += m.SandboxErrors
 	}
 	fmt.Fprintf(&b, "| groups without signal (skipped) | %d of %d |\n", skipped, len(steps)*cfg.TasksPerStep)
-	fmt.Fprintf(&b, "| reward fallbacks (of which judge) | %d (%d) |\n| failed tool or code turns | %d |\n", fallbacks, judge, sandbox)
+	fmt.Fprintf(&b, "| reward fallbacks (of which judge) | %d (%d) |\n", fallbacks, judge)
+	if judge > 0 {
+		fmt.Fprintf(&b, "| judge fallbacks: failures, timeouts, unreadable answers | %d, %d, %d |\n", causes.Failures, causes.Timeouts, causes.Unreadable)
+	}
+	fmt.Fprintf(&b, "| failed tool or code turns | %d |\n", sandbox)
 	if len(steps) > 0 {
 		first, last := steps[0], steps[len(steps)-1]
 		fmt.Fprintf(&b, "| training reward, first → last step | %.3f → %.3f |\n", first.RewardMean, last.RewardMean)

@@ -167,7 +167,8 @@ func (c *Coach) Run(ctx context.Context, o RunOptions) (Summary, error) {
 			return sum, err
 		}
 		log.Info("step", "step", m.Step, "reward", m.RewardMean, "success", m.Success, "loss", m.Loss, "kl", m.KL,
-			"skipped_groups", m.SkippedGroups, "fallbacks", m.RewardFallbacks)
+			"skipped_groups", m.SkippedGroups, "fallbacks", m.RewardFallbacks,
+			"judge_failures", m.Failures, "judge_timeouts", m.Timeouts, "judge_unreadable", m.Unreadable)
 		for _, e := range m.Errors {
 			log.Warn("reward fell back", "step", m.Step, "error", e)
 		}

@@ -162,6 +162,30 @@ type Judge struct {
 	Timeout time.Duration `toml:"timeout"`
 	// MaxTokens is the answer length when a request sets none (0 = 256).
 	MaxTokens int `toml:"max_tokens"`
+	// CallTimeout bounds one call of a judge reward on a group, or on a
+	// trace for correctness_judge, with all its requests and retries; past
+	// it the traces get train.fallback_score, counted as judge timeouts.
+	// 0 = no bound beyond Timeout per attempt (and a plugin's own limit).
+	CallTimeout time.Duration `toml:"call_timeout"`
+}
+
+// The built-in judge rewards, [[rewards]] names that ask the [judge] model
+// in process (plugins/judge): they take a rubric and [rewards.config]
+// max_tokens and max_prompt_chars.
+const (
+	// RankingJudge ranks a group best to worst; scores from 1 to 0.
+	RankingJudge = "ranking_judge"
+	// RelativeJudge scores a group 0 to 1 against each other in one
+	// request (ART's RULER).
+	RelativeJudge = "relative_judge"
+	// CorrectnessJudge asks, trace by trace, whether the final answer
+	// matches the task's expected answer: 1 or 0 (ART·E's judge).
+	CorrectnessJudge = "correctness_judge"
+)
+
+// IsJudgeReward reports whether name is a built-in judge reward.
+func IsJudgeReward(name string) bool {
+	return name == RankingJudge || name == RelativeJudge || name == CorrectnessJudge
 }
 
 // Configured reports whether a judge model is set.
@@ -186,10 +210,10 @@ type Reward struct {
 	// Grant lists the host functions the plugin may call (tool, llm, log,
 	// config), where its manifest asks for them; llm is answered by [judge].
 	Grant []string `toml:"grant"`
-	// Rubric is given to a judge plugin with every group.
+	// Rubric is given to a judge (plugin or built-in) with every group.
 	Rubric string `toml:"rubric"`
 	// Config holds the values the plugin reads (config_get, or a go-plugin's
-	// Configure).
+	// Configure), or a built-in judge's max_tokens and max_prompt_chars.
 	Config map[string]string `toml:"config"`
 }
 
@@ -416,8 +440,13 @@ func (c Config) Validate() error {
 			return bad(key+".weight", "got %v, want a finite number", r.Weight)
 		case r.MaxTurns < 0:
 			return bad(key+".max_turns", "got %d, want >= 0", r.MaxTurns)
-		case r.Plugin == "" && (r.Manifest != "" || len(r.Grant) > 0 || len(r.Config) > 0 || r.Rubric != ""):
-			return bad(key+".plugin", "manifest, grant, rubric and config apply to a plugin; this entry has none")
+		case r.Plugin == "" && (r.Manifest != "" || len(r.Grant) > 0):
+			return bad(key+".plugin", "manifest and grant apply to a plugin; this entry has none")
+		case r.Plugin == "" && !IsJudgeReward(r.Name) && (len(r.Config) > 0 || r.Rubric != ""):
+			return bad(key+".plugin", "rubric and config apply to a plugin or a built-in judge (%s, %s, %s); %q is neither",
+				RankingJudge, RelativeJudge, CorrectnessJudge, r.Name)
+		case r.Plugin == "" && IsJudgeReward(r.Name) && !c.Judge.Configured():
+			return bad(key+".name", "%s asks the [judge] model: set judge.endpoint (and judge.model) or judge.checkpoint", r.Name)
 		}
 		for _, g := range r.Grant {
 			if g != sdk.PermissionTool && g != sdk.PermissionLLM && g != sdk.PermissionLog && g != sdk.PermissionConfig {
@@ -462,6 +491,8 @@ func (c Config) Validate() error {
 		return bad("judge.timeout", "got %v, want a positive duration such as \"60s\"", j.Timeout)
 	case j.MaxTokens < 0:
 		return bad("judge.max_tokens", "got %d, want >= 0 (0 = 256)", j.MaxTokens)
+	case j.CallTimeout < 0:
+		return bad("judge.call_timeout", "got %v, want a positive duration such as \"120s\", or \"0s\" for none", j.CallTimeout)
 	}
 	seen := map[string]bool{}
 	for i, m := range c.MCP {

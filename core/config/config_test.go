@@ -57,6 +57,10 @@ func TestParse(t *testing.T) {
 	if err != nil || len(r.Rewards) != 1 || r.Rewards[0].Config["max_tokens"] != "64" || len(r.Rewards[0].Grant) != 2 || r.Rewards[0].Rubric != "short" {
 		t.Errorf("plugin reward: %+v, %v", r.Rewards, err)
 	}
+	bj, err := Parse("t.toml", "[judge]\ncheckpoint = \"m\"\ncall_timeout = \"2m\"\n[[rewards]]\nname = \"correctness_judge\"\nweight = 1.0\nrubric = \"numbers only\"\n[rewards.config]\nmax_tokens = \"64\"\n")
+	if err != nil || bj.Judge.CallTimeout != 2*time.Minute || bj.Rewards[0].Rubric != "numbers only" || bj.Rewards[0].Config["max_tokens"] != "64" {
+		t.Errorf("built-in judge reward: %+v, %+v, %v", bj.Judge, bj.Rewards, err)
+	}
 	if Default().Judge.Configured() {
 		t.Error("the default configures no judge model")
 	}
@@ -95,6 +99,9 @@ func TestParse_Errors(t *testing.T) {
 		{name: "judge model without endpoint", src: "[judge]\n\nmodel = \"gpt\"\n", want: []string{"t.toml:3", "judge.model", "checkpoint"}},
 		{name: "judge negative timeout", src: "[judge]\ntimeout = \"-2s\"\n", want: []string{"t.toml:2", "judge.timeout"}},
 		{name: "judge negative max_tokens", src: "[judge]\nmax_tokens = -1\n", want: []string{"t.toml:2", "judge.max_tokens"}},
+		{name: "judge negative call_timeout", src: "[judge]\ncall_timeout = \"-1s\"\n", want: []string{"t.toml:2", "judge.call_timeout"}},
+		{name: "rubric on a non-judge built-in", src: "[[rewards]]\nname = \"exact_match\"\nrubric = \"short\"\n", want: []string{"rewards[0].plugin", "built-in judge", `"exact_match" is neither`}},
+		{name: "built-in judge without a judge model", src: "[[rewards]]\nname = \"relative_judge\"\n", want: []string{"rewards[0].name", "relative_judge asks the [judge] model"}},
 		{name: "plugin options without plugin", src: "[[rewards]]\nname = \"exact_match\"\ngrant = [\"llm\"]\n", want: []string{"rewards[0].plugin", "apply to a plugin"}},
 		{name: "unknown grant", src: "[[rewards]]\nplugin = \"j.wasm\"\ngrant = [\"net\"]\n", want: []string{"t.toml:3", "rewards[0].grant", "net"}},
 		{name: "judge unknown key", src: "[judge]\nurl = \"x\"\n", want: []string{"t.toml:2", `"judge.url"`}},

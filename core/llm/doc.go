@@ -7,7 +7,7 @@
 // runtime.HostConfig.LLM; a [Client] from this package fills that field:
 //
 //	judge, err := llm.NewEndpoint(llm.EndpointConfig{BaseURL: "http://localhost:8000/v1", Model: "qwen2.5-7b-instruct"})
-//	host, err := runtime.NewHost(ctx, runtime.HostConfig{LLM: judge.Complete})
+//	host, err := runtime.NewHost(ctx, runtime.HostConfig{LLM: judge})
 //
 // Two clients:
 //

@@ -1,7 +1,6 @@
 package llm
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -10,16 +9,14 @@ import (
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
-// Client answers toolbrain_llm requests. Its Complete method has the
-// signature of runtime.HostConfig.LLM, so a Client wires in as
+// Client answers toolbrain_llm requests: it is [sdk.LLM], the one
+// interface of a language model, so a Client wires in as
 //
-//	runtime.HostConfig{LLM: client.Complete}
+//	runtime.HostConfig{LLM: client}
 //
 // Implementations are safe for concurrent use, and Complete returns an error
 // wrapping ctx.Err() once ctx is done.
-type Client interface {
-	Complete(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error)
-}
+type Client = sdk.LLM
 
 // Compile-time checks that both clients satisfy Client.
 var (

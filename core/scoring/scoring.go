@@ -83,11 +83,11 @@ func (h *Host) onClose(f func()) {
 }
 
 // LLM is the runtime's toolbrain_llm callback: the judge model, or nil.
-func (h *Host) LLM() func(context.Context, sdk.LLMRequest) (sdk.LLMResponse, error) {
+func (h *Host) LLM() sdk.LLM {
 	if h.Judge == nil {
-		return nil
+		return nil // an untyped nil, which the hosts test for
 	}
-	return h.Judge.Complete
+	return h.Judge
 }
 
 // judgeModel builds the [judge] model: an OpenAI-compatible endpoint or a
@@ -132,7 +132,13 @@ func (h *Host) Rewards(ctx context.Context) ([]coach.Reward, error) {
 			name = fmt.Sprintf("%s#%d", name, seen[name])
 		}
 		c := coach.Reward{Name: name, Weight: r.Weight}
-		if r.Plugin == "" {
+		if r.Plugin == "" && config.IsJudgeReward(r.Name) {
+			var err error
+			if c.Reward, c.PerTrace, err = builtinJudge(r, h.LLM()); err != nil {
+				return nil, fmt.Errorf("rewards[%d]: %w", i, err)
+			}
+			c.Judge = true
+		} else if r.Plugin == "" {
 			b, err := rewards.Builtin(rewards.Config{Name: r.Name, Weight: r.Weight, MaxTurns: r.MaxTurns, Normalize: r.Normalize})
 			if err != nil {
 				return nil, fmt.Errorf("rewards[%d]: %w", i, err)
@@ -150,7 +156,7 @@ func (h *Host) Rewards(ctx context.Context) ([]coach.Reward, error) {
 				}
 				c.Reward = p
 			case sdk.KindJudge:
-				c.Reward, c.Judge = judge.GroupReward{Judge: p, Rubric: r.Rubric}, true
+				c.Reward, c.Judge = judge.GroupReward{Judge: pluginJudge{p}, Rubric: r.Rubric}, true
 			default:
 				return nil, fmt.Errorf("rewards[%d].plugin: %s is a %s plugin; a reward is a reward or judge plugin", i, r.Plugin, kind)
 			}
@@ -159,6 +165,48 @@ func (h *Host) Rewards(ctx context.Context) ([]coach.Reward, error) {
 	}
 	return out, nil
 }
+
+// builtinJudge is a built-in judge reward ([config.RankingJudge],
+// [config.RelativeJudge], [config.CorrectnessJudge]) over the [judge]
+// model, and whether the coach scores it trace by trace.
+func builtinJudge(r config.Reward, model sdk.LLM) (sdk.GroupReward, bool, error) {
+	if model == nil {
+		return nil, false, fmt.Errorf("%s asks the [judge] model, and none is configured", r.Name)
+	}
+	opts, err := judge.RankerFromConfig(r.Config)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s config: %w", r.Name, err)
+	}
+	switch r.Name {
+	case config.RankingJudge:
+		return judge.GroupReward{Judge: judge.Model{Of: opts, LLM: model}, Rubric: r.Rubric}, false, nil
+	case config.RelativeJudge:
+		return judge.GroupReward{Judge: judge.Model{Of: judge.Relative(opts), LLM: model}, Rubric: r.Rubric}, false, nil
+	}
+	c := judge.Correctness(opts)
+	if r.Rubric != "" {
+		c.Rubric = r.Rubric
+	}
+	return judge.CorrectnessReward{Correctness: c, LLM: model}, true, nil
+}
+
+// pluginJudge is a judge plugin whose time limit (runtime.ErrTimeout)
+// reads as a timeout to the coach, which counts judge timeouts apart.
+type pluginJudge struct{ of sdk.Judge }
+
+func (p pluginJudge) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeResponse, error) {
+	resp, err := p.of.Judge(ctx, req)
+	if errors.Is(err, runtime.ErrTimeout) {
+		err = timeoutError{err}
+	}
+	return resp, err
+}
+
+// timeoutError marks err as a timeout (net.Error's Timeout method).
+type timeoutError struct{ error }
+
+func (timeoutError) Timeout() bool   { return true }
+func (e timeoutError) Unwrap() error { return e.error }
 
 // plugin is what both transports' plugins offer.
 type plugin interface {
@@ -242,6 +290,12 @@ func Builtin(cfg config.Config) (sdk.Algorithm, error) {
 func Check(cfg config.Config) error {
 	var list []rewards.Config
 	for i, r := range cfg.Rewards {
+		if r.Plugin == "" && config.IsJudgeReward(r.Name) {
+			if _, err := judge.RankerFromConfig(r.Config); err != nil {
+				return fmt.Errorf("rewards[%d] %s config: %w", i, r.Name, err)
+			}
+			continue
+		}
 		if r.Plugin != "" {
 			if err := checkPluginFiles(fmt.Sprintf("rewards[%d]", i), r.Plugin, r.Manifest); err != nil {
 				return err

@@ -1,9 +1,29 @@
-// Package judge is ToolBrain's first-party ranking LLM judge: it shows a
-// language model one task's group of traces, asks for a ranking from best to
-// worst, and turns the ranking into rewards. It is the Go counterpart of the
-// Python reference's reward_llm_judge_via_ranking, written in plain Go (no
-// plugin SDK) so that the WebAssembly plugin plugins/wasm/judge-go, the
-// native [Native] judge and the tests all run the same code.
+// Package judge holds ToolBrain's first-party LLM judges, which the coach
+// uses as rewards:
+//
+//   - [Ranker], the ranking judge: it shows a language model one task's
+//     group of traces, asks for a ranking from best to worst, and turns the
+//     ranking into rewards. It is the Go counterpart of the Python
+//     reference's reward_llm_judge_via_ranking, and also runs as the
+//     WebAssembly plugin plugins/wasm/judge-go.
+//   - [Relative], a relative judge in the style of ART's RULER: one request
+//     scores the whole group from 0 to 1, the traces against each other,
+//     with the prompt the agents shared sent once ([ParseScores]).
+//   - [Correctness], a binary judge against a gold answer in the style of
+//     ART·E's: one request per trace, "is this final answer correct?",
+//     read as 1 or 0 ([ParseVerdict]).
+//
+// All three render traces the same way (trace.go): per step the code, the
+// tool calls with their arguments, the observations (errors marked) and the
+// step's error, then the final answer and the episode's error. They are
+// written in plain Go over an [Ask] function (no plugin SDK), so that a
+// plugin, the in-process judges ([Native], [Model], [CorrectnessReward],
+// over an sdk.LLM) and the tests all run the same code. An answer that
+// cannot be read is asked for once more, with what was wrong; a second
+// unreadable answer is an error wrapping sdk.ErrUnreadableAnswer, which the
+// coach counts apart from failures and timeouts.
+//
+// The ranking judge in detail:
 //
 // The flow, [Ranker.Judge]:
 //

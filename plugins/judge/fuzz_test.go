@@ -53,3 +53,44 @@ func FuzzParseRanking(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseScores feeds arbitrary answers: ParseScores must never panic,
+// must fail only with ErrBadScores, and must return n scores in [0, 1].
+func FuzzParseScores(f *testing.F) {
+	f.Add(`{"scores": [{"trajectory_id": "1", "score": 0.9}, {"trajectory_id": "2", "score": 0.1}]}`, 2)
+	f.Add("```json\n{\"scores\": {\"1\": 0.5}}\n```", 1)
+	f.Add(`{"scores": [0.1, "0.2", 3]}`, 3)
+	f.Add(`{{{{"scores": [`, 4)
+	f.Fuzz(func(t *testing.T, text string, n int) {
+		if n < -1 || n > 64 {
+			n %= 65
+		}
+		got, err := judge.ParseScores(text, n)
+		if err != nil {
+			if !errors.Is(err, judge.ErrBadScores) {
+				t.Fatalf("error %v does not wrap ErrBadScores", err)
+			}
+			return
+		}
+		if err := (sdk.JudgeResponse{Scores: got}).Validate(n); err != nil {
+			t.Fatalf("ParseScores(%q, %d) = %v: %v", text, n, got, err)
+		}
+		for _, s := range got {
+			if s < 0 || s > 1 {
+				t.Fatalf("ParseScores(%q, %d) = %v: out of [0, 1]", text, n, got)
+			}
+		}
+	})
+}
+
+// FuzzParseVerdict: never a panic, only ErrBadVerdict.
+func FuzzParseVerdict(f *testing.F) {
+	f.Add(`{"accept": true}`)
+	f.Add(`{"accept": "no"} {"accept": 1}`)
+	f.Add("Yes!")
+	f.Fuzz(func(t *testing.T, text string) {
+		if _, err := judge.ParseVerdict(text); err != nil && !errors.Is(err, judge.ErrBadVerdict) {
+			t.Fatalf("error %v does not wrap ErrBadVerdict", err)
+		}
+	})
+}

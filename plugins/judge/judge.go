@@ -22,51 +22,39 @@ type Ask func(req sdk.LLMRequest) (sdk.LLMResponse, error)
 // an invalid r ([ErrBadConfig]); no traces, or more than [MaxTraces]
 // (sdk.ErrInvalidRequest); a failing ask, returned wrapped and never
 // retried (it is the host's or the network's failure, not the model's);
-// two unreadable answers ([ErrBadRanking], with both reasons).
+// two unreadable answers ([ErrBadRanking], with both reasons, and
+// sdk.ErrUnreadableAnswer).
 func (r Ranker) Judge(req sdk.JudgeRequest, ask Ask) (sdk.JudgeResponse, error) {
 	if err := r.Validate(); err != nil {
 		return sdk.JudgeResponse{}, err
 	}
 	n := len(req.Traces)
+	if err := checkGroup(n); err != nil {
+		return sdk.JudgeResponse{}, err
+	}
 	switch {
-	case n == 0:
-		return sdk.JudgeResponse{}, fmt.Errorf("%w: judge: no traces to rank", sdk.ErrInvalidRequest)
-	case n > MaxTraces:
-		return sdk.JudgeResponse{}, fmt.Errorf("%w: judge: %d traces, at most %d are ranked at once", sdk.ErrInvalidRequest, n, MaxTraces)
 	case n == 1:
 		return sdk.JudgeResponse{Ranking: []int{0}, Scores: []float64{1}}, nil
 	}
-	msgs := r.Prompt(req)
-	llmReq := sdk.LLMRequest{Messages: msgs, MaxTokens: r.maxTokens()}
-	first, err := ask(llmReq)
+	var ranking []int
+	err := askTwice(ask, sdk.LLMRequest{Messages: r.Prompt(req), MaxTokens: r.maxTokens()}, "ranking",
+		func(text string) (err error) {
+			ranking, err = ParseRanking(text, n)
+			return err
+		},
+		func(err error) string { return correction(err, n) })
 	if err != nil {
-		return sdk.JudgeResponse{}, fmt.Errorf("judge: ask the LLM: %w", err)
-	}
-	ranking, err1 := ParseRanking(first.Text, n)
-	if err1 != nil {
-		retry := llmReq
-		retry.Messages = append(append(make([]sdk.Message, 0, len(msgs)+2), msgs...),
-			sdk.Message{Role: "assistant", Content: clip(first.Text, 4000)},
-			sdk.Message{Role: "user", Content: correction(err1, n)})
-		second, err := ask(retry)
-		if err != nil {
-			return sdk.JudgeResponse{}, fmt.Errorf("judge: ask the LLM again after an unreadable answer (%v): %w", err1, err)
-		}
-		var err2 error
-		if ranking, err2 = ParseRanking(second.Text, n); err2 != nil {
-			return sdk.JudgeResponse{}, fmt.Errorf("judge: no ranking in two answers of the LLM: first: %w; second: %w", err1, err2)
-		}
+		return sdk.JudgeResponse{}, err
 	}
 	return sdk.JudgeResponse{Ranking: ranking, Scores: Scores(ranking)}, nil
 }
 
-// Native is the judge in process, an sdk.Judge over an LLM function with
-// the signature of runtime.HostConfig.LLM (the same function that answers
-// the plugin's toolbrain_llm).
+// Native is the judge in process, an sdk.Judge over an sdk.LLM (the same
+// model that answers the plugin's toolbrain_llm).
 type Native struct {
 	Ranker Ranker
 	// LLM answers the judge's requests; it receives Judge's ctx.
-	LLM func(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error)
+	LLM sdk.LLM
 }
 
 var _ sdk.Judge = Native{}
@@ -77,17 +65,46 @@ func (j Native) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeRespo
 	if j.LLM == nil {
 		return sdk.JudgeResponse{}, fmt.Errorf("%w: judge: no LLM configured", ErrBadConfig)
 	}
-	return j.Ranker.Judge(req, func(r sdk.LLMRequest) (sdk.LLMResponse, error) {
-		if err := ctx.Err(); err != nil {
-			return sdk.LLMResponse{}, err
-		}
-		return j.LLM(ctx, r)
-	})
+	return j.Ranker.Judge(req, withContext(ctx, j.LLM))
 }
 
-// ConfigKeys lists the keys [RankerFromConfig] reads, for a plugin that
-// fetches its config key by key (config_get).
-func ConfigKeys() []string { return []string{"max_tokens", "max_prompt_chars", "rubric"} }
+// ConfigKeys lists the keys [FromConfig] reads, for a plugin that fetches
+// its config key by key (config_get).
+func ConfigKeys() []string { return []string{"style", "max_tokens", "max_prompt_chars", "rubric"} }
+
+// The styles [FromConfig] builds.
+const (
+	StyleRanking     = "ranking"
+	StyleRelative    = "relative"
+	StyleCorrectness = "correctness"
+)
+
+// FromConfig builds the judge a plugin's config asks for: style (ranking,
+// the default; relative; correctness) and the keys of
+// [RankerFromConfig]. An unknown style fails with [ErrBadConfig] naming
+// it.
+func FromConfig(m map[string]string) (GroupJudge, error) {
+	rest := make(map[string]string, len(m))
+	for k, v := range m {
+		if k != "style" {
+			rest[k] = v
+		}
+	}
+	r, err := RankerFromConfig(rest)
+	if err != nil {
+		return nil, err
+	}
+	switch style := m["style"]; style {
+	case "", StyleRanking:
+		return r, nil
+	case StyleRelative:
+		return Relative(r), nil
+	case StyleCorrectness:
+		return Correctness(r), nil
+	default:
+		return nil, fmt.Errorf("%w: style %q: want %s, %s or %s", ErrBadConfig, short(style), StyleRanking, StyleRelative, StyleCorrectness)
+	}
+}
 
 // RankerFromConfig builds a Ranker from string values: max_tokens and
 // max_prompt_chars (decimal integers, see [Ranker]) and rubric (any text).
@@ -117,4 +134,33 @@ func RankerFromConfig(m map[string]string) (Ranker, error) {
 		return Ranker{}, err
 	}
 	return r, nil
+}
+
+// GroupJudge is a judge of a group over an [Ask]: [Ranker], [Relative]
+// or [Correctness].
+type GroupJudge interface {
+	Judge(req sdk.JudgeRequest, ask Ask) (sdk.JudgeResponse, error)
+}
+
+var (
+	_ GroupJudge = Ranker{}
+	_ GroupJudge = Relative{}
+	_ GroupJudge = Correctness{}
+)
+
+// Model is any [GroupJudge] in process over a model: an sdk.Judge whose
+// every request goes to LLM with Judge's ctx.
+type Model struct {
+	Of  GroupJudge
+	LLM sdk.LLM
+}
+
+var _ sdk.Judge = Model{}
+
+// Judge implements sdk.Judge: m.Of's verdict, asking m.LLM.
+func (m Model) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeResponse, error) {
+	if m.LLM == nil || m.Of == nil {
+		return sdk.JudgeResponse{}, fmt.Errorf("%w: judge: no LLM or no judge configured", ErrBadConfig)
+	}
+	return m.Of.Judge(req, withContext(ctx, m.LLM))
 }

@@ -152,10 +152,10 @@ func TestNative(t *testing.T) {
 	var seen context.Context
 	type key struct{}
 	ctx := context.WithValue(context.Background(), key{}, "v")
-	j := judge.Native{LLM: func(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
+	j := judge.Native{LLM: sdk.LLMFunc(func(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
 		seen = ctx
 		return sdk.LLMResponse{Text: `{"ranking":[2,1,0]}`}, nil
-	}}
+	})}
 	got, err := j.Judge(ctx, group())
 	if err != nil {
 		t.Fatal(err)
@@ -197,8 +197,12 @@ func TestRankerFromConfig(t *testing.T) {
 		})
 	}
 	for _, k := range judge.ConfigKeys() {
-		if _, err := judge.RankerFromConfig(map[string]string{k: "1000"}); err != nil {
-			t.Errorf("ConfigKeys lists %q, which RankerFromConfig rejects: %v", k, err)
+		v := "1000"
+		if k == "style" {
+			v = judge.StyleRelative
+		}
+		if _, err := judge.FromConfig(map[string]string{k: v}); err != nil {
+			t.Errorf("ConfigKeys lists %q, which FromConfig rejects: %v", k, err)
 		}
 	}
 }
@@ -221,5 +225,31 @@ func TestRankerFromConfig_Errors(t *testing.T) {
 				t.Errorf("err = %v, want ErrBadConfig mentioning %q", err, tt.mention)
 			}
 		})
+	}
+}
+
+func TestFromConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		m    map[string]string
+		want judge.GroupJudge
+	}{
+		{name: "default", m: nil, want: judge.Ranker{}},
+		{name: "ranking", m: map[string]string{"style": "ranking", "rubric": "r"}, want: judge.Ranker{Rubric: "r"}},
+		{name: "relative", m: map[string]string{"style": "relative", "max_tokens": "64"}, want: judge.Relative{MaxTokens: 64}},
+		{name: "correctness", m: map[string]string{"style": "correctness", "max_prompt_chars": "2000"}, want: judge.Correctness{MaxPromptChars: 2000}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := judge.FromConfig(tt.m)
+			if err != nil || got != tt.want {
+				t.Errorf("FromConfig(%v) = %#v, %v; want %#v", tt.m, got, err, tt.want)
+			}
+		})
+	}
+	for _, m := range []map[string]string{{"style": "vibes"}, {"style": "relative", "max_tokens": "-1"}, {"temperature": "1"}} {
+		if _, err := judge.FromConfig(m); !errors.Is(err, judge.ErrBadConfig) {
+			t.Errorf("FromConfig(%v): err = %v, want ErrBadConfig", m, err)
+		}
 	}
 }

@@ -1,12 +1,8 @@
 package judge
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -123,25 +119,9 @@ func (r Ranker) userPrompt(req sdk.JudgeRequest) string {
 	budget := r.maxPromptChars()
 	n := len(req.Traces)
 	var b strings.Builder
-	b.WriteString("# Task\n")
-	b.WriteString(clipMiddle(taskText(req), budget/4))
-	expected := req.Expected
-	if expected == "" && req.Task != nil {
-		expected = req.Task.Expected
-	}
-	if expected != "" {
-		b.WriteString("\n\n# Expected answer\n")
-		b.WriteString(clipMiddle(expected, budget/16))
-	}
-	rubric := req.Rubric
-	if rubric == "" {
-		rubric = r.Rubric
-	}
-	if rubric != "" {
-		b.WriteString("\n\n# Rubric\n")
-		b.WriteString(clipMiddle(rubric, budget/8))
-	}
-	fmt.Fprintf(&b, "\n\n# Trajectories (%d)\n\n", n)
+	b.WriteString("# Task\n" + clipMiddle(taskText(req), budget/4) + "\n\n")
+	writeGold(&b, req, r.Rubric, budget)
+	fmt.Fprintf(&b, "# Trajectories (%d)\n\n", n)
 	footer := instruction(n)
 	if n > 0 {
 		per := (budget - b.Len() - len(footer)) / n
@@ -174,124 +154,24 @@ func taskText(req sdk.JudgeRequest) string {
 	return "(not given)"
 }
 
-// renderTrace is trace i's <trajectory> block in at most per bytes (when
-// per is enough for the tags and a short final answer).
-func renderTrace(i int, t *sdk.Trace, per int) string {
-	open := fmt.Sprintf("<trajectory id=\"%d\">\n", i)
-	const closeTag = "</trajectory>\n\n"
-	answer := t.FinalAnswer
-	if strings.TrimSpace(answer) == "" {
-		answer = "(none)"
+// writeGold writes the expected answer (req.Expected, else the task's)
+// and the rubric (req.Rubric, else rubric), each only when known.
+func writeGold(b *strings.Builder, req sdk.JudgeRequest, rubric string, budget int) {
+	if e := expected(req.Expected, req.Task); e != "" {
+		b.WriteString("# Expected answer\n" + clipMiddle(e, budget/16) + "\n\n")
 	}
-	end := "Final answer: " + clip(answer, max(per/4, 40)) + "\n"
-	if t.Error != "" {
-		end += "Episode error: " + clip(t.Error, max(per/8, 40)) + "\n"
+	if req.Rubric != "" {
+		rubric = req.Rubric
 	}
-	body := renderSteps(t, per)
-	if room := per - len(open) - len(closeTag) - len(end); len(body) > room {
-		body = clipMiddle(body, max(room-1, 0))
-		if body != "" && !strings.HasSuffix(body, "\n") {
-			body += "\n"
-		}
+	if rubric != "" {
+		b.WriteString("# Rubric\n" + clipMiddle(rubric, budget/8) + "\n\n")
 	}
-	return open + body + end + closeTag
 }
 
-// renderSteps writes every turn with its long fields cut to a share of per.
-func renderSteps(t *sdk.Trace, per int) string {
-	if len(t.Turns) == 0 {
-		return "(no steps)\n"
+// expected is the request's expected answer, else the task's.
+func expected(e string, task *sdk.Task) string {
+	if e == "" && task != nil {
+		return task.Expected
 	}
-	field := func(div int) int { return max(per/div, 60) }
-	var b strings.Builder
-	for s := range t.Turns {
-		turn := &t.Turns[s]
-		fmt.Fprintf(&b, "Step %d\n", s+1)
-		if turn.Code == "" && len(turn.ToolCalls) == 0 && strings.TrimSpace(turn.Completion) != "" {
-			b.WriteString("Output: " + clip(strings.TrimSpace(turn.Completion), field(4)) + "\n")
-		}
-		if turn.Code != "" {
-			b.WriteString("Code:\n```\n" + clip(strings.TrimRight(turn.Code, "\n"), field(3)) + "\n```\n")
-		}
-		for _, c := range turn.ToolCalls {
-			b.WriteString("Tool call: " + c.Name + " " + clip(compactJSON(c.Arguments), field(8)) + "\n")
-		}
-		for _, o := range turn.Observations {
-			b.WriteString("Observation")
-			if o.IsError {
-				b.WriteString(" (error)")
-			}
-			if o.Name != "" {
-				b.WriteString(" from " + o.Name)
-			}
-			b.WriteString(": " + clip(strings.TrimSpace(o.Content), field(6)) + "\n")
-		}
-		if turn.Error != "" {
-			b.WriteString("Error: " + clip(strings.TrimSpace(turn.Error), field(6)) + "\n")
-		}
-	}
-	return b.String()
-}
-
-// compactJSON is raw without insignificant white space ("{}" for none,
-// raw itself when it is not valid JSON).
-func compactJSON(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return "{}"
-	}
-	var b bytes.Buffer
-	if json.Compact(&b, raw) != nil {
-		return string(raw)
-	}
-	return b.String()
-}
-
-// marker replaces cut text.
-func marker(cut int) string { return "[... " + strconv.Itoa(cut) + " chars cut ...]" }
-
-// clip cuts s to at most max bytes, keeping its start and ending with a
-// marker that says how much was cut.
-func clip(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	keep := max - len(marker(len(s))) - 1
-	if keep < 0 {
-		return clipUTF8(s, max)
-	}
-	head := clipUTF8(s, keep)
-	return head + " " + marker(len(s)-len(head))
-}
-
-// clipMiddle cuts s to at most max bytes, keeping its start and its end
-// around a marker.
-func clipMiddle(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	keep := max - len(marker(len(s))) - 2
-	if keep < 0 {
-		return clipUTF8(s, max)
-	}
-	head := clipUTF8(s, keep/2)
-	tailStart := len(s) - (keep - len(head))
-	for tailStart < len(s) && !utf8.RuneStart(s[tailStart]) {
-		tailStart++
-	}
-	return head + "\n" + marker(tailStart-len(head)) + "\n" + s[tailStart:]
-}
-
-// clipUTF8 is the longest prefix of s of at most n bytes that does not
-// split a UTF-8 sequence.
-func clipUTF8(s string, n int) string {
-	if n >= len(s) {
-		return s
-	}
-	if n <= 0 {
-		return ""
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return e
 }

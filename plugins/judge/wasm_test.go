@@ -142,7 +142,7 @@ func loadJudge(t *testing.T, f *fakeLLM, grant tbruntime.Permissions, config map
 	// 4 MB Go module takes seconds on 2 cores, loading it milliseconds.
 	h, err := tbruntime.NewHost(ctx, tbruntime.HostConfig{
 		CacheDir: filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache"),
-		LLM:      f.llm,
+		LLM:      sdk.LLMFunc(f.llm),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +176,12 @@ func TestWasm_Judge(t *testing.T) {
 			want:    sdk.JudgeResponse{Ranking: []int{2, 0, 1}, Scores: []float64{0.5, 0, 1}}, asks: 2},
 		{name: "one trace, no question", req: sdk.JudgeRequest{Traces: []sdk.Trace{{FinalAnswer: "x"}}},
 			want: sdk.JudgeResponse{Ranking: []int{0}, Scores: []float64{1}}, asks: 0},
+		{name: "relative", config: map[string]string{"style": "relative"}, req: group(),
+			answers: []string{`{"scores": [{"trajectory_id": "1", "score": 0.9}, {"trajectory_id": "2", "score": 0.2}, {"trajectory_id": "3", "score": 0}]}`},
+			want:    sdk.JudgeResponse{Scores: []float64{0.9, 0.2, 0}}, asks: 1},
+		{name: "correctness", config: map[string]string{"style": "correctness"}, req: group(),
+			answers: []string{`{"accept": true}`, `{"accept": false}`},
+			want:    sdk.JudgeResponse{Scores: []float64{1, 0, 0}}, asks: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,11 +199,11 @@ func TestWasm_Judge(t *testing.T) {
 			}
 
 			native := &fakeLLM{answers: tt.answers}
-			r, err := judge.RankerFromConfig(tt.config)
+			j, err := judge.FromConfig(tt.config)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := judge.Native{Ranker: r, LLM: native.llm}.Judge(context.Background(), tt.req)
+			want, err := judge.Model{Of: j, LLM: sdk.LLMFunc(native.llm)}.Judge(context.Background(), tt.req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -212,18 +218,21 @@ func TestWasm_Judge(t *testing.T) {
 			}
 			user := f.got[0].Messages[len(f.got[0].Messages)-1].Content
 			for _, tr := range tt.req.Traces {
+				if tt.config["style"] == judge.StyleCorrectness {
+					break // one trace a request
+				}
 				if tr.FinalAnswer != "" && !strings.Contains(user, "Final answer: "+tr.FinalAnswer+"\n") {
 					t.Errorf("prompt lacks final answer %q:\n%s", tr.FinalAnswer, user)
 				}
 			}
-			if !strings.Contains(user, "# Expected answer\n42") {
+			if !strings.Contains(user, "# Expected answer\n42") && !strings.Contains(user, "# Reference answer\n42") {
 				t.Errorf("prompt lacks the expected answer:\n%s", user)
 			}
 			if rubric := tt.config["rubric"]; rubric != "" && !strings.Contains(user, "# Rubric\n"+rubric) {
 				t.Errorf("prompt lacks the configured rubric %q", rubric)
 			}
-			if want := r.MaxTokens; want != 0 && f.got[0].MaxTokens != want {
-				t.Errorf("max_tokens %d, want %d from the config", f.got[0].MaxTokens, want)
+			if want := tt.config["max_tokens"]; want != "" && fmt.Sprint(f.got[0].MaxTokens) != want {
+				t.Errorf("max_tokens %d, want %s from the config", f.got[0].MaxTokens, want)
 			}
 		})
 	}
@@ -251,6 +260,11 @@ func TestWasm_Judge_Errors(t *testing.T) {
 			is: errDown, mention: []string{sdk.HostLLM}, asks: 1},
 		{name: "bad config", grant: grantAll, config: map[string]string{"max_tokens": "lots"}, llm: &fakeLLM{},
 			is: tbruntime.ErrPluginFailed, mention: []string{"judge-go: config", `max_tokens "lots"`}},
+		{name: "unknown style", grant: grantAll, config: map[string]string{"style": "vibes"}, llm: &fakeLLM{},
+			is: tbruntime.ErrPluginFailed, mention: []string{"judge-go: config", `style "vibes"`}},
+		// The coach reads the unreadable answer from the plugin's error text.
+		{name: "relative, garbage twice", grant: grantAll, config: map[string]string{"style": "relative"}, llm: &fakeLLM{answers: []string{"?", "??"}},
+			is: tbruntime.ErrPluginFailed, mention: []string{"no scores in two answers", sdk.ErrUnreadableAnswer.Error()}, asks: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -121,9 +121,9 @@ func reportPercentiles(b *testing.B, d []time.Duration) {
 // call and the host call on the broker connection.
 func BenchmarkHostLLM(b *testing.B) {
 	cfg := goplugin.Config{Logger: quiet, Env: []string{askEnv + "=" + sdk.PermissionLLM}, Grant: runtime.Permissions{HostFunctions: []string{sdk.PermissionLLM}},
-		LLM: func(context.Context, sdk.LLMRequest) (sdk.LLMResponse, error) {
+		LLM: sdk.LLMFunc(func(context.Context, sdk.LLMRequest) (sdk.LLMResponse, error) {
 			return sdk.LLMResponse{Text: "ok"}, nil
-		}}
+		})}
 	p := openHelper(b, "hostfns", cfg)
 	in := []byte(`{"name":"llm","arguments":{"text":"hi"}}`)
 	timeCalls(b, func() error {

@@ -1,7 +1,6 @@
 package goplugin
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	goruntime "runtime"
@@ -65,7 +64,7 @@ type Config struct {
 	// model (the same callback as runtime.HostConfig.LLM); nil makes them
 	// fail with sdk.ErrPermissionDenied, saying no LLM is configured. It
 	// may be called concurrently; its ctx ends with the plugin's call.
-	LLM func(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error)
+	LLM sdk.LLM
 
 	// manifest, set by PackOpener, is the pack manifest's permissions: a
 	// host function it does not list stays closed, whatever the plugin

@@ -45,9 +45,9 @@ func ExampleOpen() {
 // it and Config.LLM answers.
 func ExampleOpen_hostFunctions() {
 	ctx := context.Background()
-	judge := func(_ context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
+	judge := sdk.LLMFunc(func(_ context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
 		return sdk.LLMResponse{Text: "you said: " + req.Messages[0].Content}, nil
-	}
+	})
 	p, err := goplugin.Open(ctx, os.Args[0], goplugin.Config{
 		// This test binary serves a plugin whose tool "llm" asks the LLM.
 		Args:  []string{"-test.run=^$"},

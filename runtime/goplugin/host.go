@@ -35,7 +35,7 @@ type hostService struct {
 	grant    runtime.Permissions
 	manifest *runtime.Permissions // nil: not a pack
 	tools    sdk.Tool
-	llm      func(context.Context, sdk.LLMRequest) (sdk.LLMResponse, error)
+	llm      sdk.LLM
 	path     string                  // names the plugin until its Info
 	info     atomic.Pointer[askInfo] // nil until the process answered Info
 }
@@ -141,7 +141,7 @@ func (h *hostService) LLM(ctx context.Context, in *pb.HostRequest) (*pb.HostResp
 	if err := json.Unmarshal(in.GetInput(), &req); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%s: not an LLM request: %v", sdk.HostLLM, err)
 	}
-	resp, err := h.llm(ctx, req)
+	resp, err := h.llm.Complete(ctx, req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, status.FromContextError(ctx.Err()).Err()

@@ -27,12 +27,12 @@ func (echoTool) CallTool(_ context.Context, req sdk.ToolCallRequest) (sdk.ToolCa
 // The Host service checks every call itself, whatever the plugin checked:
 // asked (Info), listed (a pack's manifest) and granted (the config).
 func TestHostService_Checks(t *testing.T) {
-	llm := func(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
+	llm := sdk.LLMFunc(func(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
 		if req.Messages[0].Content == "fail" {
 			return sdk.LLMResponse{}, errors.New("endpoint down")
 		}
 		return sdk.LLMResponse{Text: "ok"}, ctx.Err()
-	}
+	})
 	both := []string{sdk.PermissionTool, sdk.PermissionLLM}
 	tests := []struct {
 		name     string

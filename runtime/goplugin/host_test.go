@@ -27,7 +27,7 @@ type fakeLLM struct {
 	answer func(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error)
 }
 
-func (f *fakeLLM) LLM(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
+func (f *fakeLLM) Complete(ctx context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
 	f.mu.Lock()
 	f.seen = append(f.seen, req)
 	f.mu.Unlock()
@@ -81,7 +81,7 @@ func TestHostFunctions_JudgeAsksLLM(t *testing.T) {
 	forEachWire(t, func(t *testing.T, env []string) {
 		llm := &fakeLLM{}
 		cfg := hostFnsConfig(env, []string{sdk.PermissionLLM}, sdk.PermissionLLM)
-		cfg.LLM = llm.LLM
+		cfg.LLM = llm
 		p := openHelper(t, "hostfns", cfg)
 		if got := p.Permissions().HostFunctions; !reflect.DeepEqual(got, []string{sdk.PermissionLLM}) {
 			t.Fatalf("permissions %v, want [llm]", got)
@@ -185,7 +185,7 @@ func TestHostFunctions_Denied(t *testing.T) {
 				if llm == nil {
 					llm = &fakeLLM{}
 				}
-				cfg.LLM = llm.LLM
+				cfg.LLM = llm
 			}
 			p := openHelper(t, helper, cfg)
 			_, err := p.CallTool(context.Background(), tt.call)
@@ -223,7 +223,7 @@ func TestHostFunctions_Timeout(t *testing.T) {
 		}
 	}}
 	cfg := hostFnsConfig(nil, []string{sdk.PermissionLLM}, sdk.PermissionLLM)
-	cfg.LLM = llm.LLM
+	cfg.LLM = llm
 	cfg.Limits.Timeout = 150 * time.Millisecond
 	p := openHelper(t, "hostfns", cfg)
 	start := time.Now()
@@ -250,7 +250,7 @@ func TestHostFunctions_Restart(t *testing.T) {
 	forEachWire(t, func(t *testing.T, env []string) {
 		llm := &fakeLLM{}
 		cfg := hostFnsConfig(env, []string{sdk.PermissionLLM}, sdk.PermissionLLM)
-		cfg.LLM = llm.LLM
+		cfg.LLM = llm
 		p := openHelper(t, "hostfns", cfg)
 		ctx := context.Background()
 		ask := func(text string) {
@@ -280,7 +280,7 @@ func TestHostFunctions_Concurrent(t *testing.T) {
 		}}
 		tools := &fakeTools{}
 		cfg := hostFnsConfig(env, []string{sdk.PermissionLLM, sdk.PermissionTool}, sdk.PermissionLLM, sdk.PermissionTool)
-		cfg.LLM, cfg.Tools = llm.LLM, tools
+		cfg.LLM, cfg.Tools = llm, tools
 		cfg.Limits.MaxInstances = 8
 		p := openHelper(t, "hostfns", cfg)
 		var wg sync.WaitGroup

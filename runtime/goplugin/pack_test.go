@@ -148,7 +148,7 @@ func TestPackOpener_HostFunctions(t *testing.T) {
 			}
 			base := helperConfig(t, "hostfns-tool")
 			base.Env = append(base.Env, askEnv+"="+sdk.PermissionLLM)
-			base.LLM = (&fakeLLM{}).LLM
+			base.LLM = &fakeLLM{}
 			base.Grant.HostFunctions = []string{sdk.PermissionLLM, sdk.PermissionTool} // replaced by the pack's grant
 			ctx := context.Background()
 			tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(base)},

@@ -144,7 +144,7 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 	if len(rs) == 0 {
 		return nil, scoring.ErrNoRewards
 	}
-	e.Scorer = &coach.Scorer{Components: rs, Fallback: t.FallbackScore}
+	e.Scorer = &coach.Scorer{Components: rs, Fallback: t.FallbackScore, JudgeTimeout: cfg.Judge.CallTimeout}
 	if t.Method != coach.MethodSFT {
 		if e.Algorithm, err = e.Scoring.Algorithm(ctx); err != nil {
 			return nil, err

@@ -1,17 +1,19 @@
 //go:build wasip1
 
-// Command judge-go is ToolBrain's ranking LLM judge as a WebAssembly judge
-// plugin written with the upstream Extism Go PDK. It runs plugins/judge: it
-// renders the group's traces into a prompt, asks the coach's judge model
-// through the toolbrain_llm host function, reads the ranking from the answer
-// (asking once more when it cannot) and outputs
-// {"ranking": [...], "scores": [...]}, scores spaced linearly from 1 (best)
-// to 0 (worst).
+// Command judge-go is ToolBrain's LLM judges as a WebAssembly judge plugin
+// written with the upstream Extism Go PDK. It runs plugins/judge: it renders
+// the group's traces into a prompt, asks the coach's judge model through the
+// toolbrain_llm host function, reads the verdict from the answer (asking
+// once more when it cannot) and outputs it. Its config key style picks the
+// judge: "ranking" (the default) outputs {"ranking": [...], "scores": [...]},
+// scores spaced linearly from 1 (best) to 0 (worst); "relative" (RULER's
+// style) {"scores": [...]} from 0 to 1; "correctness" (ART·E's) a score of
+// 1 or 0 per trace against the expected answer.
 //
 // Its manifest (manifest.toml, next to this file) asks for the "llm"
 // permission, to call toolbrain_llm, and "config", to read its optional
 // config (toolbrain.toml's [plugins.<name>.config], through config_get):
-// max_tokens, max_prompt_chars and rubric, as in judge.RankerFromConfig.
+// style, max_tokens, max_prompt_chars and rubric, as in judge.FromConfig.
 // Both must be granted: without "config" every call fails at config_get,
 // without "llm" every group of two or more traces fails at toolbrain_llm.
 // The manifest's timeout is long because a call lasts as long as the
@@ -63,12 +65,12 @@ func ask(req sdk.LLMRequest) (sdk.LLMResponse, error) {
 	return resp, nil
 }
 
-// ranker is built on the first call; an instance's config never changes.
-var ranker *judge.Ranker
+// loaded is built on the first call; an instance's config never changes.
+var loaded judge.GroupJudge
 
-func load() (judge.Ranker, error) {
-	if ranker != nil {
-		return *ranker, nil
+func load() (judge.GroupJudge, error) {
+	if loaded != nil {
+		return loaded, nil
 	}
 	m := map[string]string{}
 	for _, k := range judge.ConfigKeys() {
@@ -76,12 +78,12 @@ func load() (judge.Ranker, error) {
 			m[k] = v
 		}
 	}
-	r, err := judge.RankerFromConfig(m)
+	j, err := judge.FromConfig(m)
 	if err != nil {
-		return judge.Ranker{}, err
+		return nil, err
 	}
-	ranker = &r
-	return r, nil
+	loaded = j
+	return j, nil
 }
 
 //go:wasmexport judge

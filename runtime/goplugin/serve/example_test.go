@@ -60,12 +60,12 @@ func (llmJudge) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeRespo
 //
 // Its tests call it in-process, with WithHost standing in for the host.
 func ExampleHost() {
-	model := func(_ context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
+	model := sdk.LLMFunc(func(_ context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
 		if strings.HasSuffix(req.Messages[1].Content, "Answer: 42") {
 			return sdk.LLMResponse{Text: "10"}, nil
 		}
 		return sdk.LLMResponse{Text: " 3\n"}, nil
-	}
+	})
 	ctx := serve.WithHost(context.Background(), nil, model)
 	resp, err := llmJudge{}.Judge(ctx, sdk.JudgeRequest{Expected: "42", Traces: []sdk.Trace{{FinalAnswer: "42"}, {FinalAnswer: "41"}}})
 	fmt.Println(resp.Scores, err)

@@ -65,7 +65,7 @@ func Host(ctx context.Context) *HostClient {
 // process. A nil tools or llm makes that function fail with
 // sdk.ErrPermissionDenied. As with a real host, a tool that fails answers
 // with IsError set, and a failing llm fails the call with [ErrHost].
-func WithHost(ctx context.Context, tools sdk.Tool, llm func(context.Context, sdk.LLMRequest) (sdk.LLMResponse, error)) context.Context {
+func WithHost(ctx context.Context, tools sdk.Tool, llm sdk.LLM) context.Context {
 	return context.WithValue(ctx, hostKey{}, &HostClient{plugin: "test", fake: &fakeHost{tools: tools, llm: llm}})
 }
 
@@ -158,7 +158,7 @@ func hostError(ctx context.Context, fn string, err error) error {
 // fakeHost answers WithHost's host functions in-process.
 type fakeHost struct {
 	tools sdk.Tool
-	llm   func(context.Context, sdk.LLMRequest) (sdk.LLMResponse, error)
+	llm   sdk.LLM
 }
 
 func (f *fakeHost) callTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.ToolCallResponse, error) {
@@ -179,7 +179,7 @@ func (f *fakeHost) askLLM(ctx context.Context, req sdk.LLMRequest) (sdk.LLMRespo
 	if f.llm == nil {
 		return sdk.LLMResponse{}, fmt.Errorf("%w: %s: WithHost was given no LLM", sdk.ErrPermissionDenied, sdk.HostLLM)
 	}
-	resp, err := f.llm(ctx, req)
+	resp, err := f.llm.Complete(ctx, req)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return sdk.LLMResponse{}, fmt.Errorf("%s: %w", sdk.HostLLM, err)

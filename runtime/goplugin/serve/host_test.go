@@ -122,12 +122,12 @@ func (failingTool) CallTool(context.Context, sdk.ToolCallRequest) (sdk.ToolCallR
 // IsError, a failing LLM fails with ErrHost, a missing one is refused.
 func TestWithHost(t *testing.T) {
 	boom := errors.New("endpoint down")
-	llm := func(_ context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
+	llm := sdk.LLMFunc(func(_ context.Context, req sdk.LLMRequest) (sdk.LLMResponse, error) {
 		if req.Messages[0].Content == "fail" {
 			return sdk.LLMResponse{}, boom
 		}
 		return sdk.LLMResponse{Text: "re: " + req.Messages[0].Content}, nil
-	}
+	})
 	ask := func(ctx context.Context, text string) (sdk.LLMResponse, error) {
 		return Host(ctx).LLM(ctx, sdk.LLMRequest{Messages: []sdk.Message{{Role: "user", Content: text}}})
 	}
