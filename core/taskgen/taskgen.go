@@ -64,6 +64,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -258,7 +259,8 @@ type Result struct {
 
 // Run asks the generator for tasks, checks each (see the package
 // documentation) and keeps the first N that pass, asking again while
-// fewer are kept, at most MaxRounds times. A reply that cannot be parsed
+// fewer are kept, at most MaxRounds times, and not after a round that
+// proposed nothing. A reply that cannot be parsed
 // ([ErrUnparsable]) is counted and the next round goes on; any other
 // generator error ends the run. Cancelling ctx stops the run with an error
 // wrapping ctx.Err().
@@ -294,6 +296,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 		if err != nil {
 			return res, fmt.Errorf("taskgen: round %d: %w", r+1, err)
+		}
+		if len(cands) == 0 {
+			break // the generator has nothing more to propose
 		}
 		res.Summary.Proposed += len(cands)
 		for _, cand := range cands {
@@ -382,4 +387,55 @@ func WriteTasks(path string, tasks []Task) error {
 		return fmt.Errorf("taskgen: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// ReadSample reads sample data for a generator from path: a file, or every
+// regular file of a directory in name order, each headed by its name; at
+// most MaxSampleBytes in all (the rest is cut).
+func ReadSample(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("taskgen: sample: %w", err)
+	}
+	files := []string{path}
+	if st.IsDir() {
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return "", fmt.Errorf("taskgen: sample: %w", err)
+		}
+		files = files[:0]
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				files = append(files, filepath.Join(path, e.Name()))
+			}
+		}
+	}
+	var b strings.Builder
+	for _, f := range files {
+		if b.Len() >= MaxSampleBytes {
+			break
+		}
+		data, err := readPrefix(f, MaxSampleBytes-b.Len())
+		if err != nil {
+			return "", fmt.Errorf("taskgen: sample: %w", err)
+		}
+		if st.IsDir() {
+			fmt.Fprintf(&b, "== %s ==\n", filepath.Base(f))
+		}
+		b.Write(data)
+		if len(data) > 0 && data[len(data)-1] != '\n' {
+			b.WriteByte('\n')
+		}
+	}
+	return b.String(), nil
+}
+
+// readPrefix reads at most n bytes of the file at path.
+func readPrefix(path string, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, int64(n)))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -298,5 +299,46 @@ func TestSummary_String(t *testing.T) {
 	want := "kept 3 of 5 proposed (wanted 3) in 2 rounds; rejected: duplicate 1, unanswerable 1"
 	if got := s.String(); got != want {
 		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestReadSample(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"b.txt": "second file", "a.jsonl": `{"x": 1}`} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(t.TempDir(), "big.txt")
+	if err := os.WriteFile(big, []byte(strings.Repeat("word ", taskgen.MaxSampleBytes)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path, want string
+		wantLen          int
+	}{
+		{"directory, files in name order", dir, "== a.jsonl ==\n{\"x\": 1}\n== b.txt ==\nsecond file\n", 0},
+		{"one file", filepath.Join(dir, "b.txt"), "second file\n", 0},
+		{"cut at the cap", big, "", taskgen.MaxSampleBytes},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := taskgen.ReadSample(tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want != "" && got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+			if tt.wantLen != 0 && len(got) > tt.wantLen+1 {
+				t.Fatalf("%d bytes, want at most %d", len(got), tt.wantLen+1)
+			}
+		})
+	}
+	if _, err := taskgen.ReadSample(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("err %v", err)
 	}
 }

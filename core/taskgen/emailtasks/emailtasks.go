@@ -242,3 +242,25 @@ func localPart(addr string) string {
 	name, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(addr)), "@")
 	return name
 }
+
+// Hint tells a model generator ([taskgen.LLM]) how the email tools find
+// their inbox.
+const Hint = `The email tools search the inbox named by the task's metadata: every task must set "metadata": {"inbox": "<the inbox id of the messages it asks about>"}.`
+
+// Sample is the messages as a model generator's sample data: one JSON
+// object per line, at most maxBytes (whole lines; 0 = taskgen.MaxSampleBytes).
+func Sample(msgs []corpus.Message, maxBytes int) string {
+	if maxBytes <= 0 {
+		maxBytes = taskgen.MaxSampleBytes
+	}
+	var b strings.Builder
+	for _, m := range msgs {
+		line, err := json.Marshal(m)
+		if err != nil || b.Len()+len(line)+1 > maxBytes {
+			break
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

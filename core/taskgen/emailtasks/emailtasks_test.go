@@ -134,3 +134,15 @@ func TestPool_Kinds(t *testing.T) {
 		}
 	}
 }
+
+func TestSample(t *testing.T) {
+	msgs := []corpus.Message{{ID: "m1", Inbox: "a", Subject: "one"}, {ID: "m2", Inbox: "a", Subject: "two"}}
+	all := emailtasks.Sample(msgs, 0)
+	if strings.Count(all, "\n") != 2 || !strings.Contains(all, `"id":"m2"`) {
+		t.Fatalf("sample %q", all)
+	}
+	// Whole lines only: the cap keeps the first message.
+	if one := emailtasks.Sample(msgs, len(all)-1); strings.Count(one, "\n") != 1 || strings.Contains(one, "m2") {
+		t.Fatalf("capped sample %q", one)
+	}
+}
