@@ -71,38 +71,48 @@ func TestTasksGenerate_Email(t *testing.T) {
 }
 
 // mcpConfig writes a toolbrain.toml with the mcptest server as "t",
-// granting echo and add.
-func mcpConfig(t *testing.T) string {
+// granting echo and add: started on stdio, or served over streamable HTTP
+// on loopback when http is set.
+func mcpConfig(t *testing.T, http bool) string {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "toolbrain.toml")
 	src := "[[mcp]]\nname = \"t\"\ncommand = [\"" + strings.Join(mcptest.Command(), `", "`) + "\"]\ngrant = [\"echo\", \"add\"]\n"
+	if http {
+		src = "[[mcp]]\nname = \"t\"\nurl = \"" + mcptest.ServeHTTP(t, mcptest.HTTPOptions{}) + "\"\ngrant = [\"echo\", \"add\"]\n"
+	}
 	if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return cfg
 }
 
+// TestTasksGenerate_MCP writes tasks for the mcptest server's tools with
+// the scripted generator, over both transports.
 func TestTasksGenerate_MCP(t *testing.T) {
-	cfg := mcpConfig(t)
-	out := filepath.Join(t.TempDir(), "mcp.jsonl")
-	code, stdout, stderr := tb(t, "tasks", "generate", "--mcp", "t", "--config", cfg, "--n", "6", "--out", out, "--seed", "2", "--sample", cfg)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	tasks, res := readGenerated(t, out, stdout)
-	if len(tasks) != 6 || res.Source != "t" {
-		t.Fatalf("%d tasks, result %+v", len(tasks), res)
-	}
-	for _, task := range tasks {
-		switch {
-		case strings.Contains(task["calls"], `"t__echo"`):
-			if !strings.HasPrefix(task["expected"], "echo: ") {
-				t.Errorf("echo task %v", task)
+	for _, transport := range []string{"stdio", "http"} {
+		t.Run(transport, func(t *testing.T) {
+			cfg := mcpConfig(t, transport == "http")
+			out := filepath.Join(t.TempDir(), "mcp.jsonl")
+			code, stdout, stderr := tb(t, "tasks", "generate", "--mcp", "t", "--config", cfg, "--n", "6", "--out", out, "--seed", "2", "--sample", cfg)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
 			}
-		case strings.Contains(task["calls"], `"t__add"`):
-		default:
-			t.Errorf("task calls a tool that is not granted: %v", task)
-		}
+			tasks, res := readGenerated(t, out, stdout)
+			if len(tasks) != 6 || res.Source != "t" {
+				t.Fatalf("%d tasks, result %+v", len(tasks), res)
+			}
+			for _, task := range tasks {
+				switch {
+				case strings.Contains(task["calls"], `"t__echo"`):
+					if !strings.HasPrefix(task["expected"], "echo: ") {
+						t.Errorf("echo task %v", task)
+					}
+				case strings.Contains(task["calls"], `"t__add"`):
+				default:
+					t.Errorf("task calls a tool that is not granted: %v", task)
+				}
+			}
+		})
 	}
 }
 
@@ -122,7 +132,7 @@ func TestTasksGenerate_Endpoint(t *testing.T) {
 	}))
 	defer srv.Close()
 	out := filepath.Join(t.TempDir(), "llm.jsonl")
-	code, stdout, stderr := tb(t, "tasks", "generate", "--mcp", "t", "--config", mcpConfig(t), "--n", "2", "--out", out,
+	code, stdout, stderr := tb(t, "tasks", "generate", "--mcp", "t", "--config", mcpConfig(t, false), "--n", "2", "--out", out,
 		"--generator", "endpoint", "--endpoint", srv.URL+"/v1", "--model", "m", "--rounds", "1")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -155,8 +165,8 @@ func TestTasksGenerate_Errors(t *testing.T) {
 		{"email without sample", []string{"--pack", "email", "--n", "1", "--out", out}, 2, "--pack email needs --sample DIR"},
 		{"missing pack", []string{"--pack", filepath.Join(dir, "nope"), "--n", "1", "--out", out}, 1, "nope"},
 		{"unknown server", []string{"--mcp", "nope", "--n", "1", "--out", out}, 1, `no [[mcp]] server named "nope"`},
-		{"unknown generator", []string{"--mcp", "t", "--config", mcpConfig(t), "--n", "1", "--out", out, "--generator", "magic"}, 2, `--generator "magic"`},
-		{"endpoint without model", []string{"--mcp", "t", "--config", mcpConfig(t), "--n", "1", "--out", out, "--generator", "endpoint", "--endpoint", "http://127.0.0.1:1/v1"}, 2, "needs --endpoint URL and --model NAME"},
+		{"unknown generator", []string{"--mcp", "t", "--config", mcpConfig(t, false), "--n", "1", "--out", out, "--generator", "magic"}, 2, `--generator "magic"`},
+		{"endpoint without model", []string{"--mcp", "t", "--config", mcpConfig(t, false), "--n", "1", "--out", out, "--generator", "endpoint", "--endpoint", "http://127.0.0.1:1/v1"}, 2, "needs --endpoint URL and --model NAME"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, _, errs := tb(t, append([]string{"tasks", "generate"}, c.args...)...)

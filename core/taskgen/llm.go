@@ -197,13 +197,19 @@ func ParseCandidates(reply string) ([]Candidate, error) {
 	return parseArray(s)
 }
 
+// maxParseTries bounds the places a reply is decoded from, so that a reply
+// of many brackets costs linear, not quadratic, time.
+const maxParseTries = 64
+
 // parseArray decodes the first JSON array (or {"tasks": [...]}) in s.
 func parseArray(s string) ([]Candidate, error) {
 	var firstErr error
-	for i := 0; i < len(s); i++ {
+	tries := 0
+	for i := 0; i < len(s) && tries < maxParseTries; i++ {
 		if s[i] != '[' && s[i] != '{' {
 			continue
 		}
+		tries++
 		dec := json.NewDecoder(strings.NewReader(s[i:]))
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {

@@ -215,3 +215,11 @@ func firstUser(req map[string]any) string {
 	}
 	return ""
 }
+
+func TestParseCandidates_Brackets(t *testing.T) {
+	// A reply of a million brackets: an error, quickly (each place it
+	// tries reads to the end).
+	if _, err := taskgen.ParseCandidates(strings.Repeat("[", 1<<20)); err == nil {
+		t.Fatal("want an error")
+	}
+}

@@ -260,7 +260,8 @@ type Result struct {
 // Run asks the generator for tasks, checks each (see the package
 // documentation) and keeps the first N that pass, asking again while
 // fewer are kept, at most MaxRounds times, and not after a round that
-// proposed nothing. A reply that cannot be parsed
+// proposed nothing. Of one round's candidates, at most 4N+16 are checked
+// (each check may call the tools). A reply that cannot be parsed
 // ([ErrUnparsable]) is counted and the next round goes on; any other
 // generator error ends the run. Cancelling ctx stops the run with an error
 // wrapping ctx.Err().
@@ -300,6 +301,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		if len(cands) == 0 {
 			break // the generator has nothing more to propose
 		}
+		if limit := roundLimit(req.N); len(cands) > limit {
+			cands = cands[:limit] // a model's runaway reply does not drive unbounded tool calls
+		}
 		res.Summary.Proposed += len(cands)
 		for _, cand := range cands {
 			if len(res.Tasks) == o.N {
@@ -327,6 +331,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	res.Summary.Kept = len(res.Tasks)
 	return res, nil
 }
+
+// roundLimit is how many of one round's candidates are checked when n
+// are asked for; the rest are dropped uncounted.
+func roundLimit(n int) int { return 4*n + 16 }
 
 func (o Options) validate() error {
 	switch {

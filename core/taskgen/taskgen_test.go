@@ -342,3 +342,26 @@ func TestReadSample(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestRun_RoundLimit(t *testing.T) {
+	var many fixed
+	for range 1000 {
+		many = append(many, good)
+	}
+	tools := &calc{}
+	res, err := taskgen.Run(context.Background(), taskgen.Options{Generator: many, Specs: calcSpecs, Tools: tools, N: 1, MaxRounds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One kept, then the run stops: N is reached.
+	if res.Summary.Kept != 1 || res.Summary.Proposed != 20 || tools.calls != 1 {
+		t.Fatalf("summary %s (%d proposed), %d tool calls", res.Summary, res.Summary.Proposed, tools.calls)
+	}
+	res, err = taskgen.Run(context.Background(), taskgen.Options{Generator: many, Specs: calcSpecs, Tools: tools, N: 2, MaxRounds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summary.Proposed != 24 || res.Summary.Rejected[taskgen.ReasonDuplicate] != 23 {
+		t.Fatalf("summary %s (%d proposed)", res.Summary, res.Summary.Proposed)
+	}
+}
