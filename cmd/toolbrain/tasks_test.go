@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/toolbrain/toolbrain/core/coach"
+	"github.com/toolbrain/toolbrain/internal/atomicfile"
+	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/runtime/mcp/mcptest"
 )
 
@@ -67,6 +69,35 @@ func TestTasksGenerate_Email(t *testing.T) {
 	b, _ := os.ReadFile(again)
 	if string(a) != string(b) {
 		t.Error("the same seed wrote different task files")
+	}
+}
+
+// TestTasksGenerate_Pack writes tasks for the calculator pack, its
+// WebAssembly module run through runtime/pack.
+func TestTasksGenerate_Pack(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "calculator")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for src, dst := range map[string]string{"../../plugins/packs/calculator/toolpack.toml": "toolpack.toml", pluginbuild.Path(t, "calculator.wasm"): "calculator.wasm"} {
+		if err := atomicfile.Copy(src, filepath.Join(dir, dst)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustTB(t, "pack", "build", dir, "-o", t.TempDir()) // writes the module's sha256 into toolpack.toml
+	out := filepath.Join(t.TempDir(), "calc.jsonl")
+	code, stdout, stderr := tb(t, "tasks", "generate", "--pack", dir, "--n", "10", "--out", out, "--seed", "3")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	tasks, res := readGenerated(t, out, stdout)
+	if len(tasks) != 10 || res.Source != "calculator" {
+		t.Fatalf("%d tasks, result %+v", len(tasks), res)
+	}
+	for _, task := range tasks {
+		if !strings.HasPrefix(task["id"], "calculator-") || !strings.Contains(task["prompt"], "What does ") {
+			t.Errorf("task %v", task)
+		}
 	}
 }
 

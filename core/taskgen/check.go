@@ -157,7 +157,9 @@ func AnswerIn(answer, output string) bool {
 			break
 		}
 		start, end := i+j, i+j+len(a)
-		if boundary(o, start-1) && boundary(o, end) {
+		// "6" is not in "-6" (a sign), but is in "4-6" (a range).
+		negated := start > 0 && o[start-1] == '-' && a[0] >= '0' && a[0] <= '9' && boundary(o, start-2)
+		if boundary(o, start-1) && boundary(o, end) && !negated {
 			return true
 		}
 		i = start + 1
@@ -185,8 +187,8 @@ func boundary(s string, i int) bool {
 }
 
 // normalise lower-cases s, turns punctuation into spaces (keeping the
-// characters of numbers and identifiers: . - _ @ inside words) and
-// collapses runs of space.
+// characters of numbers and identifiers: . - _ @ inside words, and a
+// minus sign) and collapses runs of space.
 func normalise(s string) string {
 	var b strings.Builder
 	space := true
@@ -195,6 +197,9 @@ func normalise(s string) string {
 		keep := unicode.IsLetter(r) || unicode.IsDigit(r)
 		if !keep && strings.ContainsRune(".-_@", r) && i > 0 && i+1 < len(rs) && isWord(rs[i-1]) && isWord(rs[i+1]) {
 			keep = true
+		}
+		if r == '-' && i+1 < len(rs) && unicode.IsDigit(rs[i+1]) && (i == 0 || !isWord(rs[i-1])) {
+			keep = true // a minus sign
 		}
 		if keep {
 			b.WriteRune(r)

@@ -283,6 +283,10 @@ func TestAnswerIn(t *testing.T) {
 		{"number form", "3", "sum: 3.0", true},
 		{"email address", "bob@acme.com", "from: bob@acme.com", true},
 		{"absent", "Rome", "Paris", false},
+		{"negative", "-6", "result: -6", true},
+		{"sign lost", "-6", "result: 6", false},
+		{"sign added", "6", "result: -6", false},
+		{"range is not a sign", "6", "pages 4-6", true},
 		{"empty answer", "", "anything", false},
 	}
 	for _, tt := range tests {
