@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/toolbrain/toolbrain/core/coach"
-	"github.com/toolbrain/toolbrain/internal/atomicfile"
-	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/runtime/mcp/mcptest"
 )
 
@@ -75,16 +73,7 @@ func TestTasksGenerate_Email(t *testing.T) {
 // TestTasksGenerate_Pack writes tasks for the calculator pack, its
 // WebAssembly module run through runtime/pack.
 func TestTasksGenerate_Pack(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "calculator")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for src, dst := range map[string]string{"../../plugins/packs/calculator/toolpack.toml": "toolpack.toml", pluginbuild.Path(t, "calculator.wasm"): "calculator.wasm"} {
-		if err := atomicfile.Copy(src, filepath.Join(dir, dst)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustTB(t, "pack", "build", dir, "-o", t.TempDir()) // writes the module's sha256 into toolpack.toml
+	dir := calculatorPack(t, t.TempDir())
 	out := filepath.Join(t.TempDir(), "calc.jsonl")
 	code, stdout, stderr := tb(t, "tasks", "generate", "--pack", dir, "--n", "10", "--out", out, "--seed", "3")
 	if code != 0 {
