@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,7 +24,14 @@ type checker struct {
 	scope []string // nil: every key
 	// exact and tokens hold the kept questions of each metadata key.
 	exact  map[string]map[string]bool
-	tokens map[string][]map[string]bool
+	tokens map[string][]keptQuestion
+	vocab  map[string]uint32
+}
+
+// keptQuestion is a kept question as the near-duplicate check reads it.
+type keptQuestion struct {
+	tokens  []uint32 // the token set as sorted ids of the checker's vocabulary
+	numbers string   // see numbers
 }
 
 func newChecker(specs []sdk.ToolSpec, tools sdk.Tool, near float64, scope []string) (*checker, error) {
@@ -34,7 +42,7 @@ func newChecker(specs []sdk.ToolSpec, tools sdk.Tool, near float64, scope []stri
 	if near == 0 {
 		near = DefaultNearDuplicate
 	}
-	return &checker{set: set, tools: tools, near: near, scope: scope, exact: map[string]map[string]bool{}, tokens: map[string][]map[string]bool{}}, nil
+	return &checker{set: set, tools: tools, near: near, scope: scope, exact: map[string]map[string]bool{}, tokens: map[string][]keptQuestion{}, vocab: map[string]uint32{}}, nil
 }
 
 // check returns the reason c is rejected and what is wrong, or "" to keep
@@ -58,12 +66,14 @@ func (k *checker) check(ctx context.Context, id string, c Candidate) (Reason, st
 		return ReasonDuplicate, "the same question is already kept", nil
 	}
 	if k.near <= 1 {
-		toks := tokenSet(q)
+		kq := k.question(q)
 		for _, other := range k.tokens[key] {
-			if !sameNumbers(toks, other) {
+			// Questions whose numbers (amounts, dates, ids) differ ask
+			// different things, however alike their words.
+			if kq.numbers != other.numbers {
 				continue
 			}
-			if s := jaccard(toks, other); s >= k.near {
+			if s := jaccard(kq.tokens, other.tokens); s >= k.near {
 				return ReasonNearDuplicate, fmt.Sprintf("Jaccard similarity %.2f with a kept question (threshold %.2f)", s, k.near), nil
 			}
 		}
@@ -86,7 +96,7 @@ func (k *checker) keep(c Candidate) {
 		k.exact[key] = map[string]bool{}
 	}
 	k.exact[key][q] = true
-	k.tokens[key] = append(k.tokens[key], tokenSet(q))
+	k.tokens[key] = append(k.tokens[key], k.question(q))
 }
 
 // shape says what is wrong with c's fields, "" when nothing is.
@@ -214,40 +224,48 @@ func normalise(s string) string {
 
 func isWord(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
-func tokenSet(normalised string) map[string]bool {
-	set := map[string]bool{}
+// question is a normalised question's token set and numbers.
+func (k *checker) question(normalised string) keptQuestion {
+	var kq keptQuestion
+	var nums []string
+	seen := map[string]bool{}
 	for _, w := range strings.Fields(normalised) {
-		set[w] = true
-	}
-	return set
-}
-
-// sameNumbers reports whether a and b hold the same tokens with a digit
-// in them: questions whose numbers (amounts, dates, ids) differ ask
-// different things, however alike their words.
-func sameNumbers(a, b map[string]bool) bool { return numbers(a) == numbers(b) }
-
-// numbers is the set's tokens with a digit, sorted and joined.
-func numbers(set map[string]bool) string {
-	var out []string
-	for w := range set {
+		if seen[w] {
+			continue
+		}
+		seen[w] = true
+		id, ok := k.vocab[w]
+		if !ok {
+			id = uint32(len(k.vocab))
+			k.vocab[w] = id
+		}
+		kq.tokens = append(kq.tokens, id)
 		if strings.ContainsAny(w, "0123456789") {
-			out = append(out, w)
+			nums = append(nums, w)
 		}
 	}
-	sort.Strings(out)
-	return strings.Join(out, " ")
+	slices.Sort(kq.tokens)
+	sort.Strings(nums)
+	kq.numbers = strings.Join(nums, " ")
+	return kq
 }
 
-// jaccard is |a ∩ b| / |a ∪ b| (1 for two empty sets).
-func jaccard(a, b map[string]bool) float64 {
+// jaccard is |a ∩ b| / |a ∪ b| of two sorted sets (1 for two empty sets).
+func jaccard(a, b []uint32) float64 {
 	if len(a) == 0 && len(b) == 0 {
 		return 1
 	}
 	inter := 0
-	for w := range a {
-		if b[w] {
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] == b[j]:
 			inter++
+			i++
+			j++
+		case a[i] < b[j]:
+			i++
+		default:
+			j++
 		}
 	}
 	return float64(inter) / float64(len(a)+len(b)-inter)

@@ -149,7 +149,7 @@ func TestLLM_EndToEnd(t *testing.T) {
 			t.Errorf("rejected %s: %d, want %d (%s)", r, s.Rejected[r], n, s)
 		}
 	}
-	if s.Rounds != 2 || s.Proposed != 6 {
+	if s.Rounds != 2 || s.Proposed != 6 || s.Unchecked != 0 {
 		t.Errorf("summary %s", s)
 	}
 	if len(o.requests) != 3 {

@@ -217,6 +217,9 @@ type Summary struct {
 	Kept      int `json:"kept"`
 	// Rejected counts the dropped candidates by reason.
 	Rejected map[Reason]int `json:"rejected"`
+	// Unchecked counts candidates left over once N were kept: Proposed
+	// is Kept + Unchecked + the rejected.
+	Unchecked int `json:"unchecked,omitempty"`
 	// Rounds is how many times the generator was called.
 	Rounds int `json:"rounds"`
 	// Unparsable counts rounds whose reply could not be parsed.
@@ -305,8 +308,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			cands = cands[:limit] // a model's runaway reply does not drive unbounded tool calls
 		}
 		res.Summary.Proposed += len(cands)
-		for _, cand := range cands {
+		for i, cand := range cands {
 			if len(res.Tasks) == o.N {
+				res.Summary.Unchecked += len(cands) - i
 				break
 			}
 			cand = cand.trimmed()

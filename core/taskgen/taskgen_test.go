@@ -358,7 +358,7 @@ func TestRun_RoundLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One kept, then the run stops: N is reached.
-	if res.Summary.Kept != 1 || res.Summary.Proposed != 20 || tools.calls != 1 {
+	if res.Summary.Kept != 1 || res.Summary.Proposed != 20 || res.Summary.Unchecked != 19 || tools.calls != 1 {
 		t.Fatalf("summary %s (%d proposed), %d tool calls", res.Summary, res.Summary.Proposed, tools.calls)
 	}
 	res, err = taskgen.Run(context.Background(), taskgen.Options{Generator: many, Specs: calcSpecs, Tools: tools, N: 2, MaxRounds: 1})
