@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/toolbrain/toolbrain/core/coach"
+	"github.com/toolbrain/toolbrain/internal/atomicfile"
 	"github.com/toolbrain/toolbrain/runtime/mcp/mcptest"
 )
 
@@ -67,6 +69,44 @@ func TestTasksGenerate_Email(t *testing.T) {
 	b, _ := os.ReadFile(again)
 	if string(a) != string(b) {
 		t.Error("the same seed wrote different task files")
+	}
+}
+
+// TestTasksGenerate_EmailPack writes email tasks through the email pack
+// itself (its go-plugin module, the corpus given by --sample), not the
+// in-process tools.
+func TestTasksGenerate_EmailPack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts a go-plugin process")
+	}
+	dir := t.TempDir()
+	packDir := filepath.Join(dir, "email")
+	if err := os.MkdirAll(packDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := atomicfile.Copy("../../plugins/packs/email/toolpack.toml", filepath.Join(packDir, "toolpack.toml")); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(packDir, "email-tools"), "../../plugins/packs/email/plugin")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	mustTB(t, "pack", "build", packDir, "-o", t.TempDir())
+	corpusDir := filepath.Join(dir, "corpus")
+	mustTB(t, "data", "email", "--seed", "2", "--out", corpusDir, "--inboxes", "2", "--tasks-per-inbox", "6")
+	out := filepath.Join(dir, "tasks.jsonl")
+	code, stdout, stderr := tb(t, "tasks", "generate", "--pack", packDir, "--sample", corpusDir, "--n", "12", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	tasks, res := readGenerated(t, out, stdout)
+	if len(tasks) != 12 || res.Source != "email" || len(res.Rejected) != 0 {
+		t.Fatalf("%d tasks, result %+v", len(tasks), res)
+	}
+	for _, task := range tasks {
+		if task["inbox"] == "" || !strings.Contains(task["calls"], "read_email") {
+			t.Fatalf("task %v", task)
+		}
 	}
 }
 
