@@ -148,10 +148,17 @@ func openToolSource(ctx context.Context, o *cmdIO, cfg config.Config, packArg, m
 	}
 	name := p.Manifest.Name
 	pc := cfg.Train.PackConfig[name]
-	if name == "email" && sample != "" && pc["corpus"] == "" {
-		pc = map[string]string{"corpus": sample}
-		for k, v := range cfg.Train.PackConfig[name] {
-			pc[k] = v
+	if name == "email" {
+		// The email pack's corpus and the sample are one directory: the
+		// config's when --sample is not given, else --sample.
+		if sample == "" {
+			sample = pc["corpus"]
+		}
+		if sample != "" && pc["corpus"] == "" {
+			pc = map[string]string{"corpus": sample}
+			for k, v := range cfg.Train.PackConfig[name] {
+				pc[k] = v
+			}
 		}
 	}
 	sh, err := scoring.NewHost(ctx, cfg)
