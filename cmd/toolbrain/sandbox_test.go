@@ -10,24 +10,13 @@ import (
 
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"
-
-	"github.com/toolbrain/toolbrain/internal/atomicfile"
 )
 
 // TestSandboxRun runs CodeAct programs through the CLI: one that calls the
 // calculator pack's tools and answers, and two that hit limits.
 func TestSandboxRun(t *testing.T) {
 	interp := pluginbuild.Path(t, "interpreter-starlark.wasm")
-	dir := filepath.Join(t.TempDir(), "calculator")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for src, dst := range map[string]string{"../../plugins/packs/calculator/toolpack.toml": "toolpack.toml", pluginbuild.Path(t, "calculator.wasm"): "calculator.wasm"} {
-		if err := atomicfile.Copy(src, filepath.Join(dir, dst)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustTB(t, "pack", "build", dir, "-o", t.TempDir()) // writes the module's sha256 into toolpack.toml
+	dir := calculatorPack(t, t.TempDir())
 
 	write := func(code string) string {
 		p := filepath.Join(t.TempDir(), "prog.star")

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/toolbrain/toolbrain/core/coach"
-	"github.com/toolbrain/toolbrain/internal/atomicfile"
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 )
 
@@ -19,16 +18,7 @@ func trainKit(t *testing.T) (dir, cfgPath, interp string) {
 	t.Helper()
 	dir = t.TempDir()
 	interp = pluginbuild.Path(t, "interpreter-starlark.wasm")
-	calc := filepath.Join(dir, "calculator")
-	if err := os.MkdirAll(calc, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for src, dst := range map[string]string{"../../plugins/packs/calculator/toolpack.toml": "toolpack.toml", pluginbuild.Path(t, "calculator.wasm"): "calculator.wasm"} {
-		if err := atomicfile.Copy(src, filepath.Join(calc, dst)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustTB(t, "pack", "build", calc, "-o", t.TempDir())
+	calc := calculatorPack(t, dir)
 	mustTB(t, "model", "init", "--hidden", "32", "--layers", "1", "--heads", "2", "--kv-heads", "1", "--ffn", "64", "--vocab", "300", "--max-pos", "256", "--out", filepath.Join(dir, "model"))
 	mustTB(t, "data", "calculator", "--out", filepath.Join(dir, "data"), "--train", "6", "--test", "3")
 	cfgPath = filepath.Join(dir, "toolbrain.toml")
