@@ -22,10 +22,15 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/toolbrain/toolbrain/runtime"
+	pb "github.com/toolbrain/toolbrain/runtime/goplugin/internal/proto"
 	"github.com/toolbrain/toolbrain/runtime/goplugin/internal/wire"
+	"github.com/toolbrain/toolbrain/runtime/internal/typed"
 	"github.com/toolbrain/toolbrain/sdk"
-	pb "github.com/toolbrain/toolbrain/sdk/proto"
 )
+
+// typedMethods gives Plugin the typed method of every sdk kind (Reward,
+// Judge, ...) under an unexported field name.
+type typedMethods = typed.Methods
 
 // Plugin is a plugin served by a separate process over go-plugin (gRPC). It
 // is safe for concurrent use: calls are multiplexed on one connection, at
@@ -34,8 +39,17 @@ import (
 // The process is started by [Open] and restarted by the first call after it
 // crashed or exited; a call in flight when it crashed fails with
 // [ErrCrashed] naming the plugin and its path.
+//
+// Plugin implements every sdk kind over Call (its Reward, RewardGroup,
+// Judge, Advantages, CallTool and Interpret methods, promoted from an
+// unexported field and so not listed by go doc): each encodes the request,
+// calls the kind's function and checks the response, failing with an error
+// that names the plugin and the function and wraps sdk.ErrInvalidResponse
+// (or sdk.ErrInvalidScore) for a response that breaks its kind's
+// invariants. RewardGroup calls reward once per trace when the plugin
+// exports no reward_group.
 type Plugin struct {
-	runtime.Typed // Reward, Judge, ... over Call
+	typedMethods // Reward, Judge, ... over Call
 
 	path    string
 	cfg     Config
@@ -137,7 +151,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Plugin, error) {
 		name:    filepath.Base(path),
 		closing: make(chan struct{}),
 	}
-	p.Typed = runtime.NewTyped(p.Call, p.Exports, p.wrap)
+	p.typedMethods = typed.New(p.Call, p.Exports, p.wrap)
 	c, info, err := p.start(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open go-plugin %s: %w", path, err)

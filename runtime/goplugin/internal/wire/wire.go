@@ -12,8 +12,8 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	pb "github.com/toolbrain/toolbrain/runtime/goplugin/internal/proto"
 	"github.com/toolbrain/toolbrain/sdk"
-	pb "github.com/toolbrain/toolbrain/sdk/proto"
 )
 
 // PluginName is the only entry of the plugin set. One set, one entry, one
@@ -66,6 +66,20 @@ var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
 type BrokerUser interface {
 	UseBroker(b *plugin.GRPCBroker)
 }
+
+// Service is the plugin side of a process: its gRPC service and the broker
+// user that reaches the host's Host service.
+type Service interface {
+	pb.PluginServer
+	BrokerUser
+}
+
+// PluginServerOf returns the Service of a *serve.Server. Package serve sets
+// it when it is initialised, so that runtime/goplugin's tests can serve a
+// serve.Server over a wire of their own (a plugin from before Stream, say)
+// while serve's exported API names no wire types (grpc's internal hooks do
+// the same).
+var PluginServerOf func(server any) Service
 
 // GRPCServer registers the plugin's service.
 func (g *GRPCPlugin) GRPCServer(b *plugin.GRPCBroker, s *grpc.Server) error {
