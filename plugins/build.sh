@@ -81,7 +81,7 @@ done
 # ---- CodeAct interpreter (Starlark, wasip1) → build/interpreter-starlark.wasm, copied into
 # runtime/sandbox/embedded/ (gitignored) so that the next `go build` embeds it in the binary ----
 target="$out/interpreter-starlark.wasm"
-if stale "$target" "$here/interpreter/starlark" "$root/sdk" "$root/go.mod" "$root/go.sum"; then
+if stale "$target" "$here/interpreter/starlark" "$root/sdk" "$root/internal/pyfloat" "$root/go.mod" "$root/go.sum"; then
   log "go build interpreter-starlark"
   (cd "$root" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags="-s -w" -o "$target" ./plugins/interpreter/starlark)
 fi
