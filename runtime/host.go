@@ -250,7 +250,7 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConf
 	if m.Kind != "" && !m.Kind.Valid() {
 		return nil, fmt.Errorf("plugin %q: %w: unknown kind %q", m.Name, ErrBadConfig, m.Kind)
 	}
-	limits, err := m.Limits.Override(cfg.Limits).withDefaults()
+	limits, err := withDefaults(m.Limits.Override(cfg.Limits))
 	if err != nil {
 		return nil, fmt.Errorf("plugin %q: %w", m.Name, err)
 	}
