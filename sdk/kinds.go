@@ -214,6 +214,9 @@ type Reward interface {
 // GroupReward scores a group at once; a reward may implement it in addition
 // to [Reward] when comparing traces matters or batching is cheaper.
 type GroupReward interface {
+	// RewardGroup scores every trace of req.Traces, one score each, in
+	// order. Cancelling ctx abandons the call; an error fails the whole
+	// group (the coach then uses its fallback score).
 	RewardGroup(ctx context.Context, req RewardGroupRequest) (RewardGroupResponse, error)
 }
 
@@ -265,6 +268,10 @@ func (r JudgeResponse) Validate(n int) error {
 
 // Judge scores or ranks a group.
 type Judge interface {
+	// Judge scores req.Traces (Scores, one per trace), ranks them
+	// (Ranking, best first, a permutation of their indices), or both.
+	// Cancelling ctx abandons the call; a response with neither, or of the
+	// wrong length, fails with ErrInvalidResponse on the host's side.
 	Judge(ctx context.Context, req JudgeRequest) (JudgeResponse, error)
 }
 
@@ -383,6 +390,11 @@ func (r AdvantageResponse) Validate(req AdvantageRequest) error {
 
 // Algorithm turns a batch's rewards into advantages or preference pairs.
 type Algorithm interface {
+	// Advantages returns one advantage per trace of every group of req (or
+	// per token, or preference pairs). Cancelling ctx abandons the call; a
+	// request that breaks its invariants is ErrInvalidRequest, a response
+	// of the wrong shape ErrInvalidResponse, a NaN or infinite advantage
+	// ErrInvalidScore.
 	Advantages(ctx context.Context, req AdvantageRequest) (AdvantageResponse, error)
 }
 
@@ -450,5 +462,9 @@ type InterpretResponse struct {
 
 // Interpreter runs agent code in a sandbox.
 type Interpreter interface {
+	// Interpret runs req.Code and returns what it printed, the tool calls
+	// it made and its final answer. A failure of the code itself (a syntax
+	// error, an exception, a step limit) is InterpretResponse.Error, not an
+	// error; an error means the interpreter could not run at all.
 	Interpret(ctx context.Context, req InterpretRequest) (InterpretResponse, error)
 }

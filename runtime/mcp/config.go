@@ -68,6 +68,7 @@ type ConfigError struct {
 	Msg   string
 }
 
+// Error is "mcp: <field>: <what is wrong>".
 func (e *ConfigError) Error() string { return "mcp: " + e.Field + ": " + e.Msg }
 
 var identifier = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)

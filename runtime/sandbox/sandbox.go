@@ -31,6 +31,9 @@ const (
 // *schema.Set (runtime/schema) is one. A non-nil error refuses the call and
 // its message is what the code sees.
 type Validator interface {
+	// Validate returns nil when req's arguments fit its tool's schema, and
+	// otherwise an error whose message the code sees (the refused call
+	// costs the program nothing else).
 	Validate(req sdk.ToolCallRequest) error
 }
 

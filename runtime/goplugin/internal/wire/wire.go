@@ -64,6 +64,8 @@ var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
 // BrokerUser is an Impl that reaches the host's Host service: GRPCServer
 // hands it the plugin side's broker before serving.
 type BrokerUser interface {
+	// UseBroker keeps b, the broker on which the plugin dials the host's
+	// Host service; it is called once, before the first call is served.
 	UseBroker(b *plugin.GRPCBroker)
 }
 
