@@ -51,7 +51,7 @@ func dataEmail(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	c, err := corpus.Generate(corpus.Options{Seed: *seed, Inboxes: *inboxes, TasksPerInbox: *perInbox, TestInboxes: *testInboxes})
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	var tasks []corpus.Task
 	switch *split {
