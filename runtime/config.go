@@ -91,13 +91,16 @@ func (p Permissions) Has(name string) bool { return slices.Contains(p.HostFuncti
 // Manifest is what a plugin states about itself (toolpack.toml, or given by
 // the caller for a bare .wasm file).
 type Manifest struct {
+	// Name identifies the plugin in errors, logs and the configuration.
 	Name string `toml:"name" json:"name"`
 	// Version is the plugin's own version, for display.
 	Version string `toml:"version" json:"version,omitempty"`
 	// SDKVersion is the sdk.Version the plugin was built against; a module
 	// exporting sdk.VersionFunction may leave it empty.
-	SDKVersion string   `toml:"sdk_version" json:"sdk_version,omitempty"`
-	Kind       sdk.Kind `toml:"kind" json:"kind,omitempty"`
+	SDKVersion string `toml:"sdk_version" json:"sdk_version,omitempty"`
+	// Kind is what the plugin implements; its function must be exported.
+	// "" leaves the kind open (a module used through Call alone).
+	Kind sdk.Kind `toml:"kind" json:"kind,omitempty"`
 	// Limits the plugin asks for.
 	Limits Limits `toml:"limits" json:"limits,omitempty"`
 	// Permissions the plugin asks for.

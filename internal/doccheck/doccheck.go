@@ -18,7 +18,9 @@ import (
 // Missing walks the Go packages under root and returns "file:line: name"
 // for every exported identifier that has no doc comment: functions, types,
 // constants and variables (a grouped declaration's doc covers its specs),
-// methods of exported types, and the methods of exported interfaces.
+// methods of exported types, the methods of exported interfaces, and the
+// fields of exported structs (a field without its own comment is covered
+// by the doc comment of the field that opens its block of adjacent lines).
 // Test files, generated files, testdata directories and main packages are
 // skipped. An error means root could not be walked or a file not parsed;
 // it names the file.
@@ -45,7 +47,7 @@ func Missing(root string) ([]string, error) {
 		if f.Name.Name == "main" || ast.IsGenerated(f) {
 			return nil
 		}
-		for _, m := range file(f) {
+		for _, m := range file(fset, f) {
 			p := fset.Position(m.Pos())
 			missing = append(missing, fmt.Sprintf("%s:%d: %s", filepath.ToSlash(p.Filename), p.Line, m.Name))
 		}
@@ -56,7 +58,7 @@ func Missing(root string) ([]string, error) {
 }
 
 // file returns the undocumented exported identifiers of one file.
-func file(f *ast.File) []*ast.Ident {
+func file(fset *token.FileSet, f *ast.File) []*ast.Ident {
 	var out []*ast.Ident
 	exportedTypes := map[string]bool{}
 	for _, decl := range f.Decls {
@@ -91,6 +93,9 @@ func file(f *ast.File) []*ast.Ident {
 					if s.Doc == nil && d.Doc == nil {
 						out = append(out, s.Name)
 					}
+					if st, ok := s.Type.(*ast.StructType); ok {
+						out = append(out, fields(fset, s.Name.Name, st)...)
+					}
 					if it, ok := s.Type.(*ast.InterfaceType); ok {
 						for _, m := range it.Methods.List {
 							for _, name := range m.Names {
@@ -110,6 +115,37 @@ func file(f *ast.File) []*ast.Ident {
 						}
 					}
 				}
+			}
+		}
+	}
+	return out
+}
+
+// fields returns the undocumented exported fields of struct st of type
+// name. A field is documented by its own doc or line comment, or by the doc
+// comment that opens its block: the fields on the lines just above it,
+// with no blank line between.
+func fields(fset *token.FileSet, name string, st *ast.StructType) []*ast.Ident {
+	var out []*ast.Ident
+	covered, prevEnd := false, -1
+	for _, fl := range st.Fields.List {
+		line := fset.Position(fl.Pos()).Line
+		if fl.Doc != nil {
+			line = fset.Position(fl.Doc.Pos()).Line
+		}
+		switch {
+		case fl.Doc != nil || fl.Comment != nil:
+			covered = true
+		case line != prevEnd+1:
+			covered = false
+		}
+		prevEnd = fset.Position(fl.End()).Line
+		if covered {
+			continue
+		}
+		for _, n := range fl.Names {
+			if n.IsExported() {
+				out = append(out, &ast.Ident{Name: name + "." + n.Name, NamePos: n.NamePos})
 			}
 		}
 	}

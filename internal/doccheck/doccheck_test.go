@@ -17,6 +17,8 @@ func TestMissing(t *testing.T) {
 		"testdata/src/lib/lib.go:31: DocIface.Bare",
 		"testdata/src/lib/lib.go:41: BareConst",
 		"testdata/src/lib/lib.go:44: BareVar",
+		"testdata/src/lib/lib.go:52: Fields.Bare",
+		"testdata/src/lib/lib.go:59: Fields.AfterBlank",
 		"testdata/src/lib/lib.go:8: Undocumented",
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -335,11 +335,15 @@ type Episode struct {
 
 // ToolCall is one tool call the code made: what it asked and what it got.
 type ToolCall struct {
+	// Name and Arguments are the call as the code made it (Arguments
+	// replaced by a placeholder when over MaxToolArgBytes).
 	Name      string          `json:"name"`
 	Arguments json.RawMessage `json:"arguments,omitempty"`
-	Content   string          `json:"content"`
-	IsError   bool            `json:"is_error,omitempty"`
-	Data      json.RawMessage `json:"data,omitempty"`
+	// Content, IsError and Data are the tool's answer (sdk.ToolCallResponse),
+	// or the sandbox's refusal with IsError set.
+	Content string          `json:"content"`
+	IsError bool            `json:"is_error,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
 }
 
 // Result is what one Run did. Err is nil when the code ran to its end or to

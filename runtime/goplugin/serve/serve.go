@@ -106,6 +106,9 @@ type Plugin struct {
 	// as compiled into the plugin, which is right for every real plugin.
 	SDKVersion string
 
+	// The implementations: the one of Kind must be set, the others may be
+	// (a reward may also serve GroupReward, or a tool plugin a reward). Each
+	// is called concurrently, once per host call, with the call's context.
 	Tool        sdk.Tool
 	Reward      sdk.Reward
 	GroupReward sdk.GroupReward

@@ -56,6 +56,7 @@ func Handshake(protocol uint) plugin.HandshakeConfig {
 // Impl, and the host gets a [*Client] from GRPCClient.
 type GRPCPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
+	// Impl is the plugin process's service; nil on the host's side.
 	Impl pb.PluginServer
 }
 
@@ -98,7 +99,10 @@ func (g *GRPCPlugin) GRPCServer(b *plugin.GRPCBroker, s *grpc.Server) error {
 // Client is what the host dispenses: the plugin's service and the broker on
 // which the host serves its Host service to the process.
 type Client struct {
+	// Plugin is the client of the plugin process's Plugin service.
 	Plugin pb.PluginClient
+	// Broker is go-plugin's broker on this connection: the host serves its
+	// Host service on it for the process to dial.
 	Broker *plugin.GRPCBroker
 }
 

@@ -46,3 +46,15 @@ var (
 	DocVar  = 5
 	LineVar = 6 // a line comment counts
 )
+
+// Fields is documented; of its fields, Bare and AfterBlank are not.
+type Fields struct {
+	Bare int
+	// Doc is documented.
+	Doc      int
+	Block    int // covered by Doc's comment: no blank line between
+	Line     int // a line comment counts
+	internal int
+
+	AfterBlank int
+}
