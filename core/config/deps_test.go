@@ -11,9 +11,6 @@ import (
 // backends), which would make every tool that reads the file as heavy as
 // the trainer.
 func TestDeps_NoEngine(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command on PATH")
