@@ -68,6 +68,16 @@ for pkg in exactmatch-go hostile-go judge-go emailreward-go; do
     (cd "$root" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$target" "./plugins/wasm/$pkg")
   fi
 done
+# ---- Go guests of the layout convention (plugins/README.md): plugins/NAME/wasm → build/NAME.wasm ----
+for dir in "$here"/*/wasm; do
+  [[ -d "$dir" ]] && compgen -G "$dir/*.go" >/dev/null || continue
+  name="$(basename "$(dirname "$dir")")"
+  target="$out/$name.wasm"
+  if stale "$target" "$here/$name" "$root/sdk" "$root/go.mod"; then
+    log "go build $name"
+    (cd "$root" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$target" "./plugins/$name/wasm")
+  fi
+done
 # ---- tool packs (plugins/packs/NAME/wasm → build/NAME.wasm; the tests assemble and pack them) ----
 for dir in "$here"/packs/*/wasm; do
   [[ -d "$dir" ]] || continue
@@ -81,7 +91,7 @@ done
 # ---- CodeAct interpreter (Starlark, wasip1) → build/interpreter-starlark.wasm, copied into
 # runtime/sandbox/embedded/ (gitignored) so that the next `go build` embeds it in the binary ----
 target="$out/interpreter-starlark.wasm"
-if stale "$target" "$here/interpreter/starlark" "$root/sdk" "$root/go.mod" "$root/go.sum"; then
+if stale "$target" "$here/interpreter/starlark" "$root/sdk" "$root/internal/pyfloat" "$root/go.mod" "$root/go.sum"; then
   log "go build interpreter-starlark"
   (cd "$root" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags="-s -w" -o "$target" ./plugins/interpreter/starlark)
 fi

@@ -7,63 +7,27 @@ import (
 	"slices"
 	"time"
 
+	"github.com/toolbrain/toolbrain/runtime/limits"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
-// Default limits, used for every zero field of [Limits].
+// Default limits, used for every zero field of [Limits]; see package
+// runtime/limits, their home.
 const (
-	// DefaultMemoryPages is 64 MiB of 64 KiB pages: a Go wasip1 plugin
-	// starts at about 2 MiB and its runtime grows the heap in 4 MiB steps.
-	DefaultMemoryPages = 1024
-	// DefaultTimeout is the wall-clock limit of one call.
-	DefaultTimeout = 2 * time.Second
-	// DefaultMaxOutputBytes caps one call's output at 4 MiB.
-	DefaultMaxOutputBytes = 4 << 20
-	// DefaultCompileTimeout bounds compiling one module. wazero cannot
-	// stop a compile, and its time grows with the square of a function's
-	// block nesting: a 300 KB module of 100,000 nested blocks took 74 s
-	// here, while the largest real plugin (a 7 MB interpreter) compiles in
-	// seconds. Past the bound the load fails and the compile finishes,
-	// unobserved, in the background.
-	DefaultCompileTimeout = 2 * time.Minute
+	DefaultMemoryPages    = limits.DefaultMemoryPages
+	DefaultTimeout        = limits.DefaultTimeout
+	DefaultMaxOutputBytes = limits.DefaultMaxOutputBytes
+	DefaultCompileTimeout = limits.DefaultCompileTimeout
 )
 
-// Limits bound one plugin. The zero value means the defaults; a plugin's
-// manifest sets them and toolbrain.toml may override them field by field
-// (see [Limits.Override]).
-type Limits struct {
-	// MemoryPages caps the plugin's linear memory, and separately the
-	// Extism kernel memory it allocates, in 64 KiB pages.
-	MemoryPages uint32 `toml:"memory_pages" json:"memory_pages,omitempty"`
-	// Timeout is the wall-clock limit of one call; the instance is closed
-	// when it passes.
-	Timeout time.Duration `toml:"timeout" json:"timeout,omitempty"`
-	// MaxOutputBytes caps what one call may output.
-	MaxOutputBytes int `toml:"max_output_bytes" json:"max_output_bytes,omitempty"`
-	// MaxInstances caps concurrent calls (each needs its own instance);
-	// 0 means GOMAXPROCS.
-	MaxInstances int `toml:"max_instances" json:"max_instances,omitempty"`
-}
+// Limits bound one plugin; see [limits.Limits]. The type lives in
+// runtime/limits, which imports no engine, so that configuration packages
+// (core/config) can name it without linking wazero.
+type Limits = limits.Limits
 
-// Override returns l with every non-zero field of o replacing l's.
-func (l Limits) Override(o Limits) Limits {
-	if o.MemoryPages != 0 {
-		l.MemoryPages = o.MemoryPages
-	}
-	if o.Timeout != 0 {
-		l.Timeout = o.Timeout
-	}
-	if o.MaxOutputBytes != 0 {
-		l.MaxOutputBytes = o.MaxOutputBytes
-	}
-	if o.MaxInstances != 0 {
-		l.MaxInstances = o.MaxInstances
-	}
-	return l
-}
-
-// withDefaults fills zero fields and validates.
-func (l Limits) withDefaults() (Limits, error) {
+// withDefaults fills the zero fields of l and validates it. An error
+// wraps ErrBadConfig and names the field.
+func withDefaults(l Limits) (Limits, error) {
 	if l.MemoryPages == 0 {
 		l.MemoryPages = DefaultMemoryPages
 	}
@@ -126,13 +90,16 @@ func (p Permissions) Has(name string) bool { return slices.Contains(p.HostFuncti
 // Manifest is what a plugin states about itself (toolpack.toml, or given by
 // the caller for a bare .wasm file).
 type Manifest struct {
+	// Name identifies the plugin in errors, logs and the configuration.
 	Name string `toml:"name" json:"name"`
 	// Version is the plugin's own version, for display.
 	Version string `toml:"version" json:"version,omitempty"`
 	// SDKVersion is the sdk.Version the plugin was built against; a module
 	// exporting sdk.VersionFunction may leave it empty.
-	SDKVersion string   `toml:"sdk_version" json:"sdk_version,omitempty"`
-	Kind       sdk.Kind `toml:"kind" json:"kind,omitempty"`
+	SDKVersion string `toml:"sdk_version" json:"sdk_version,omitempty"`
+	// Kind is what the plugin implements; its function must be exported.
+	// "" leaves the kind open (a module used through Call alone).
+	Kind sdk.Kind `toml:"kind" json:"kind,omitempty"`
 	// Limits the plugin asks for.
 	Limits Limits `toml:"limits" json:"limits,omitempty"`
 	// Permissions the plugin asks for.

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/toolbrain/toolbrain/internal/capread"
+	"github.com/toolbrain/toolbrain/runtime/internal/typed"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -249,7 +250,7 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConf
 	if m.Kind != "" && !m.Kind.Valid() {
 		return nil, fmt.Errorf("plugin %q: %w: unknown kind %q", m.Name, ErrBadConfig, m.Kind)
 	}
-	limits, err := m.Limits.Override(cfg.Limits).withDefaults()
+	limits, err := withDefaults(m.Limits.Override(cfg.Limits))
 	if err != nil {
 		return nil, fmt.Errorf("plugin %q: %w", m.Name, err)
 	}
@@ -276,7 +277,7 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConf
 	for name := range compiled.ExportedFunctions() {
 		p.exports[name] = true
 	}
-	p.Typed = NewTyped(p.Call, p.Exports, func(function string, err error) error {
+	p.typedMethods = typed.New(p.Call, p.Exports, func(function string, err error) error {
 		return fmt.Errorf("plugin %q: %s: %w", p.name, function, err)
 	})
 	if m.Kind != "" && !p.exports[m.Kind.Function()] {

@@ -16,14 +16,28 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/toolbrain/toolbrain/runtime/internal/typed"
 	"github.com/toolbrain/toolbrain/sdk"
 )
+
+// typedMethods gives Plugin the typed method of every sdk kind (Reward,
+// Judge, ...) under an unexported field name.
+type typedMethods = typed.Methods
 
 // Plugin is a loaded WebAssembly plugin: a pool of instances of one compiled
 // module. It is safe for concurrent use; each call runs on its own instance,
 // and at most Limits.MaxInstances calls run at once (others wait).
+//
+// Plugin implements every sdk kind over Call (its Reward, RewardGroup,
+// Judge, Advantages, CallTool and Interpret methods, promoted from an
+// unexported field and so not listed by go doc): each encodes the request,
+// calls the kind's function and checks the response, failing with an error
+// that names the plugin and the function and wraps sdk.ErrInvalidResponse
+// (or sdk.ErrInvalidScore) for a response that breaks its kind's
+// invariants. RewardGroup calls reward once per trace when the plugin
+// exports no reward_group.
 type Plugin struct {
-	Typed // Reward, Judge, ... over Call
+	typedMethods // Reward, Judge, ... over Call
 
 	host       *Host
 	rt         wazero.Runtime // h.rt, or h.trustedRT for a trusted plugin

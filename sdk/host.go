@@ -35,29 +35,36 @@ const (
 
 // Message is one chat message.
 type Message struct {
-	Role       string     `json:"role"`
-	Content    string     `json:"content"`
-	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
-	ToolCallID string     `json:"tool_call_id,omitempty"`
+	// Role is "system", "user", "assistant" or "tool".
+	Role string `json:"role"`
+	// Content is the message's text.
+	Content string `json:"content"`
+	// ToolCalls are the calls an assistant message makes.
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	// ToolCallID links a "tool" message to the call it answers.
+	ToolCallID string `json:"tool_call_id,omitempty"`
 }
 
 // LLMRequest is the input of the toolbrain_llm host function.
 //
 //	{"messages": [{"role": "user", "content": "Is 42 right?"}], "max_tokens": 64}
 type LLMRequest struct {
+	// Messages are the conversation to answer, in order.
 	Messages []Message `json:"messages"`
 	// MaxTokens caps the answer; 0 means the host's default.
 	MaxTokens int `json:"max_tokens,omitempty"`
 	// Temperature samples the answer; 0 (or absent) decodes greedily, the
 	// right choice for a judge, whose scores should not be random.
-	Temperature float64  `json:"temperature,omitempty"`
-	Stop        []string `json:"stop,omitempty"`
+	Temperature float64 `json:"temperature,omitempty"`
+	// Stop ends the answer at the first of these strings (not included).
+	Stop []string `json:"stop,omitempty"`
 }
 
 // LLMResponse is the output of toolbrain_llm.
 //
 //	{"text": "Yes."}
 type LLMResponse struct {
+	// Text is the model's answer.
 	Text string `json:"text"`
 }
 

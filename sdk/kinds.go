@@ -54,8 +54,12 @@ func (k Kind) Valid() bool { return k.Function() != "" }
 
 // Task is what an agent is asked to do.
 type Task struct {
-	ID       string `json:"id,omitempty"`
-	Prompt   string `json:"prompt"`
+	// ID identifies the task in its dataset; "" when it has none.
+	ID string `json:"id,omitempty"`
+	// Prompt is what the agent is asked, the first user message.
+	Prompt string `json:"prompt"`
+	// Expected is the reference answer rewards compare with; "" when the
+	// task has none.
 	Expected string `json:"expected,omitempty"`
 	// Metadata carries dataset-specific fields through to rewards.
 	Metadata map[string]string `json:"metadata,omitempty"`
@@ -69,7 +73,9 @@ type Task struct {
 //	 "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
 //	 "returns": {"type": "string"}}
 type ToolSpec struct {
-	Name        string `json:"name"`
+	// Name is what the model calls the tool by; unique in a run.
+	Name string `json:"name"`
+	// Description tells the model what the tool does.
 	Description string `json:"description"`
 	// Parameters is a JSON Schema (draft 2020-12) of the arguments object.
 	Parameters json.RawMessage `json:"parameters,omitempty"`
@@ -115,7 +121,10 @@ func (s ToolSpec) ParameterNames() []string {
 //	{"name": "search", "arguments": {"q": "invoice"},
 //	 "task": {"id": "ib03-q07", "prompt": "...", "metadata": {"inbox": "ib03"}}}
 type ToolCallRequest struct {
-	Name      string          `json:"name"`
+	// Name is the tool to call.
+	Name string `json:"name"`
+	// Arguments is the JSON object of the call's arguments, checked
+	// against the tool's Parameters schema before the tool sees it.
 	Arguments json.RawMessage `json:"arguments,omitempty"`
 	// Task is the task of the episode that makes the call, set by the host
 	// (the sandbox or the agent), never by the model's code: a value the
@@ -132,9 +141,13 @@ type ToolCallRequest struct {
 //
 //	{"content": "3 messages found", "data": [1, 2, 3]}
 type ToolCallResponse struct {
-	Content string          `json:"content"`
-	IsError bool            `json:"is_error,omitempty"`
-	Data    json.RawMessage `json:"data,omitempty"`
+	// Content is the text the model reads as the call's observation.
+	Content string `json:"content"`
+	// IsError marks Content as a failure the model should react to.
+	IsError bool `json:"is_error,omitempty"`
+	// Data is the result as JSON for the code that called the tool (a
+	// CodeAct program gets it as a value; see ToolSpec.Returns).
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // Tool is a tool implemented in Go or hosted by the runtime.
@@ -152,9 +165,13 @@ type Tool interface {
 //
 // expected is always the first field (see [Trace] for why).
 type RewardRequest struct {
+	// Expected is the task's reference answer; "" when it has none.
 	Expected string `json:"expected"`
-	Trace    Trace  `json:"trace"`
-	Task     *Task  `json:"task,omitempty"`
+	// Trace is the episode to score.
+	Trace Trace `json:"trace"`
+	// Task is the task the trace attempted, for rewards that read its
+	// metadata; nil when the host has none.
+	Task *Task `json:"task,omitempty"`
 }
 
 // RewardResponse is the output of reward.
@@ -180,6 +197,8 @@ func (r RewardResponse) Validate() error {
 //
 //	{"expected": "42", "traces": [{...}, {...}]}
 type RewardGroupRequest struct {
+	// Expected, Traces and Task are RewardRequest's, for every trace of
+	// the group (all attempts of one task).
 	Expected string  `json:"expected"`
 	Traces   []Trace `json:"traces"`
 	Task     *Task   `json:"task,omitempty"`
@@ -189,6 +208,7 @@ type RewardGroupRequest struct {
 //
 //	{"scores": [1, 0, 0.5]}
 type RewardGroupResponse struct {
+	// Scores are one finite score per trace, in the request's order.
 	Scores []float64 `json:"scores"`
 }
 
@@ -214,6 +234,9 @@ type Reward interface {
 // GroupReward scores a group at once; a reward may implement it in addition
 // to [Reward] when comparing traces matters or batching is cheaper.
 type GroupReward interface {
+	// RewardGroup scores every trace of req.Traces, one score each, in
+	// order. Cancelling ctx abandons the call; an error fails the whole
+	// group (the coach then uses its fallback score).
 	RewardGroup(ctx context.Context, req RewardGroupRequest) (RewardGroupResponse, error)
 }
 
@@ -223,10 +246,14 @@ type GroupReward interface {
 //
 //	{"expected": "42", "traces": [{...}, {...}], "rubric": "prefer short correct answers"}
 type JudgeRequest struct {
+	// Expected, Traces and Task are the group's, as in
+	// RewardGroupRequest.
 	Expected string  `json:"expected,omitempty"`
 	Traces   []Trace `json:"traces"`
 	Task     *Task   `json:"task,omitempty"`
-	Rubric   string  `json:"rubric,omitempty"`
+	// Rubric says what the judge should prefer; "" means the judge's own
+	// (the one its configuration gives).
+	Rubric string `json:"rubric,omitempty"`
 }
 
 // JudgeResponse holds scores (one per trace), a ranking (trace indices, best
@@ -234,8 +261,11 @@ type JudgeRequest struct {
 //
 //	{"ranking": [2, 0, 1]}
 type JudgeResponse struct {
-	Scores  []float64 `json:"scores,omitempty"`
-	Ranking []int     `json:"ranking,omitempty"`
+	// Scores are one finite score per trace; nil when the judge ranks.
+	Scores []float64 `json:"scores,omitempty"`
+	// Ranking lists the traces' indices, best first; nil when the judge
+	// scores.
+	Ranking []int `json:"ranking,omitempty"`
 }
 
 // Validate checks the response against a group of n traces.
@@ -265,6 +295,10 @@ func (r JudgeResponse) Validate(n int) error {
 
 // Judge scores or ranks a group.
 type Judge interface {
+	// Judge scores req.Traces (Scores, one per trace), ranks them
+	// (Ranking, best first, a permutation of their indices), or both.
+	// Cancelling ctx abandons the call; a response with neither, or of the
+	// wrong length, fails with ErrInvalidResponse on the host's side.
 	Judge(ctx context.Context, req JudgeRequest) (JudgeResponse, error)
 }
 
@@ -272,6 +306,7 @@ type Judge interface {
 
 // Group is the rewards and generated lengths of one task's group of traces.
 type Group struct {
+	// Rewards are the finite rewards of the group's traces, in order.
 	Rewards []float64 `json:"rewards"`
 	// Lengths are generated token counts, one per trace (see
 	// [Trace.GeneratedTokens]).
@@ -283,6 +318,7 @@ type Group struct {
 //
 //	{"groups": [{"rewards": [1, 0], "lengths": [12, 30]}]}
 type AdvantageRequest struct {
+	// Groups are the batch's groups, in order.
 	Groups []Group `json:"groups"`
 }
 
@@ -310,6 +346,8 @@ func (r AdvantageRequest) Validate() error {
 // PreferencePair is one DPO pair within a group: trace Chosen is preferred to
 // trace Rejected.
 type PreferencePair struct {
+	// Group is the index of the group in the request; Chosen and Rejected
+	// are indices of traces within it.
 	Group    int `json:"group"`
 	Chosen   int `json:"chosen"`
 	Rejected int `json:"rejected"`
@@ -322,6 +360,9 @@ type PreferencePair struct {
 //	{"advantages": [[0.7071, -0.7071]]}
 //	{"pairs": [{"group": 0, "chosen": 0, "rejected": 1}]}
 type AdvantageResponse struct {
+	// Advantages are one per trace, [group][trace]; TokenAdvantages one
+	// per generated token, [group][trace][token]. An algorithm sets one of
+	// the two, or Pairs.
 	Advantages      [][]float64   `json:"advantages,omitempty"`
 	TokenAdvantages [][][]float64 `json:"token_advantages,omitempty"`
 	// Pairs is omitzero, not omitempty: a DPO batch of ties returns an
@@ -383,6 +424,11 @@ func (r AdvantageResponse) Validate(req AdvantageRequest) error {
 
 // Algorithm turns a batch's rewards into advantages or preference pairs.
 type Algorithm interface {
+	// Advantages returns one advantage per trace of every group of req (or
+	// per token, or preference pairs). Cancelling ctx abandons the call; a
+	// request that breaks its invariants is ErrInvalidRequest, a response
+	// of the wrong shape ErrInvalidResponse, a NaN or infinite advantage
+	// ErrInvalidScore.
 	Advantages(ctx context.Context, req AdvantageRequest) (AdvantageResponse, error)
 }
 
@@ -397,6 +443,7 @@ type Algorithm interface {
 // (the host runs one episode on one instance and discards it afterwards); an
 // interpreter that cannot keep them returns them in State instead.
 type InterpretRequest struct {
+	// Code is the turn's program, as the model wrote it.
 	Code string `json:"code"`
 	// State is the interpreter's opaque state from the previous turn's
 	// response, for interpreters that do not keep globals in the instance.
@@ -435,6 +482,10 @@ const (
 //	{"stdout": "3\n", "final_answer": "3", "steps": 42}
 //	{"stdout": "", "error": "line 2: undefined: serch", "error_kind": "syntax", "error_line": 2}
 type InterpretResponse struct {
+	// Stdout is what the code printed (kept up to a failure). The fields
+	// after FinalAnswer: the tool calls the code made and their
+	// observations, the failure (Error, ErrorKind, ErrorLine; see the type's
+	// doc), the execution steps used, and State for the next turn.
 	Stdout string `json:"stdout"`
 	// FinalAnswer is set when the code called final_answer(x): Python's
 	// str(x). The episode ends there.
@@ -450,5 +501,9 @@ type InterpretResponse struct {
 
 // Interpreter runs agent code in a sandbox.
 type Interpreter interface {
+	// Interpret runs req.Code and returns what it printed, the tool calls
+	// it made and its final answer. A failure of the code itself (a syntax
+	// error, an exception, a step limit) is InterpretResponse.Error, not an
+	// error; an error means the interpreter could not run at all.
 	Interpret(ctx context.Context, req InterpretRequest) (InterpretResponse, error)
 }

@@ -84,6 +84,8 @@ type TokenSpans struct {
 // Timings in milliseconds, so that every language reads them without a
 // duration type.
 type Timings struct {
+	// GenerateMS is time spent generating, ToolMS running tools and code,
+	// RewardMS scoring, TotalMS the whole (of a turn or of an episode).
 	GenerateMS float64 `json:"generate_ms,omitempty"`
 	ToolMS     float64 `json:"tool_ms,omitempty"`
 	RewardMS   float64 `json:"reward_ms,omitempty"`
@@ -92,7 +94,10 @@ type Timings struct {
 
 // ToolCall is one call of a tool by the model.
 type ToolCall struct {
-	ID   string `json:"id,omitempty"`
+	// ID is the call's id when the model or its chat template gives one;
+	// an Observation answering the call names it in ToolCallID.
+	ID string `json:"id,omitempty"`
+	// Name is the tool called.
 	Name string `json:"name"`
 	// Arguments is a JSON object checked against the tool's parameter
 	// schema before the tool runs.
@@ -101,6 +106,9 @@ type ToolCall struct {
 
 // Observation is what a tool call or a code execution returned.
 type Observation struct {
+	// ToolCallID and Name are the call this observation answers (empty
+	// for the output of code); Content is what the model reads, IsError
+	// marks a failure.
 	ToolCallID string `json:"tool_call_id,omitempty"`
 	Name       string `json:"name,omitempty"`
 	Content    string `json:"content"`

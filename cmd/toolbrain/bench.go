@@ -102,7 +102,7 @@ func benchTrain(ctx context.Context, o *cmdIO, b backends.Backend, cfg model.Con
 	}
 	r, err := bench.Train(ctx, b, cfg, batch, seq, steps, bench.Options{LoRARank: rank, QLoRA: qlora})
 	if errors.Is(err, bench.ErrOptions) {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if err != nil {
 		return err

@@ -51,7 +51,7 @@ func dataEmail(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	c, err := corpus.Generate(corpus.Options{Seed: *seed, Inboxes: *inboxes, TasksPerInbox: *perInbox, TestInboxes: *testInboxes})
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	var tasks []corpus.Task
 	switch *split {
@@ -122,7 +122,7 @@ func expertConversations(ctx context.Context, msgs []corpus.Message, tasks []cor
 	if err != nil {
 		return nil, err
 	}
-	opts.ToolSpecs, opts.Tools, opts.Validator = specs, email.NewTools(store), set
+	opts.ToolSpecs, opts.Tools = specs, schema.Checked(email.NewTools(store), set)
 	sb, err := sandbox.New(ctx, opts)
 	if err != nil {
 		if errors.Is(err, sandbox.ErrNoInterpreter) {

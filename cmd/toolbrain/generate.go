@@ -153,7 +153,7 @@ func generateCmd(ctx context.Context, o *cmdIO, args []string) error {
 		if errors.As(err, &fe) && set[generateFlagOf[fe.Key]] {
 			return fmt.Errorf("%w: --%s: %s", errUsage, generateFlagOf[fe.Key], fe.Msg)
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	l, err := mf.load()
 	if err != nil {

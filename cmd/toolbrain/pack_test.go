@@ -92,7 +92,7 @@ func TestPluginCall_GoPlugin(t *testing.T) {
 		t.Skip("builds a plugin binary")
 	}
 	bin := filepath.Join(t.TempDir(), "rewards")
-	build := exec.Command("go", "build", "-o", bin, "../../plugins/goplugin/rewards")
+	build := exec.Command("go", "build", "-o", bin, "../../plugins/rewards/plugin")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

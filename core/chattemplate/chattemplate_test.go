@@ -3,7 +3,6 @@ package chattemplate
 import (
 	"encoding/json"
 	"errors"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -240,46 +239,6 @@ func TestFromTokenizerConfig(t *testing.T) {
 			t.Errorf("err = %v, want ErrNotExist", err)
 		}
 	})
-}
-
-// TestPyFloatRepr compares with Python 3.11's repr(float)/json.dumps.
-func TestPyFloatRepr(t *testing.T) {
-	tests := []struct {
-		name string
-		in   float64
-		want string
-	}{
-		{"zero", 0, "0.0"},
-		{"negative zero", math.Copysign(0, -1), "-0.0"},
-		{"one", 1, "1.0"},
-		{"tenth", 0.1, "0.1"},
-		{"1e16 switches to exponent", 1e16, "1e+16"},
-		{"1e15 stays positional", 1e15, "1000000000000000.0"},
-		{"long", 123456789012345678.0, "1.2345678901234568e+17"},
-		{"small", 1.5e-07, "1.5e-07"},
-		{"1e-4 positional", 0.0001, "0.0001"},
-		{"1e-5 exponent", 0.00001, "1e-05"},
-		{"1e22", 1e22, "1e+22"},
-		{"third", 1.0 / 3, "0.3333333333333333"},
-		{"subnormal", 5e-324, "5e-324"},
-		{"max", math.MaxFloat64, "1.7976931348623157e+308"},
-		{"hundred", 100, "100.0"},
-		{"mixed", 1234.5678, "1234.5678"},
-		{"2^53", 9007199254740992.0, "9007199254740992.0"},
-		{"negative", -3.75, "-3.75"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := pyFloatRepr(tt.in); got != tt.want {
-				t.Errorf("pyFloatRepr(%v) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-	for in, want := range map[float64]string{math.NaN(): "NaN", math.Inf(1): "Infinity", math.Inf(-1): "-Infinity"} {
-		if got := pyFloatJSON(in); got != want {
-			t.Errorf("pyFloatJSON(%v) = %q, want %q", in, got, want)
-		}
-	}
 }
 
 func TestToJSON_Escapes(t *testing.T) {

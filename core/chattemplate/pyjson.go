@@ -2,7 +2,6 @@ package chattemplate
 
 import (
 	"fmt"
-	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -10,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
+
+	"github.com/toolbrain/toolbrain/internal/pyfloat"
 )
 
 // jsonOptions mirrors the keyword arguments of the tojson filter that
@@ -65,7 +66,7 @@ func pyJSON(sb *strings.Builder, v any, o *jsonOptions, depth int) error {
 		sb.WriteString(strconv.FormatInt(x, 10))
 		return nil
 	case float64:
-		sb.WriteString(pyFloatJSON(x))
+		sb.WriteString(pyfloat.JSON(x))
 		return nil
 	case *exec.Dict:
 		if x == nil {
@@ -102,7 +103,7 @@ func pyJSON(sb *strings.Builder, v any, o *jsonOptions, depth int) error {
 		sb.WriteString(strconv.FormatUint(rv.Uint(), 10))
 		return nil
 	case reflect.Float32, reflect.Float64:
-		sb.WriteString(pyFloatJSON(rv.Float()))
+		sb.WriteString(pyfloat.JSON(rv.Float()))
 		return nil
 	case reflect.String:
 		writePyString(sb, rv.String(), o.ensureASCII)
@@ -183,7 +184,7 @@ func jsonKey(k *exec.Value) string {
 		}
 		return "false"
 	case k.IsFloat():
-		return pyFloatJSON(k.Float())
+		return pyfloat.JSON(k.Float())
 	}
 	return k.String()
 }
@@ -278,82 +279,4 @@ func writeU(sb *strings.Builder, r rune) {
 	sb.WriteByte(hexDigits[r>>8&0xf])
 	sb.WriteByte(hexDigits[r>>4&0xf])
 	sb.WriteByte(hexDigits[r&0xf])
-}
-
-// pyFloatJSON formats f as json.dumps does: Python's float repr, with
-// NaN/Infinity spelled as JavaScript does.
-func pyFloatJSON(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	return pyFloatRepr(f)
-}
-
-// pyFloatRepr is Python's repr(float): the shortest digits that round-trip,
-// in positional notation when the decimal exponent is in [-4, 16), otherwise
-// in scientific notation with at least two exponent digits; integral values
-// keep a ".0".
-func pyFloatRepr(f float64) string {
-	if math.IsNaN(f) {
-		return "nan"
-	}
-	if math.IsInf(f, 0) {
-		if f > 0 {
-			return "inf"
-		}
-		return "-inf"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64) // "-d.ddde±XX"
-	sign := ""
-	if e[0] == '-' {
-		sign, e = "-", e[1:]
-	}
-	mant, expStr, _ := strings.Cut(e, "e")
-	exp, _ := strconv.Atoi(expStr)
-	digits := strings.Replace(mant, ".", "", 1)
-	// value = 0.digits × 10^decpt
-	decpt := exp + 1
-	if decpt > -4 && decpt <= 16 {
-		var b strings.Builder
-		b.WriteString(sign)
-		switch {
-		case decpt <= 0:
-			b.WriteString("0.")
-			b.WriteString(strings.Repeat("0", -decpt))
-			b.WriteString(digits)
-		case decpt >= len(digits):
-			b.WriteString(digits)
-			b.WriteString(strings.Repeat("0", decpt-len(digits)))
-			b.WriteString(".0")
-		default:
-			b.WriteString(digits[:decpt])
-			b.WriteByte('.')
-			b.WriteString(digits[decpt:])
-		}
-		return b.String()
-	}
-	var b strings.Builder
-	b.WriteString(sign)
-	b.WriteByte(digits[0])
-	if len(digits) > 1 {
-		b.WriteByte('.')
-		b.WriteString(digits[1:])
-	}
-	b.WriteByte('e')
-	if exp < 0 {
-		b.WriteByte('-')
-		exp = -exp
-	} else {
-		b.WriteByte('+')
-	}
-	if exp < 10 {
-		b.WriteByte('0')
-	}
-	b.WriteString(strconv.Itoa(exp))
-	return b.String()
 }

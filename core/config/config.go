@@ -22,7 +22,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/toolbrain/toolbrain/internal/capread"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/limits"
 	"github.com/toolbrain/toolbrain/runtime/mcp"
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -244,7 +244,7 @@ type Plugins struct {
 	CacheDir string `toml:"cache_dir"`
 	// Limits override a plugin manifest's limits where set (non-zero);
 	// where neither sets one, the runtime's default applies.
-	Limits runtime.Limits `toml:"limits"`
+	Limits limits.Limits `toml:"limits"`
 }
 
 // Core selects the compute backend and the model.

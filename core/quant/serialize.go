@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
+
+	"github.com/toolbrain/toolbrain/internal/pyfloat"
 )
 
 // QuantStatePrefix starts the name suffix of the tensor that holds
@@ -53,30 +54,10 @@ func (s *QuantState) MarshalJSON() ([]byte, error) {
 			off = *s.NestedOffset
 		}
 		fmt.Fprintf(&b, `, "nested_blocksize": %d, "nested_dtype": %s, "nested_offset": %s`,
-			s.NestedBlockSize, str(s.NestedDType), pyFloat(off))
+			s.NestedBlockSize, str(s.NestedDType), pyfloat.JSON(off))
 	}
 	b.WriteString("}")
 	return b.Bytes(), nil
-}
-
-// pyFloat formats f like Python's repr(float).
-func pyFloat(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	if f == 0 || (math.Abs(f) >= 1e-4 && math.Abs(f) < 1e16) {
-		s := strconv.FormatFloat(f, 'f', -1, 64)
-		if !strings.ContainsRune(s, '.') {
-			s += ".0"
-		}
-		return s
-	}
-	return strconv.FormatFloat(f, 'e', -1, 64) // 1e-05, 1.5e+16: Python's spelling too.
 }
 
 // ParseQuantState parses and validates the JSON quant state of a 4-bit

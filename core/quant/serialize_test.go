@@ -120,30 +120,6 @@ func TestQuantState_JSON(t *testing.T) {
 	}
 }
 
-func TestPyFloat(t *testing.T) {
-	tests := []struct {
-		name string
-		in   float64
-		want string
-	}{
-		{"zero", 0, "0.0"},
-		{"integer", 3, "3.0"},
-		{"plain", 0.13493692874908447, "0.13493692874908447"},
-		{"small", 1e-05, "1e-05"},
-		{"boundary", 0.0001, "0.0001"},
-		{"large", 1e16, "1e+16"},
-		{"below_large", 123456789012345.0, "123456789012345.0"},
-		{"negative", -2.5e-7, "-2.5e-07"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := pyFloat(tc.in); got != tc.want {
-				t.Errorf("pyFloat(%v) = %s, want %s", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestReadNF4_Errors(t *testing.T) {
 	const mod = "layer"
 	q, err := QuantizeNF4(randWeights(5, 40*64, 0.1), []int{40, 64}, NF4Options{DoubleQuant: true})

@@ -182,13 +182,13 @@ func ConfigFromMap(m map[string]string) (Config, error) {
 		case "epsilon":
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
-				return Config{}, fmt.Errorf("%w: epsilon %q: %v", ErrBadConfig, v, err)
+				return Config{}, fmt.Errorf("%w: epsilon %q: %w", ErrBadConfig, v, err)
 			}
 			c.Epsilon = f
 		case "normalize_advantages":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return Config{}, fmt.Errorf("%w: normalize_advantages %q: %v", ErrBadConfig, v, err)
+				return Config{}, fmt.Errorf("%w: normalize_advantages %q: %w", ErrBadConfig, v, err)
 			}
 			c.NormalizeAdvantages = b
 		default:

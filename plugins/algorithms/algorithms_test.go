@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/BurntSushi/toml"
@@ -433,19 +434,24 @@ func TestConfigFromMap(t *testing.T) {
 		m       map[string]string
 		want    algorithms.Config
 		wantErr error
+		cause   error // the parse error, kept in the chain
 	}{
 		{name: "empty", m: nil, want: algorithms.Config{}},
 		{name: "all keys", m: map[string]string{"name": "rloo", "epsilon": "0.001", "normalize_advantages": "true", "scale_rewards": "group"},
 			want: algorithms.Config{Name: "rloo", Epsilon: 0.001, NormalizeAdvantages: true, ScaleRewards: "group"}},
 		{name: "unknown key", m: map[string]string{"nmae": "grpo"}, wantErr: algorithms.ErrBadConfig},
-		{name: "bad epsilon", m: map[string]string{"epsilon": "small"}, wantErr: algorithms.ErrBadConfig},
-		{name: "bad bool", m: map[string]string{"normalize_advantages": "yes please"}, wantErr: algorithms.ErrBadConfig},
+		{name: "bad epsilon", m: map[string]string{"epsilon": "small"}, wantErr: algorithms.ErrBadConfig, cause: strconv.ErrSyntax},
+		{name: "epsilon out of range", m: map[string]string{"epsilon": "1e999"}, wantErr: algorithms.ErrBadConfig, cause: strconv.ErrRange},
+		{name: "bad bool", m: map[string]string{"normalize_advantages": "yes please"}, wantErr: algorithms.ErrBadConfig, cause: strconv.ErrSyntax},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := algorithms.ConfigFromMap(tt.m)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if tt.cause != nil && !errors.Is(err, tt.cause) {
+				t.Fatalf("err = %v, want its cause %v in the chain", err, tt.cause)
 			}
 			if got != tt.want {
 				t.Errorf("got %+v, want %+v", got, tt.want)

@@ -14,7 +14,7 @@
 //
 // # Wire
 //
-// One gRPC service (sdk/proto): Info(config) → name, kind, SDK version,
+// One gRPC service (internal/proto): Info(config) → name, kind, SDK version,
 // functions; Call(kind, function, JSON) → JSON or the plugin's error. The
 // JSON is the versioned contract of package sdk, so the protobuf schema never
 // changes when the contract grows. A second service, Host, runs the other

@@ -15,7 +15,7 @@ func ExampleOpen() {
 	ctx := context.Background()
 	// The plugin binary here is this test binary serving the first-party
 	// rewards (see helper_test.go); a real one is a program built with
-	// package serve, such as plugins/goplugin/rewards.
+	// package serve, such as plugins/rewards/plugin.
 	path := os.Args[0]
 	p, err := goplugin.Open(ctx, path, goplugin.Config{
 		Args:   []string{"-test.run=^$"},

@@ -26,10 +26,10 @@ import (
 
 	"github.com/toolbrain/toolbrain/plugins/rewards"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
+	pb "github.com/toolbrain/toolbrain/runtime/goplugin/internal/proto"
 	"github.com/toolbrain/toolbrain/runtime/goplugin/internal/wire"
 	"github.com/toolbrain/toolbrain/runtime/goplugin/serve"
 	"github.com/toolbrain/toolbrain/sdk"
-	pb "github.com/toolbrain/toolbrain/sdk/proto"
 )
 
 const helperEnv = "TOOLBRAIN_GOPLUGIN_TEST_HELPER"
@@ -130,7 +130,7 @@ func serveHelper(name string) error {
 		}
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig: wire.Handshake(1),
-			Plugins:         plugin.PluginSet{wire.PluginName: &wire.GRPCPlugin{Impl: liarServer{s}}},
+			Plugins:         plugin.PluginSet{wire.PluginName: &wire.GRPCPlugin{Impl: liarServer{wire.PluginServerOf(s)}}},
 			GRPCServer:      plugin.DefaultGRPCServer,
 		})
 		return nil
@@ -174,9 +174,9 @@ func serveWire(p serve.Plugin, mode string) error {
 	var impl pb.PluginServer
 	switch mode {
 	case "unary":
-		impl = unaryServer{s}
+		impl = unaryServer{wire.PluginServerOf(s)}
 	case "stream-nolimit":
-		impl = noLimitServer{s}
+		impl = noLimitServer{wire.PluginServerOf(s)}
 	default:
 		return fmt.Errorf("unknown wire %q", mode)
 	}
@@ -189,10 +189,10 @@ func serveWire(p serve.Plugin, mode string) error {
 }
 
 // unaryServer is a plugin from before Stream: its Info does not offer it.
-type unaryServer struct{ *serve.Server }
+type unaryServer struct{ wire.Service }
 
 func (u unaryServer) Info(ctx context.Context, req *pb.InfoRequest) (*pb.InfoResponse, error) {
-	info, err := u.Server.Info(ctx, req)
+	info, err := u.Service.Info(ctx, req)
 	if info != nil {
 		info.Stream = false
 	}
@@ -200,9 +200,9 @@ func (u unaryServer) Info(ctx context.Context, req *pb.InfoRequest) (*pb.InfoRes
 }
 
 // noLimitServer streams but never sees the host's output limit.
-type noLimitServer struct{ *serve.Server }
+type noLimitServer struct{ wire.Service }
 
-func (n noLimitServer) Stream(st pb.Plugin_StreamServer) error { return n.Server.Stream(noLimit{st}) }
+func (n noLimitServer) Stream(st pb.Plugin_StreamServer) error { return n.Service.Stream(noLimit{st}) }
 
 type noLimit struct{ pb.Plugin_StreamServer }
 
@@ -284,10 +284,10 @@ func (hostFns) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.ToolC
 
 // liarServer tells the host it asks for what askEnv says, whatever its
 // serve.Plugin asks for.
-type liarServer struct{ *serve.Server }
+type liarServer struct{ wire.Service }
 
 func (l liarServer) Info(ctx context.Context, req *pb.InfoRequest) (*pb.InfoResponse, error) {
-	info, err := l.Server.Info(ctx, req)
+	info, err := l.Service.Info(ctx, req)
 	if info != nil {
 		info.HostFunctions = nil
 		if a := os.Getenv(askEnv); a != "" {

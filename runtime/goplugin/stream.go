@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	pb "github.com/toolbrain/toolbrain/sdk/proto"
+	pb "github.com/toolbrain/toolbrain/runtime/goplugin/internal/proto"
 )
 
 // errStreamAborted fails the calls in flight on a stream that the host

@@ -64,10 +64,13 @@ type Config struct {
 // ConfigError is a field of a [Config] that is out of range; Field is the
 // TOML key ("url", "grant").
 type ConfigError struct {
+	// Field is the TOML key at fault ("url", "grant").
 	Field string
-	Msg   string
+	// Msg says what is wrong with it.
+	Msg string
 }
 
+// Error is "mcp: <field>: <what is wrong>".
 func (e *ConfigError) Error() string { return "mcp: " + e.Field + ": " + e.Msg }
 
 var identifier = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)

@@ -316,9 +316,13 @@ func compareVersions(a, b string) int {
 
 // Info is what Inspect reports about a pack.
 type Info struct {
-	Source   string     `json:"source"`
-	Manifest Manifest   `json:"manifest"`
-	Files    []FileInfo `json:"files"`
+	// Source is the path Inspect was given (a directory or a .tar.gz).
+	Source string `json:"source"`
+	// Manifest is the pack's toolpack.toml, decoded.
+	Manifest Manifest `json:"manifest"`
+	// Files are the files the pack ships (the manifest, the module and
+	// Manifest.Files), sorted by name.
+	Files []FileInfo `json:"files"`
 	// ModuleSHA256 is the module's actual digest ("" when missing).
 	ModuleSHA256 string `json:"module_sha256"`
 	// Verified is true when the module matches the manifest and every
@@ -330,8 +334,11 @@ type Info struct {
 
 // FileInfo describes one file a pack ships.
 type FileInfo struct {
-	Name   string `json:"name"`
-	Size   int    `json:"size"`
+	// Name is the file's path in the pack, with forward slashes.
+	Name string `json:"name"`
+	// Size is its length in bytes.
+	Size int `json:"size"`
+	// SHA256 is the lower-case hex digest of its content.
 	SHA256 string `json:"sha256"`
 }
 

@@ -59,19 +59,33 @@ const (
 // parameters (and the optional returns) is a JSON Schema written either as
 // a JSON string, as above, or as a TOML table ([tools.parameters]).
 type Manifest struct {
-	Name        string              `json:"name"`
-	Version     string              `json:"version"`
-	SDKVersion  string              `json:"sdk_version"`
-	Description string              `json:"description,omitempty"`
-	Files       []string            `json:"files,omitempty"`
-	Module      ModuleRef           `json:"module"`
+	// Name is the pack's name: the key of its configuration
+	// ([train.pack_config.NAME]) and what errors call it.
+	Name string `json:"name"`
+	// Version is the pack's own version, for display.
+	Version string `json:"version"`
+	// SDKVersion is the sdk.Version the module was built against.
+	SDKVersion string `json:"sdk_version"`
+	// Description says what the tools are for, for people.
+	Description string `json:"description,omitempty"`
+	// Files are other files the pack ships (data the module reads),
+	// relative to the pack root.
+	Files []string `json:"files,omitempty"`
+	// Module is the module that implements the tools.
+	Module ModuleRef `json:"module"`
+	// Limits and Permissions are what the module asks for; the user's
+	// configuration overrides the limits and grants the permissions.
 	Limits      runtime.Limits      `json:"limits"`
 	Permissions runtime.Permissions `json:"permissions"`
-	Tools       []sdk.ToolSpec      `json:"tools"`
+	// Tools are the tools the module serves, as the model sees them; each
+	// call's arguments are checked against their parameters schema.
+	Tools []sdk.ToolSpec `json:"tools"`
 }
 
 // ModuleRef names a pack's module and its expected digest.
 type ModuleRef struct {
+	// Kind is how the module runs: a WebAssembly file or a go-plugin
+	// executable.
 	Kind ModuleKind `json:"kind"`
 	// Path is relative to the pack root, with forward slashes.
 	Path string `json:"path"`

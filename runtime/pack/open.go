@@ -26,12 +26,18 @@ type Module interface {
 // name (a *runtime.Plugin does); CallFile uses it for functions other than
 // call_tool.
 type Caller interface {
+	// Call runs the exported function with input (JSON) and returns its
+	// output. An error means the function failed or does not exist; its
+	// sentinels are the runtime's (runtime.ErrNoFunction, ErrTimeout, ...).
 	Call(ctx context.Context, function string, input []byte) ([]byte, error)
 }
 
 // Opener starts the module of a pack. An Opener must run only bytes that
 // match the manifest's sha256: [Pack.Module] returns them checked.
 type Opener interface {
+	// Open starts p's module with cfg (the user's limits and grants) and
+	// returns it ready for calls. An error means the module could not be
+	// read, checked or started; it names the pack.
 	Open(ctx context.Context, p *Pack, cfg runtime.PluginConfig) (Module, error)
 }
 

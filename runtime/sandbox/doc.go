@@ -14,9 +14,9 @@
 // The code has no file system, network, environment, clock or randomness:
 // the interpreter offers none, and the host grants its module none. It gets
 // out only by printing, by final_answer(x), and by calling tools, which cross
-// the boundary as toolbrain_call_tool host calls routed to Options.Tools,
-// validated first by Options.Validator (a *schema.Set from runtime/schema
-// fits), capped per episode (MaxToolCalls) and in size (MaxToolArgBytes).
+// the boundary as toolbrain_call_tool host calls routed to Options.Tools
+// (which check their arguments against their schemas: runtime/schema),
+// capped per episode (MaxToolCalls) and in size (MaxToolArgBytes).
 // Each Run is bounded by an execution-step cap (deterministic: the same code
 // stops at the same step everywhere), a wall-clock timeout, a memory cap and
 // an output cap. A Run that breaks the timeout or the memory cap loses its

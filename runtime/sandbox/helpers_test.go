@@ -79,7 +79,7 @@ func newSandbox(tb testing.TB, o Options) *Sandbox {
 	}
 	o.Interpreter = interpreter(tb)
 	o.CacheDir = cacheDir()
-	o.ToolSpecs, o.Tools, o.Validator = testSpecs, testTools{}, set
+	o.ToolSpecs, o.Tools = testSpecs, schema.Checked(testTools{}, set)
 	s, err := New(context.Background(), o)
 	if err != nil {
 		tb.Fatal(err)

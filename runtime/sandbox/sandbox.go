@@ -27,13 +27,6 @@ const (
 	DefaultPoolSize       = 4
 )
 
-// Validator checks a tool call's arguments before the tool runs; a
-// *schema.Set (runtime/schema) is one. A non-nil error refuses the call and
-// its message is what the code sees.
-type Validator interface {
-	Validate(req sdk.ToolCallRequest) error
-}
-
 // Options configure a [Sandbox]. The zero value works when the binary embeds
 // the interpreter: no tools, default limits.
 type Options struct {
@@ -48,11 +41,13 @@ type Options struct {
 	CacheDir string
 
 	// ToolSpecs are the tools the code may call, each a function named
-	// after the tool; Tools runs them. Calls go through Validator first
-	// when it is set.
+	// after the tool; Tools runs them. The sandbox checks names, sizes and
+	// the per-episode cap; checking arguments against the schemas is the
+	// tool's job (a pack's and an MCP server's tools do it; wrap in-process
+	// tools with runtime/schema.Checked), so that a call is validated once
+	// whoever makes it (docs/ARCHITECTURE.md, "Tools").
 	ToolSpecs []sdk.ToolSpec
 	Tools     sdk.Tool
-	Validator Validator
 
 	// Timeout is the wall-clock limit of one Run.
 	Timeout time.Duration
@@ -340,11 +335,15 @@ type Episode struct {
 
 // ToolCall is one tool call the code made: what it asked and what it got.
 type ToolCall struct {
+	// Name and Arguments are the call as the code made it (Arguments
+	// replaced by a placeholder when over MaxToolArgBytes).
 	Name      string          `json:"name"`
 	Arguments json.RawMessage `json:"arguments,omitempty"`
-	Content   string          `json:"content"`
-	IsError   bool            `json:"is_error,omitempty"`
-	Data      json.RawMessage `json:"data,omitempty"`
+	// Content, IsError and Data are the tool's answer (sdk.ToolCallResponse),
+	// or the sandbox's refusal with IsError set.
+	Content string          `json:"content"`
+	IsError bool            `json:"is_error,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
 }
 
 // Result is what one Run did. Err is nil when the code ran to its end or to
@@ -593,11 +592,6 @@ func (router) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.ToolCa
 	}
 	if !e.s.tools[req.Name] {
 		return refuse("unknown tool %q", req.Name)
-	}
-	if o.Validator != nil {
-		if err := o.Validator.Validate(req); err != nil {
-			return refuse("%v", err)
-		}
 	}
 	resp, err := o.Tools.CallTool(ctx, req)
 	if err != nil {

@@ -66,6 +66,7 @@ type Error struct {
 	Problems []Problem
 }
 
+// Error names the tool and lists each problem as "path: what is wrong".
 func (e *Error) Error() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "invalid arguments for tool %q: ", e.Tool)

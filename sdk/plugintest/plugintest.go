@@ -79,7 +79,9 @@ func concurrently(n int, call func(i int)) {
 
 // RewardCase is a request with its expected score.
 type RewardCase struct {
-	Name    string
+	// Name names the case in the test's output.
+	Name string
+	// Request is what the reward is called with.
 	Request sdk.RewardRequest
 	// Want is the expected score, compared within 1e-9.
 	Want float64
@@ -220,7 +222,9 @@ func TestReward(t *testing.T, r sdk.Reward, cases ...RewardCase) {
 
 // ToolCase is a tool call with what it should give.
 type ToolCase struct {
-	Name    string
+	// Name names the case in the test's output.
+	Name string
+	// Request is what the tool is called with.
 	Request sdk.ToolCallRequest
 	// WantContent, when not empty, must equal the response's Content.
 	WantContent string

@@ -90,7 +90,7 @@ func decode(args json.RawMessage, v any) error {
 		return fmt.Errorf("arguments must be a JSON object")
 	}
 	if err := json.Unmarshal(args, v); err != nil {
-		return fmt.Errorf("bad arguments: %v", err)
+		return fmt.Errorf("bad arguments: %w", err)
 	}
 	return nil
 }

@@ -199,7 +199,7 @@ func decode(args json.RawMessage, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(args))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: arguments: %v", ErrBadQuery, err)
+		return fmt.Errorf("%w: arguments: %w", ErrBadQuery, err)
 	}
 	return nil
 }

@@ -77,3 +77,20 @@ func ExampleHost() {
 	// [1 0.3] <nil>
 	// llm-judge: sdk: permission denied: toolbrain_llm: no host in this context: serve.Host needs the context of a plugin call (or, in a test, one made by serve.WithHost)
 }
+
+// A plugin's test calls its Server in-process, JSON in and out, as the host
+// would, without starting a process.
+func ExampleServer_Call() {
+	s, err := serve.NewServer(serve.Plugin{Name: "exact-match", Kind: sdk.KindReward, Reward: rewards.ExactMatch{Normalize: true}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	out, err := s.Call(context.Background(), sdk.RewardFunction, []byte(`{"expected": "Paris", "trace": {"final_answer": " paris "}}`))
+	fmt.Println(string(out), err)
+	_, err = s.Call(context.Background(), sdk.JudgeFunction, []byte(`{}`))
+	fmt.Println(err)
+	// Output:
+	// {"score":1} <nil>
+	// serve: invalid plugin: plugin "exact-match" does not serve function "judge" (it serves reward)
+}

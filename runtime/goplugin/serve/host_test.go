@@ -11,9 +11,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	pb "github.com/toolbrain/toolbrain/runtime/goplugin/internal/proto"
 	"github.com/toolbrain/toolbrain/runtime/goplugin/internal/wire"
 	"github.com/toolbrain/toolbrain/sdk"
-	pb "github.com/toolbrain/toolbrain/sdk/proto"
 )
 
 // Outside a plugin call, Host is not nil and refuses every function.
@@ -78,7 +78,7 @@ func TestServer_HostChecks(t *testing.T) {
 			}
 			ctx := context.Background()
 			if tt.info != nil {
-				info, err := s.Info(ctx, tt.info)
+				info, err := wireOf(s).Info(ctx, tt.info)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -86,7 +86,7 @@ func TestServer_HostChecks(t *testing.T) {
 					t.Fatalf("info asks for %v, want %v", info.GetHostFunctions(), tt.ask)
 				}
 			}
-			resp, err := s.Call(ctx, &pb.CallRequest{Function: sdk.ToolFunction, Input: []byte(`{"name": "` + tt.tool + `"}`)})
+			resp, err := wireOf(s).Call(ctx, &pb.CallRequest{Function: sdk.ToolFunction, Input: []byte(`{"name": "` + tt.tool + `"}`)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +155,7 @@ func TestWithHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := s.Call(ctx, &pb.CallRequest{Function: sdk.ToolFunction, Input: []byte(`{"name": "llm"}`)})
+	resp, err := wireOf(s).Call(ctx, &pb.CallRequest{Function: sdk.ToolFunction, Input: []byte(`{"name": "llm"}`)})
 	if err != nil || resp.GetError() != "" {
 		t.Fatal(err, resp.GetError())
 	}

@@ -10,8 +10,8 @@ import (
 
 	"google.golang.org/grpc"
 
+	pb "github.com/toolbrain/toolbrain/runtime/goplugin/internal/proto"
 	"github.com/toolbrain/toolbrain/sdk"
-	pb "github.com/toolbrain/toolbrain/sdk/proto"
 )
 
 // childCounter is a stream's context that counts the contexts derived from
@@ -104,7 +104,7 @@ func TestServer_Stream_ReleasesCallContexts(t *testing.T) {
 			ctx := &childCounter{Context: root}
 			st := &fakeStream{ctx: ctx, in: make(chan *pb.CallRequest), sent: make(chan *pb.CallResponse, n)}
 			done := make(chan error, 1)
-			go func() { done <- s.Stream(st) }()
+			go func() { done <- wireOf(s).Stream(st) }()
 			in, _ := json.Marshal(sdk.ToolCallRequest{Name: "echo"})
 			for i := 1; i <= n; i++ {
 				st.in <- &pb.CallRequest{Id: uint64(i), Kind: string(sdk.KindTool), Function: sdk.ToolFunction, Input: in,

@@ -68,17 +68,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	gojson "github.com/goccy/go-json"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/toolbrain/toolbrain/runtime/goplugin/internal/wire"
 	"github.com/toolbrain/toolbrain/sdk"
-	pb "github.com/toolbrain/toolbrain/sdk/proto"
 )
 
 // Sentinel errors of package serve.
@@ -110,6 +106,9 @@ type Plugin struct {
 	// as compiled into the plugin, which is right for every real plugin.
 	SDKVersion string
 
+	// The implementations: the one of Kind must be set, the others may be
+	// (a reward may also serve GroupReward, or a tool plugin a reward). Each
+	// is called concurrently, once per host call, with the call's context.
 	Tool        sdk.Tool
 	Reward      sdk.Reward
 	GroupReward sdk.GroupReward
@@ -146,7 +145,7 @@ func Serve(p Plugin) error {
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake(protocol),
-		Plugins:         plugin.PluginSet{wire.PluginName: &wire.GRPCPlugin{Impl: srv}},
+		Plugins:         plugin.PluginSet{wire.PluginName: &wire.GRPCPlugin{Impl: &grpcServer{s: srv}}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts, wire.ServerOptions(MaxInputBytes)...)...)
 		},
@@ -154,10 +153,11 @@ func Serve(p Plugin) error {
 	return nil
 }
 
-// Server is the gRPC service of a plugin, exported so that a plugin's own
-// tests can call it in-process, without starting a process.
+// Server is a validated [Plugin] as [Serve] serves it, exported so that a
+// plugin's own tests can call it in-process with [Server.Call], without
+// starting a process. Its gRPC service (the wire format) is internal to
+// runtime/goplugin.
 type Server struct {
-	pb.UnimplementedPluginServer
 	p          Plugin
 	sdkVersion string
 	fns        map[string]handler
@@ -217,6 +217,47 @@ func NewServer(p Plugin) (*Server, error) {
 	return s, nil
 }
 
+// Call runs function (sdk.RewardFunction, sdk.ToolFunction, ...) on input,
+// the JSON of its sdk request, and returns the JSON of its response, as a
+// call from the host would: the implementation reaches the host with
+// [Host](ctx), a ctx that carries a host from [WithHost] keeps it, and a
+// panic is recovered into an error. An error wraps [ErrBadPlugin] when the
+// plugin serves no such function, sdk.ErrInvalidRequest when input is not
+// the function's request, and is otherwise the implementation's own.
+func (s *Server) Call(ctx context.Context, function string, input []byte) (out []byte, err error) {
+	f := s.fns[function]
+	if f == nil {
+		return nil, fmt.Errorf("%w: plugin %q does not serve function %q (it serves %s)", ErrBadPlugin, s.p.Name, function, strings.Join(s.names, ", "))
+	}
+	if _, ok := ctx.Value(hostKey{}).(*HostClient); !ok {
+		ctx = context.WithValue(ctx, hostKey{}, s.host)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("panic: %v\n%s", r, firstFrames(debug.Stack()))
+		}
+	}()
+	return f(ctx, input)
+}
+
+// firstFrames keeps the head of a stack trace for an error message, from
+// the frame that panicked: the frames above it (debug.Stack, the deferred
+// recovery, runtime.panic) say nothing about the bug.
+func firstFrames(stack []byte) string {
+	const max = 1024
+	s := strings.TrimSpace(string(stack))
+	if i := strings.Index(s, "\npanic("); i >= 0 {
+		// Skip the panic( line and its file:line line.
+		if rest := strings.SplitN(s[i+1:], "\n", 3); len(rest) == 3 {
+			s = rest[2]
+		}
+	}
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return s
+}
+
 // handle adapts a typed sdk method to JSON in, JSON out. It uses
 // goccy/go-json, which decodes a 2 KB reward request in 8 µs where
 // encoding/json takes 25-32 µs (a sixth of a round trip); the input is the
@@ -234,173 +275,6 @@ func handle[Req, Resp any](f func(context.Context, Req) (Resp, error)) handler {
 		}
 		return gojson.Marshal(resp)
 	}
-}
-
-// UseBroker is called by [Serve], through go-plugin, with the broker on
-// which the plugin reaches the host's Host service. Plugins never call it.
-func (s *Server) UseBroker(b *plugin.GRPCBroker) {
-	s.mu.Lock()
-	s.broker = b
-	s.mu.Unlock()
-}
-
-// Info implements pb.PluginServer. After Configure it connects to the
-// host's Host service when the host grants a permission the plugin asks
-// for, so that [Host] works in the calls that follow.
-func (s *Server) Info(_ context.Context, req *pb.InfoRequest) (*pb.InfoResponse, error) {
-	if s.p.Configure != nil {
-		if err := s.p.Configure(req.GetConfig()); err != nil {
-			return nil, status.Errorf(codes.FailedPrecondition, "configure: %v", err)
-		}
-	}
-	s.connectHost(req)
-	return &pb.InfoResponse{
-		Name:          s.p.Name,
-		Version:       s.p.Version,
-		Kind:          string(s.p.Kind),
-		SdkVersion:    s.sdkVersion,
-		Functions:     s.names,
-		Stream:        true,
-		HostFunctions: s.host.asked,
-	}, nil
-}
-
-// connectHost dials the host's Host service on the broker id of req when
-// the host grants a permission the plugin asks for. It dials now, not on
-// the first host call, because go-plugin forgets a broker id that nobody
-// dials within five seconds. A failure is kept for the host calls to
-// report: the plugin's other functions work without the host.
-func (s *Server) connectHost(req *pb.InfoRequest) {
-	c := &hostConn{granted: slices.Clone(req.GetGranted())}
-	need := slices.ContainsFunc(s.host.asked, func(perm string) bool { return slices.Contains(c.granted, perm) })
-	if id := req.GetHostBrokerId(); need && id != 0 {
-		s.mu.Lock()
-		b := s.broker
-		s.mu.Unlock()
-		if b == nil {
-			c.err = errors.New("no go-plugin broker to reach the host through: the plugin is not served by serve.Serve")
-		} else if cc, err := b.DialWithOptions(id, wire.DialOptions()...); err != nil {
-			c.err = fmt.Errorf("connect to the host's service (broker id %d): %w", id, err)
-		} else {
-			c.cc, c.rpc = cc, pb.NewHostClient(cc)
-		}
-	}
-	if old := s.host.conn.Swap(c); old != nil && old.cc != nil {
-		_ = old.cc.Close()
-	}
-}
-
-// Call implements pb.PluginServer. A failure of the implementation travels
-// back as the response's error; a panic is recovered into one, so that one
-// bad input does not take the process (and every call in flight) down.
-// The implementation reaches the host with [Host](ctx); a ctx that already
-// carries a host (from [WithHost]) keeps it.
-func (s *Server) Call(ctx context.Context, req *pb.CallRequest) (*pb.CallResponse, error) {
-	if _, ok := ctx.Value(hostKey{}).(*HostClient); !ok {
-		ctx = context.WithValue(ctx, hostKey{}, s.host)
-	}
-	return s.call(ctx, req)
-}
-
-// call is Call on a ctx that carries the host.
-func (s *Server) call(ctx context.Context, req *pb.CallRequest) (resp *pb.CallResponse, err error) {
-	f := s.fns[req.GetFunction()]
-	if f == nil {
-		return nil, status.Errorf(codes.Unimplemented, "plugin %q does not serve function %q", s.p.Name, req.GetFunction())
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			resp, err = &pb.CallResponse{Error: fmt.Sprintf("panic: %v\n%s", r, firstFrames(debug.Stack()))}, nil
-		}
-	}()
-	out, ferr := f(ctx, req.GetInput())
-	if ferr != nil {
-		return &pb.CallResponse{Error: ferr.Error(), ErrorCode: wire.ErrorCode(ferr)}, nil
-	}
-	if max := req.GetMaxOutputBytes(); max > 0 && int64(len(out)) > max {
-		return &pb.CallResponse{OutputTooLarge: int64(len(out))}, nil
-	}
-	return &pb.CallResponse{Output: out}, nil
-}
-
-// Stream implements pb.PluginServer: it reads calls off the stream and runs
-// each in its own goroutine, so that a slow call does not hold up the
-// others, and sends each response when its call returns. The calls reach
-// the host with [Host](ctx), as in Call.
-func (s *Server) Stream(st pb.Plugin_StreamServer) error {
-	var (
-		mu      sync.Mutex // guards cancels and closed, and serialises Send
-		cancels = map[uint64]context.CancelFunc{}
-		closed  bool
-		// The calls' contexts carry the host from one parent, so that a
-		// call pays nothing for it.
-		base = st.Context()
-	)
-	if _, ok := base.Value(hostKey{}).(*HostClient); !ok {
-		base = context.WithValue(base, hostKey{}, s.host)
-	}
-	defer func() {
-		// No Send after the handler returns (gRPC forbids it); the calls
-		// still running see their contexts cancelled.
-		mu.Lock()
-		closed = true
-		for _, cancel := range cancels {
-			cancel()
-		}
-		mu.Unlock()
-	}()
-	for {
-		req, err := st.Recv()
-		if err != nil {
-			return nil // the host closed the stream or went away
-		}
-		id := req.GetId()
-		if req.GetCancel() {
-			mu.Lock()
-			if cancel := cancels[id]; cancel != nil {
-				cancel()
-			}
-			mu.Unlock()
-			continue
-		}
-		// One context and one cancel func per call: a WithCancel replaced
-		// by a WithTimeout would leave the first context's cancel uncalled,
-		// a child of base alive for the stream's whole life.
-		var ctx context.Context
-		var cancel context.CancelFunc
-		if t := req.GetTimeoutNanos(); t > 0 {
-			ctx, cancel = context.WithTimeout(base, time.Duration(t))
-		} else {
-			ctx, cancel = context.WithCancel(base)
-		}
-		mu.Lock()
-		cancels[id] = cancel
-		mu.Unlock()
-		go func() {
-			resp, err := s.call(ctx, req)
-			if err != nil {
-				resp = &pb.CallResponse{Error: status.Convert(err).Message()}
-			}
-			resp.Id = id
-			mu.Lock()
-			defer mu.Unlock()
-			delete(cancels, id)
-			cancel()
-			if !closed {
-				_ = st.Send(resp) // fails only when the stream is gone
-			}
-		}()
-	}
-}
-
-// firstFrames keeps the head of a stack trace for an error message.
-func firstFrames(stack []byte) string {
-	const max = 1024
-	s := strings.TrimSpace(string(stack))
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return s
 }
 
 // stderr is the process's real standard error, kept before go-plugin

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/toolbrain/toolbrain/plugins/rewards"
+	pb "github.com/toolbrain/toolbrain/runtime/goplugin/internal/proto"
 	"github.com/toolbrain/toolbrain/sdk"
-	pb "github.com/toolbrain/toolbrain/sdk/proto"
 )
 
 type panicky struct{}
@@ -63,7 +63,7 @@ func TestServer_InfoAndCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	info, err := s.Info(ctx, &pb.InfoRequest{HostSdkVersion: sdk.Version, Config: map[string]string{"k": "v"}})
+	info, err := wireOf(s).Info(ctx, &pb.InfoRequest{HostSdkVersion: sdk.Version, Config: map[string]string{"k": "v"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestServer_InfoAndCall(t *testing.T) {
 	}
 
 	in, _ := json.Marshal(sdk.RewardRequest{Expected: "the cat sat", Trace: sdk.Trace{FinalAnswer: "a cat sat down"}})
-	resp, err := s.Call(ctx, &pb.CallRequest{Kind: "reward", Function: sdk.RewardFunction, Input: in})
+	resp, err := wireOf(s).Call(ctx, &pb.CallRequest{Kind: "reward", Function: sdk.RewardFunction, Input: in})
 	if err != nil || resp.GetError() != "" {
 		t.Fatal(err, resp.GetError())
 	}
@@ -97,7 +97,7 @@ func TestServer_InfoAndCall(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := s.Call(ctx, &pb.CallRequest{Function: tt.function, Input: []byte(tt.input)})
+			resp, err := wireOf(s).Call(ctx, &pb.CallRequest{Function: tt.function, Input: []byte(tt.input)})
 			if tt.code != codes.OK {
 				if status.Code(err) != tt.code || !strings.Contains(err.Error(), tt.text) {
 					t.Fatalf("err = %v, want code %v with %q", err, tt.code, tt.text)
@@ -112,7 +112,7 @@ func TestServer_InfoAndCall(t *testing.T) {
 
 	bad, _ := NewServer(Plugin{Name: "bad", Kind: sdk.KindTool, Tool: panicky{},
 		Configure: func(map[string]string) error { return fmt.Errorf("api_key missing") }})
-	if _, err := bad.Info(ctx, &pb.InfoRequest{}); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "api_key missing") {
+	if _, err := wireOf(bad).Info(ctx, &pb.InfoRequest{}); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "api_key missing") {
 		t.Fatalf("configure error: %v", err)
 	}
 }
@@ -190,7 +190,7 @@ func FuzzServer_Call(f *testing.F) {
 	f.Add(sdk.InterpreterFunction, []byte(`{"code": "print(1)", "state": {"x": 1}, "max_steps": -1}`))
 	f.Add("nope", []byte(`{}`))
 	f.Fuzz(func(t *testing.T, function string, input []byte) {
-		resp, err := s.Call(context.Background(), &pb.CallRequest{Function: function, Input: input})
+		resp, err := wireOf(s).Call(context.Background(), &pb.CallRequest{Function: function, Input: input})
 		if err != nil {
 			if status.Code(err) != codes.Unimplemented {
 				t.Fatalf("gRPC error %v", err)
@@ -201,4 +201,45 @@ func FuzzServer_Call(f *testing.F) {
 			t.Fatalf("output is not JSON: %q", resp.GetOutput())
 		}
 	})
+}
+
+// wireOf is the gRPC service that Serve registers for s.
+func wireOf(s *Server) *grpcServer { return &grpcServer{s: s} }
+
+func TestServer_Call_Errors(t *testing.T) {
+	s, err := NewServer(Plugin{Name: "tools", Kind: sdk.KindTool, Tool: panicky{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		function string
+		input    string
+		is       error // nil: no sentinel expected
+		text     string
+	}{
+		{name: "unserved function", function: sdk.RewardFunction, input: `{}`, is: ErrBadPlugin, text: `does not serve function "reward" (it serves call_tool)`},
+		{name: "not its request", function: sdk.ToolFunction, input: `{"name": 1}`, is: sdk.ErrInvalidRequest, text: "invalid request"},
+		{name: "implementation error", function: sdk.ToolFunction, input: `{"name": "fail"}`, text: "no route to mailbox"},
+		{name: "panic recovered", function: sdk.ToolFunction, input: `{"name": "panic"}`, text: "panic: assignment to entry in nil map"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := s.Call(context.Background(), tt.function, []byte(tt.input))
+			if err == nil || out != nil || !strings.Contains(err.Error(), tt.text) {
+				t.Fatalf("out %q, err %v, want an error with %q", out, err, tt.text)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Fatalf("err = %v, want errors.Is %v", err, tt.is)
+			}
+		})
+	}
+	_, err = s.Call(context.Background(), sdk.ToolFunction, []byte(`{"name": "panic"}`))
+	if msg := err.Error(); !strings.Contains(msg, "serve.panicky.CallTool") || strings.Contains(msg, "debug.Stack") {
+		t.Fatalf("a panic's trace must start at the frame that panicked: %s", msg)
+	}
+	out, err := s.Call(context.Background(), sdk.ToolFunction, []byte(`{"name": "echo"}`))
+	if err != nil || !strings.Contains(string(out), `"content":"echo"`) {
+		t.Fatalf("out %s, err %v", out, err)
+	}
 }

@@ -34,6 +34,7 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 
+	"github.com/toolbrain/toolbrain/internal/pyfloat"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -425,7 +426,7 @@ func round(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs 
 		f := float64(x)
 		if nd == starlark.None {
 			if math.IsNaN(f) || math.IsInf(f, 0) {
-				return nil, fmt.Errorf("round: cannot convert float %s to integer", pyFloat(f))
+				return nil, fmt.Errorf("round: cannot convert float %s to integer", pyfloat.Repr(f))
 			}
 			return starlark.NumberToInt(starlark.Float(math.RoundToEven(f)))
 		}

@@ -12,6 +12,8 @@ import (
 	starmath "go.starlark.net/lib/math"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
+
+	"github.com/toolbrain/toolbrain/internal/pyfloat"
 )
 
 // The modules code may use: "import json" and friends bind these (see
@@ -225,7 +227,7 @@ func (e *jsonEncoder) encode(v starlark.Value, depth int) error {
 	case starlark.Float:
 		f := float64(v)
 		if e.strict && (math.IsNaN(f) || math.IsInf(f, 0)) {
-			return fmt.Errorf("%s is not a JSON number", pyFloat(f))
+			return fmt.Errorf("%s is not a JSON number", pyfloat.Repr(f))
 		}
 		switch {
 		case math.IsNaN(f):
@@ -235,7 +237,7 @@ func (e *jsonEncoder) encode(v starlark.Value, depth int) error {
 		case math.IsInf(f, -1):
 			e.b.WriteString("-Infinity")
 		default:
-			e.b.WriteString(pyFloat(f))
+			e.b.WriteString(pyfloat.Repr(f))
 		}
 	case starlark.String:
 		e.str(string(v))

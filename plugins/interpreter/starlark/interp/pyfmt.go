@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"go.starlark.net/starlark"
+
+	"github.com/toolbrain/toolbrain/internal/pyfloat"
 )
 
 // Python's text forms of values. Models compare what they print with what
@@ -18,28 +20,6 @@ import (
 // round-trip form switching to exponent notation at 1e16 and 1e-4 ("1e+16",
 // "1e-05"), strings quoted with ' unless they hold ' and no ", containers
 // with ", " separators, True/False/None.
-
-// pyFloat is CPython's float.__repr__.
-func pyFloat(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "nan"
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64)
-	exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
-	if exp < -4 || exp >= 16 {
-		return e
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.ContainsAny(s, ".") {
-		s += ".0"
-	}
-	return s
-}
 
 // pyQuote is CPython's str.__repr__; bytes that are not UTF-8 show as \xNN.
 func pyQuote(s string) string {
@@ -117,7 +97,7 @@ func writeRepr(b *strings.Builder, v starlark.Value, depth int) {
 	case starlark.String:
 		b.WriteString(pyQuote(string(v)))
 	case starlark.Float:
-		b.WriteString(pyFloat(float64(v)))
+		b.WriteString(pyfloat.Repr(float64(v)))
 	case *starlark.List:
 		b.WriteByte('[')
 		for i := 0; i < v.Len(); i++ {
@@ -377,7 +357,7 @@ func formatFloat(f float64, sp formatSpec) string {
 			s = pyG(a, prec, sp.alt)
 		default: // no type: like repr, or 'g' with at least one digit after the point
 			if prec < 0 {
-				s = pyFloat(a)
+				s = pyfloat.Repr(a)
 			} else {
 				s = pyG(a, max(prec, 1), sp.alt)
 				if !strings.ContainsAny(s, ".e") {

@@ -44,7 +44,7 @@ func TestSolve_EveryTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, err := sandbox.New(ctx, sandbox.Options{Interpreter: interp, CacheDir: cacheDir(), ToolSpecs: email.Specs(), Tools: email.NewTools(store), Validator: set, PoolSize: 2})
+	sb, err := sandbox.New(ctx, sandbox.Options{Interpreter: interp, CacheDir: cacheDir(), ToolSpecs: email.Specs(), Tools: schema.Checked(email.NewTools(store), set), PoolSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

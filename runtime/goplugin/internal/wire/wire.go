@@ -12,8 +12,8 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	pb "github.com/toolbrain/toolbrain/runtime/goplugin/internal/proto"
 	"github.com/toolbrain/toolbrain/sdk"
-	pb "github.com/toolbrain/toolbrain/sdk/proto"
 )
 
 // PluginName is the only entry of the plugin set. One set, one entry, one
@@ -56,6 +56,7 @@ func Handshake(protocol uint) plugin.HandshakeConfig {
 // Impl, and the host gets a [*Client] from GRPCClient.
 type GRPCPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
+	// Impl is the plugin process's service; nil on the host's side.
 	Impl pb.PluginServer
 }
 
@@ -64,8 +65,24 @@ var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
 // BrokerUser is an Impl that reaches the host's Host service: GRPCServer
 // hands it the plugin side's broker before serving.
 type BrokerUser interface {
+	// UseBroker keeps b, the broker on which the plugin dials the host's
+	// Host service; it is called once, before the first call is served.
 	UseBroker(b *plugin.GRPCBroker)
 }
+
+// Service is the plugin side of a process: its gRPC service and the broker
+// user that reaches the host's Host service.
+type Service interface {
+	pb.PluginServer
+	BrokerUser
+}
+
+// PluginServerOf returns the Service of a *serve.Server. Package serve sets
+// it when it is initialised, so that runtime/goplugin's tests can serve a
+// serve.Server over a wire of their own (a plugin from before Stream, say)
+// while serve's exported API names no wire types (grpc's internal hooks do
+// the same).
+var PluginServerOf func(server any) Service
 
 // GRPCServer registers the plugin's service.
 func (g *GRPCPlugin) GRPCServer(b *plugin.GRPCBroker, s *grpc.Server) error {
@@ -82,7 +99,10 @@ func (g *GRPCPlugin) GRPCServer(b *plugin.GRPCBroker, s *grpc.Server) error {
 // Client is what the host dispenses: the plugin's service and the broker on
 // which the host serves its Host service to the process.
 type Client struct {
+	// Plugin is the client of the plugin process's Plugin service.
 	Plugin pb.PluginClient
+	// Broker is go-plugin's broker on this connection: the host serves its
+	// Host service on it for the process to dial.
 	Broker *plugin.GRPCBroker
 }
 

@@ -4,7 +4,7 @@
 //
 // Build and configure it in toolbrain.toml:
 //
-//	go build -o bin/rewards ./plugins/goplugin/rewards
+//	go build -o bin/rewards ./plugins/rewards/plugin
 //
 //	[[rewards]]
 //	name = "native"

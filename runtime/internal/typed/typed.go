@@ -1,33 +1,38 @@
-package runtime
+// Package typed gives a plugin that calls its functions by name, JSON in
+// and out, the typed method of every sdk kind. The WebAssembly plugin
+// (runtime.Plugin) and the go-plugin one (runtime/goplugin.Plugin) embed
+// its [Methods] under an unexported name, so that the methods are theirs
+// and the type is no part of either package's API.
+package typed
 
 import (
 	"context"
 	"fmt"
+
 	gojson "github.com/goccy/go-json"
 
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
-// Typed gives a plugin that calls its functions by name, JSON in and
-// out, the typed method of every sdk kind: the request encoding, the
-// response checks and the error naming that every transport shares. The
-// WebAssembly Plugin and runtime/goplugin's Plugin embed one.
-type Typed struct {
+// Methods are the typed methods of every sdk kind over a plugin's
+// by-name call: the request encoding, the response checks and the error
+// naming that every transport shares.
+type Methods struct {
 	call    func(ctx context.Context, function string, input []byte) ([]byte, error)
 	exports func(function string) bool
 	wrap    func(function string, err error) error
 }
 
-// NewTyped returns the typed methods over call. exports reports whether
+// New returns the typed methods over call. exports reports whether
 // the plugin exports a function; wrap names the plugin in an error about
 // one of its functions.
-func NewTyped(call func(ctx context.Context, function string, input []byte) ([]byte, error),
-	exports func(function string) bool, wrap func(function string, err error) error) Typed {
-	return Typed{call: call, exports: exports, wrap: wrap}
+func New(call func(ctx context.Context, function string, input []byte) ([]byte, error),
+	exports func(function string) bool, wrap func(function string, err error) error) Methods {
+	return Methods{call: call, exports: exports, wrap: wrap}
 }
 
 // invoke encodes req, calls function and decodes its output into resp.
-func (p *Typed) invoke(ctx context.Context, function string, req, resp any) error {
+func (p *Methods) invoke(ctx context.Context, function string, req, resp any) error {
 	in, err := gojson.Marshal(req)
 	if err != nil {
 		return p.wrap(function, fmt.Errorf("encode request: %w", err))
@@ -43,7 +48,7 @@ func (p *Typed) invoke(ctx context.Context, function string, req, resp any) erro
 }
 
 // Reward calls the plugin's reward function (sdk.Reward).
-func (p *Typed) Reward(ctx context.Context, req sdk.RewardRequest) (sdk.RewardResponse, error) {
+func (p *Methods) Reward(ctx context.Context, req sdk.RewardRequest) (sdk.RewardResponse, error) {
 	var resp sdk.RewardResponse
 	if err := p.invoke(ctx, sdk.RewardFunction, req, &resp); err != nil {
 		return sdk.RewardResponse{}, err
@@ -56,7 +61,7 @@ func (p *Typed) Reward(ctx context.Context, req sdk.RewardRequest) (sdk.RewardRe
 
 // RewardGroup calls reward_group when the plugin exports it, and otherwise
 // reward once per trace (sdk.GroupReward).
-func (p *Typed) RewardGroup(ctx context.Context, req sdk.RewardGroupRequest) (sdk.RewardGroupResponse, error) {
+func (p *Methods) RewardGroup(ctx context.Context, req sdk.RewardGroupRequest) (sdk.RewardGroupResponse, error) {
 	if !p.exports(sdk.RewardGroupFunction) {
 		scores := make([]float64, len(req.Traces))
 		for i, tr := range req.Traces {
@@ -79,7 +84,7 @@ func (p *Typed) RewardGroup(ctx context.Context, req sdk.RewardGroupRequest) (sd
 }
 
 // Judge calls the plugin's judge function (sdk.Judge).
-func (p *Typed) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeResponse, error) {
+func (p *Methods) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeResponse, error) {
 	var resp sdk.JudgeResponse
 	if err := p.invoke(ctx, sdk.JudgeFunction, req, &resp); err != nil {
 		return sdk.JudgeResponse{}, err
@@ -91,7 +96,7 @@ func (p *Typed) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeRespo
 }
 
 // Advantages calls the plugin's advantages function (sdk.Algorithm).
-func (p *Typed) Advantages(ctx context.Context, req sdk.AdvantageRequest) (sdk.AdvantageResponse, error) {
+func (p *Methods) Advantages(ctx context.Context, req sdk.AdvantageRequest) (sdk.AdvantageResponse, error) {
 	if err := req.Validate(); err != nil {
 		return sdk.AdvantageResponse{}, p.wrap(sdk.AlgorithmFunction, err)
 	}
@@ -106,7 +111,7 @@ func (p *Typed) Advantages(ctx context.Context, req sdk.AdvantageRequest) (sdk.A
 }
 
 // CallTool calls the plugin's call_tool function (sdk.Tool).
-func (p *Typed) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.ToolCallResponse, error) {
+func (p *Methods) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.ToolCallResponse, error) {
 	var resp sdk.ToolCallResponse
 	if err := p.invoke(ctx, sdk.ToolFunction, req, &resp); err != nil {
 		return sdk.ToolCallResponse{}, err
@@ -115,7 +120,7 @@ func (p *Typed) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.Tool
 }
 
 // Interpret calls the plugin's interpret function (sdk.Interpreter).
-func (p *Typed) Interpret(ctx context.Context, req sdk.InterpretRequest) (sdk.InterpretResponse, error) {
+func (p *Methods) Interpret(ctx context.Context, req sdk.InterpretRequest) (sdk.InterpretResponse, error) {
 	var resp sdk.InterpretResponse
 	if err := p.invoke(ctx, sdk.InterpreterFunction, req, &resp); err != nil {
 		return sdk.InterpretResponse{}, err

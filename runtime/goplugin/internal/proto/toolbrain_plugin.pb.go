@@ -529,7 +529,7 @@ const file_toolbrain_plugin_proto_rawDesc = "" +
 	"\x06Stream\x12 .toolbrain.plugin.v1.CallRequest\x1a!.toolbrain.plugin.v1.CallResponse(\x010\x012\xa3\x01\n" +
 	"\x04Host\x12O\n" +
 	"\bCallTool\x12 .toolbrain.plugin.v1.HostRequest\x1a!.toolbrain.plugin.v1.HostResponse\x12J\n" +
-	"\x03LLM\x12 .toolbrain.plugin.v1.HostRequest\x1a!.toolbrain.plugin.v1.HostResponseB*Z(github.com/toolbrain/toolbrain/sdk/protob\x06proto3"
+	"\x03LLM\x12 .toolbrain.plugin.v1.HostRequest\x1a!.toolbrain.plugin.v1.HostResponseB@Z>github.com/toolbrain/toolbrain/runtime/goplugin/internal/protob\x06proto3"
 
 var (
 	file_toolbrain_plugin_proto_rawDescOnce sync.Once

@@ -5,8 +5,10 @@
 // JSON of the sdk package.
 //
 // Only runtime/goplugin and its serve package use it; plugin authors use
-// runtime/goplugin/serve and never touch these types. It lives beside sdk
-// rather than in it so that sdk keeps importing only the standard library.
+// runtime/goplugin/serve and never touch these types. It is internal, as
+// go-plugin's own wire format is, so that the generated identifiers are no
+// part of ToolBrain's public surface and the wire can change without a
+// major version; sdk keeps importing only the standard library.
 //
 //go:generate sh gen.sh
 package proto
