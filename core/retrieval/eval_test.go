@@ -2,6 +2,7 @@ package retrieval
 
 import (
 	"context"
+	"hash/fnv"
 	"testing"
 
 	"github.com/toolbrain/toolbrain/sdk"
@@ -49,18 +50,42 @@ func evaluate(t *testing.T, tools []sdk.ToolSpec, queries []Query, o Options) Me
 	return m
 }
 
-// BenchmarkQuery times one BM25 query over a 10,000-tool library.
+// BenchmarkQuery times one query over a 10,000-tool library: BM25, and
+// the fused ranking (BM25, cosine over 10,000 tool vectors, reciprocal-rank
+// fusion) with a cheap embedder, so that what is timed is the retrieval,
+// not a model's forward pass (that is per query whatever the library size;
+// see `toolbrain retrieval eval --embedder`).
 func BenchmarkQuery(b *testing.B) {
 	lib := Generate(evalSeed, 10000, 1)
-	ix, err := New(context.Background(), lib.Tools, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx := context.Background()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		if _, err := ix.Search(ctx, lib.Queries[i%len(lib.Queries)].Text, 10); err != nil {
-			b.Fatal(err)
-		}
+	for _, o := range []Options{{Method: MethodBM25}, {Method: MethodFused, Embedder: hashEmbedder(64)}} {
+		b.Run(o.Method, func(b *testing.B) {
+			ix, err := New(ctx, lib.Tools, o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := 0; b.Loop(); i++ {
+				if _, err := ix.Search(ctx, lib.Queries[i%len(lib.Queries)].Text, 10); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
+}
+
+// hashEmbedder embeds a text as its terms hashed into n buckets.
+type hashEmbedder int
+
+func (h hashEmbedder) Embed(_ context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	for i, s := range texts {
+		v := make([]float32, h)
+		for _, t := range Tokenize(s) {
+			f := fnv.New32a()
+			f.Write([]byte(t))
+			v[int(f.Sum32()%uint32(h))]++
+		}
+		out[i] = v
+	}
+	return out, nil
 }

@@ -307,15 +307,33 @@ func Fuse(rrfk, k int, rankings ...[]Hit) []Hit {
 	return topK(hits, k)
 }
 
-// topK sorts hits best first (ties: library order) and keeps k.
+// topK returns the k best of hits, best first (ties: library order). It
+// keeps a sorted window of k and binary-searches each newcomer into it:
+// O(n log k) comparisons, and most hits of a large library fail the first
+// one, against the window's worst.
 func topK(hits []Hit, k int) []Hit {
-	sort.Slice(hits, func(i, j int) bool {
-		if hits[i].Score != hits[j].Score {
-			return hits[i].Score > hits[j].Score
+	if k <= 0 {
+		return nil
+	}
+	better := func(a, b Hit) bool {
+		if a.Score != b.Score {
+			return a.Score > b.Score
 		}
-		return hits[i].Tool < hits[j].Tool
-	})
-	return hits[:min(k, len(hits))]
+		return a.Tool < b.Tool
+	}
+	top := make([]Hit, 0, min(k, len(hits)))
+	for _, h := range hits {
+		if len(top) == k && !better(h, top[k-1]) {
+			continue
+		}
+		i := sort.Search(len(top), func(i int) bool { return better(h, top[i]) })
+		if len(top) < k {
+			top = append(top, Hit{})
+		}
+		copy(top[i+1:], top[i:len(top)-1])
+		top[i] = h
+	}
+	return top
 }
 
 // Document is the text a tool is indexed and embedded by: its name, its

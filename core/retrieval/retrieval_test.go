@@ -1,9 +1,11 @@
 package retrieval
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -192,5 +194,26 @@ func TestGenerate(t *testing.T) {
 		if !seen[q.Tool] {
 			t.Fatalf("query %q labels unknown tool %q", q.Text, q.Tool)
 		}
+	}
+}
+
+func TestTopK(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tt := range []struct {
+		name string
+		n, k int
+	}{{"k below n", 500, 10}, {"k above n", 7, 10}, {"k one", 50, 1}, {"k zero", 5, 0}} {
+		t.Run(tt.name, func(t *testing.T) {
+			hits := make([]Hit, tt.n)
+			for i := range hits {
+				hits[i] = Hit{Tool: i, Score: float64(rng.IntN(20))} // many ties
+			}
+			want := slices.Clone(hits)
+			slices.SortStableFunc(want, func(a, b Hit) int { return cmp.Compare(b.Score, a.Score) })
+			want = want[:min(tt.k, len(want))]
+			if got := topK(hits, tt.k); !slices.Equal(got, want) {
+				t.Errorf("topK = %v, want %v", got, want)
+			}
+		})
 	}
 }
