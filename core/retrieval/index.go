@@ -411,3 +411,13 @@ func dot(a, b []float32) float64 {
 	}
 	return float64(s)
 }
+
+// Select returns the specs of the k tools Search finds for prompt, best
+// first: a task's tools (agent.Config.SelectTools).
+func (ix *Index) Select(ctx context.Context, prompt string, k int) ([]sdk.ToolSpec, error) {
+	hits, err := ix.Search(ctx, prompt, k)
+	if err != nil {
+		return nil, err
+	}
+	return ix.specsOf(hits), nil
+}
