@@ -10,7 +10,6 @@ import (
 	"github.com/toolbrain/toolbrain/core/checkpoint"
 	"github.com/toolbrain/toolbrain/core/hub"
 	"github.com/toolbrain/toolbrain/core/model"
-	"github.com/toolbrain/toolbrain/sdk"
 )
 
 // conceptEmbedder maps a text to counts of concepts, each a set of
@@ -65,34 +64,6 @@ func TestIndex_Search_Fused(t *testing.T) {
 	}
 	if hits, _ := bm.Search(ctx, "will there be rain", 2); len(hits) != 0 {
 		t.Errorf("BM25 found %+v for a query that shares no term with any tool", hits)
-	}
-}
-
-type fixedReranker string
-
-func (f fixedReranker) Rerank(_ context.Context, _ string, _ []sdk.ToolSpec, hits []Hit) ([]Hit, error) {
-	return ReorderByAnswer(hits, string(f)), nil
-}
-
-func TestIndex_Search_Rerank(t *testing.T) {
-	ctx := context.Background()
-	ix, err := New(ctx, smallLib, Options{Reranker: fixedReranker("2")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The answer "2" moves the first stage's second candidate to the top.
-	first, err := New(ctx, smallLib, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := "send the weather for the city"
-	plain, _ := first.Search(ctx, q, 2)
-	got, err := ix.Search(ctx, q, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(plain) < 2 || len(got) != 2 || got[0] != plain[1] || got[1] != plain[0] {
-		t.Errorf("re-ranked %+v, want the first stage %+v swapped", got, plain)
 	}
 }
 

@@ -256,9 +256,17 @@ func (ix *Index) BM25(query string, k int) []Hit {
 	}
 	hits := make([]Hit, 0, len(touched))
 	for _, d := range touched {
-		hits = append(hits, Hit{Tool: int(d), Name: ix.specs[d].Name, Score: scores[d]})
+		hits = append(hits, Hit{Tool: int(d), Score: scores[d]})
 	}
-	return topK(hits, k)
+	return ix.named(topK(hits, k))
+}
+
+// named fills in the hits' names: after topK, so that only k are copied.
+func (ix *Index) named(hits []Hit) []Hit {
+	for i := range hits {
+		hits[i].Name = ix.specs[hits[i].Tool].Name
+	}
+	return hits
 }
 
 // Dense returns the k tools whose embeddings are nearest query's (cosine),
@@ -278,9 +286,9 @@ func (ix *Index) Dense(ctx context.Context, query string, k int) ([]Hit, error) 
 	normalize(q)
 	hits := make([]Hit, len(ix.vecs))
 	for i, v := range ix.vecs {
-		hits[i] = Hit{Tool: i, Name: ix.specs[i].Name, Score: dot(q, v)}
+		hits[i] = Hit{Tool: i, Score: dot(q, v)}
 	}
-	return topK(hits, k), nil
+	return ix.named(topK(hits, k)), nil
 }
 
 // Fuse merges rankings by reciprocal rank: a tool scores the sum over the
