@@ -143,7 +143,9 @@ type Retrieval struct {
 	// Method is "bm25" or "fused" (BM25 and dense embeddings, by rank).
 	Method string `toml:"method"`
 	// Embedder is the dense side of "fused": "model" (the loaded model's
-	// mean-pooled hidden states) or a checkpoint directory or id.
+	// mean-pooled hidden states; tools are embedded once, at Open, and
+	// tasks by the model as training changes its adapter) or a checkpoint
+	// directory or id, which stays fixed.
 	Embedder string `toml:"embedder"`
 	// Rerank reorders the candidates with the [judge] model.
 	Rerank bool `toml:"rerank"`

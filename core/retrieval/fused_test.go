@@ -137,3 +137,48 @@ func TestModelEmbedder(t *testing.T) {
 		t.Fatalf("fused search: %+v, %v", hits, err)
 	}
 }
+
+func TestIndex_WithMethod(t *testing.T) {
+	ctx := context.Background()
+	emb := conceptEmbedder{{"weather", "rain"}, {"email", "mail"}}
+	fused, err := New(ctx, smallLib, Options{Method: MethodFused, Embedder: emb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dense, err := fused.WithMethod(MethodDense)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hits, err := dense.Search(ctx, "rain rain", 4); err != nil || len(hits) != 4 || hits[0].Name != "get_weather" {
+		t.Errorf("dense search: %+v, %v; want every tool, get_weather first", hits, err)
+	}
+	if bm, err := dense.WithMethod(MethodBM25); err != nil || len(mustSearch(t, bm, "rain rain")) != 0 {
+		t.Errorf("back to BM25: %v", err)
+	}
+	if fused.Method() != MethodFused {
+		t.Error("WithMethod changed the original index")
+	}
+	bm, err := New(ctx, smallLib, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, method string
+		ix           *Index
+	}{{"dense without vectors", MethodDense, bm}, {"fused without vectors", MethodFused, bm}, {"unknown", "cosine", fused}} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := tt.ix.WithMethod(tt.method); err == nil {
+				t.Errorf("WithMethod(%q): no error", tt.method)
+			}
+		})
+	}
+}
+
+func mustSearch(t *testing.T, ix *Index, q string) []Hit {
+	t.Helper()
+	hits, err := ix.Search(context.Background(), q, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hits
+}

@@ -19,6 +19,8 @@ const (
 	MethodBM25 = "bm25"
 	// MethodFused fuses the BM25 and dense rankings by reciprocal rank.
 	MethodFused = "fused"
+	// MethodDense ranks by the embeddings alone.
+	MethodDense = "dense"
 )
 
 // Defaults of the zero [Options] fields.
@@ -45,7 +47,7 @@ var (
 // Options configure an Index. The zero value is BM25 with its usual
 // parameters.
 type Options struct {
-	// Method is MethodBM25 ("" too) or MethodFused.
+	// Method is MethodBM25 ("" too), MethodFused or MethodDense.
 	Method string
 	// K1 and B are the BM25 parameters (0: DefaultK1, DefaultB).
 	K1, B float64
@@ -98,11 +100,11 @@ func New(ctx context.Context, specs []sdk.ToolSpec, o Options) (*Index, error) {
 	switch o.Method {
 	case "":
 		o.Method = MethodBM25
-	case MethodBM25, MethodFused:
+	case MethodBM25, MethodFused, MethodDense:
 	default:
-		return nil, fmt.Errorf("retrieval: method %q, want %q or %q", o.Method, MethodBM25, MethodFused)
+		return nil, fmt.Errorf("retrieval: method %q, want %q, %q or %q", o.Method, MethodBM25, MethodFused, MethodDense)
 	}
-	if o.Method == MethodFused && o.Embedder == nil {
+	if o.Method != MethodBM25 && o.Embedder == nil {
 		return nil, ErrNoEmbedder
 	}
 	if len(specs) == 0 {
@@ -189,8 +191,22 @@ func (ix *Index) Len() int { return len(ix.specs) }
 // Spec returns tool i of the library.
 func (ix *Index) Spec(i int) sdk.ToolSpec { return ix.specs[i] }
 
-// Method is the index's ranking method (MethodBM25 or MethodFused).
+// Method is the index's ranking method.
 func (ix *Index) Method() string { return ix.opts.Method }
+
+// WithMethod returns the index ranking by method instead, sharing the
+// terms and the tool vectors (no second embedding pass).
+func (ix *Index) WithMethod(method string) (*Index, error) {
+	switch {
+	case method != MethodBM25 && method != MethodFused && method != MethodDense:
+		return nil, fmt.Errorf("retrieval: method %q, want %q, %q or %q", method, MethodBM25, MethodFused, MethodDense)
+	case method != MethodBM25 && ix.vecs == nil:
+		return nil, ErrNoEmbedder
+	}
+	c := *ix
+	c.opts.Method = method
+	return &c, nil
+}
 
 // Search returns the k tools that best fit query, best first, by the
 // index's method, re-ranked when a Reranker is set. Fewer than k come back
@@ -205,13 +221,19 @@ func (ix *Index) Search(ctx context.Context, query string, k int) ([]Hit, error)
 		depth = max(k, min(ix.opts.Depth, 2*k))
 	}
 	var hits []Hit
-	if ix.opts.Method == MethodFused {
+	switch ix.opts.Method {
+	case MethodFused:
 		dense, err := ix.Dense(ctx, query, ix.opts.Depth)
 		if err != nil {
 			return nil, err
 		}
 		hits = Fuse(ix.opts.RRFK, depth, ix.BM25(query, ix.opts.Depth), dense)
-	} else {
+	case MethodDense:
+		var err error
+		if hits, err = ix.Dense(ctx, query, depth); err != nil {
+			return nil, err
+		}
+	default:
 		hits = ix.BM25(query, depth)
 	}
 	if ix.opts.Reranker == nil || len(hits) <= 1 {

@@ -105,6 +105,7 @@ func TestNew_Errors(t *testing.T) {
 		{name: "unnamed tool", specs: []sdk.ToolSpec{{Description: "x"}}, want: ErrLibrary},
 		{name: "duplicate", specs: []sdk.ToolSpec{{Name: "a"}, {Name: "a"}}, want: ErrLibrary},
 		{name: "fused without embedder", specs: smallLib, o: Options{Method: MethodFused}, want: ErrNoEmbedder},
+		{name: "dense without embedder", specs: smallLib, o: Options{Method: MethodDense}, want: ErrNoEmbedder},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

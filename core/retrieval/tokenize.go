@@ -94,7 +94,7 @@ func Stem(w string) string {
 // ("stopp" → stop), leaving "ll", "ss" and "zz" ("call", "pass").
 func undouble(w string) string {
 	n := len(w)
-	if n >= 3 && w[n-1] == w[n-2] && !strings.ContainsRune("aeioulsz", rune(w[n-1])) {
+	if c := w[n-1]; n >= 3 && c == w[n-2] && 'a' <= c && c <= 'z' && !strings.ContainsRune("aeioulsz", rune(c)) {
 		return w[:n-1]
 	}
 	return w
