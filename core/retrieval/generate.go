@@ -25,7 +25,12 @@ type Query struct {
 // variants: domains × objects × verbs.
 var BaseTools = len(genDomains) * 6 * len(genVerbs)
 
-// Generate builds a deterministic library of n tools (n ≤ 0: BaseTools)
+// MaxTools is the largest library Generate builds: the base tools and
+// their qualified variants.
+var MaxTools = BaseTools * (1 + len(genQualifiers))
+
+// Generate builds a deterministic library of min(n, MaxTools) tools
+// (n ≤ 0: BaseTools)
 // and perTool labelled queries for each of the first BaseTools of them
 // (the queries of a larger library stay those of the base tools, which
 // must now be told from their qualified variants, such as

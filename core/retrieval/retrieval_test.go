@@ -177,6 +177,9 @@ func TestGenerate(t *testing.T) {
 	if c := Generate(8, 0, 2); c.Queries[0] == a.Queries[0] && c.Queries[1] == a.Queries[1] && c.Queries[2] == a.Queries[2] {
 		t.Error("another seed gives the same queries")
 	}
+	if all := Generate(7, MaxTools+5, 0); len(all.Tools) != MaxTools || MaxTools < 10000 {
+		t.Errorf("%d tools for n > MaxTools = %d, want MaxTools >= 10000", len(all.Tools), MaxTools)
+	}
 	big := Generate(7, 10000, 1)
 	if len(big.Tools) != 10000 {
 		t.Fatalf("%d tools, want 10000", len(big.Tools))
