@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/toolbrain/toolbrain/core/agent"
+	"github.com/toolbrain/toolbrain/core/chattemplate"
 	"github.com/toolbrain/toolbrain/core/generate"
+	"github.com/toolbrain/toolbrain/core/tokenizer"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -130,4 +132,49 @@ func TestToolCalling_AllTools(t *testing.T) {
 			t.Errorf("prompt lacks %s", s.Name)
 		}
 	}
+}
+
+// A template that renders tools itself (Qwen3's) gets only the task's.
+func TestToolCalling_SelectTools_TemplateTools(t *testing.T) {
+	tok, err := tokenizer.Load("../../testdata/tokenizers/qwen3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := chattemplate.FromTokenizerConfig("../../testdata/tokenizers/qwen3/tokenizer_config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, ok := tok.TokenID("<|im_end|>")
+	if !ok {
+		t.Fatal("no <|im_end|>")
+	}
+	m := newScriptModel(tok.VocabSize(), end, replies(tok, end, []string{
+		"<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>",
+		"<tool_call>\n{\"name\": \"send_email\", \"arguments\": {\"to\": \"amy\"}}\n</tool_call>",
+		"Sent.",
+	}))
+	var calls atomic.Int32
+	a, err := agent.New(agent.ToolCalling, agent.Config{
+		Model: m, Tokenizer: tok, Template: tpl, Tools: library, Tool: nopTool{}, SelectTools: byPrompt(&calls),
+		Sampling: generate.Options{Temperature: 1, MaxNewTokens: 100}, TemplateExtra: map[string]any{"enable_thinking": false},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := a.Run(context.Background(), agent.Task{ID: "e", Prompt: "use send_email to write to Amy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Turns) != 3 || tr.FinalAnswer != "Sent." {
+		t.Fatalf("%d turns, answer %q, error %q", len(tr.Turns), tr.FinalAnswer, tr.Error)
+	}
+	p := tr.Turns[0].Prompt
+	tools := p[strings.Index(p, "<tools>\n"):strings.LastIndex(p, "</tools>")]
+	if !strings.Contains(tools, `"name": "send_email"`) || strings.Contains(tools, "get_weather") || strings.Contains(tools, "convert_currency") {
+		t.Errorf("template tools are not the task's:\n%s", tools)
+	}
+	if o := tr.Turns[0].Observations[0]; !o.IsError || !strings.Contains(o.Content, `no tool "get_weather"`) {
+		t.Errorf("call to another task's tool: %+v", o)
+	}
+	checkExactTokens(t, tr, m.rows[0])
 }
