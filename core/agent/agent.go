@@ -105,8 +105,9 @@ type Config struct {
 	// such as the top k that core/retrieval ranks for its prompt): the
 	// task's episodes see only those, in the template's tools and in the
 	// default system prompt, and a tool-calling episode's call to any
-	// other tool is refused as a tool error. (A CodeAct sandbox still
-	// binds all of Tools; only its prompt narrows.) It runs once per
+	// other tool is refused as a tool error. (A CodeAct sandbox binds all
+	// of Tools, so there the sandbox's tools must refuse the others, as
+	// core/coach/wire's do.) It runs once per
 	// distinct task (ID and prompt) of a RunGroup; an error stops the
 	// group. nil: every episode sees all of Tools.
 	SelectTools func(ctx context.Context, task Task) ([]sdk.ToolSpec, error)

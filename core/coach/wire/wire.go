@@ -17,8 +17,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gomlx/gomlx/backends"
-
 	"github.com/toolbrain/toolbrain/core/agent"
 	"github.com/toolbrain/toolbrain/core/backend"
 	"github.com/toolbrain/toolbrain/core/checkpoint"
@@ -28,9 +26,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/hub"
 	"github.com/toolbrain/toolbrain/core/lora"
 	"github.com/toolbrain/toolbrain/core/model"
-	"github.com/toolbrain/toolbrain/core/retrieval"
 	"github.com/toolbrain/toolbrain/core/scoring"
-	"github.com/toolbrain/toolbrain/core/tokenizer"
 	"github.com/toolbrain/toolbrain/core/train"
 	"github.com/toolbrain/toolbrain/core/train/loss"
 	"github.com/toolbrain/toolbrain/core/train/optim"
@@ -204,16 +200,18 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 	if mp := e.Model.Config().MaxPositionEmbeddings; mp > 0 && ac.MaxLen > mp {
 		ac.MaxLen = mp
 	}
+	var sel *taskTools // [retrieval]: each task's own tools
 	if cfg.Retrieval.Enabled {
-		if ac.SelectTools, err = e.toolRetrieval(ctx, b, tok, specs); err != nil {
+		if sel, err = e.toolRetrieval(ctx, b, tok, specs); err != nil {
 			return nil, err
 		}
+		ac.SelectTools = sel.Select
 	}
 	kind := agent.Kind(t.Athlete)
 	if kind == agent.CodeAct {
 		sb := cfg.Sandbox
 		s, err := sandbox.New(ctx, sandbox.Options{
-			Interpreter: o.Interpreter, CacheDir: cfg.Plugins.CacheDirOrDefault(), ToolSpecs: specs, Tools: toolsOrNil(specs, tools),
+			Interpreter: o.Interpreter, CacheDir: cfg.Plugins.CacheDirOrDefault(), ToolSpecs: specs, Tools: sel.Only(toolsOrNil(specs, tools)),
 			Timeout: sb.Timeout, MaxSteps: sb.MaxSteps, MemoryPages: sb.MemoryPages, MaxOutputBytes: sb.MaxOutputBytes, MaxToolCalls: sb.MaxToolCalls,
 		})
 		if err != nil {
@@ -235,39 +233,6 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 	}
 	e.Executor = &coach.Local{Agent: e.Agent, Model: e.Model, MaxBatch: t.RolloutBatch}
 	return e, nil
-}
-
-// toolRetrieval indexes the athlete's tools for [retrieval] and returns
-// the per-task selection: the top k for each task's prompt. The tools are
-// embedded here, once (by the model as loaded, for embedder = "model").
-func (e *Env) toolRetrieval(ctx context.Context, b backends.Backend, tok *tokenizer.Tokenizer, specs []sdk.ToolSpec) (func(context.Context, agent.Task) ([]sdk.ToolSpec, error), error) {
-	r := e.Config.Retrieval
-	if len(specs) == 0 {
-		return nil, errors.New("retrieval.enabled: the athlete has no tools to choose from (set [train] packs or [[mcp]] servers)")
-	}
-	o := retrieval.Options{Method: r.Method}
-	if r.Method == retrieval.MethodFused {
-		if r.Embedder == "model" {
-			o.Embedder = retrieval.ModelEmbedder{Model: e.Model, Tokenizer: tok}
-		} else {
-			emb, closeFn, err := retrieval.OpenEmbedder(r.Embedder, b, hub.ResolveOptions{CacheDir: e.Config.Hub.CacheDir})
-			if err != nil {
-				return nil, fmt.Errorf("retrieval.embedder: %w", err)
-			}
-			e.closers = append(e.closers, closeFn)
-			o.Embedder = emb
-		}
-	}
-	if r.Rerank {
-		o.Reranker = retrieval.LLMReranker{Client: e.Scoring.Judge}
-	}
-	ix, err := retrieval.New(ctx, specs, o)
-	if err != nil {
-		return nil, fmt.Errorf("retrieval: %w", err)
-	}
-	return func(ctx context.Context, t agent.Task) ([]sdk.ToolSpec, error) {
-		return ix.Select(ctx, t.Prompt, r.K)
-	}, nil
 }
 
 // checkMethod checks that [train] method and [algorithm] agree.
