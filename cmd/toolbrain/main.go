@@ -97,6 +97,7 @@ func commands() []command {
 		{"data calculator", "--out DIR [--seed N] [--train N] [--test N]", "write arithmetic tasks for the calculator pack and a scripted expert's demonstrations", dataCalculator},
 		{"data email", "--seed N --out DIR [--inboxes K] [--tasks-per-inbox M] [--expert-traces FILE]", "write the email-search corpus (inboxes, train/test tasks) and the scripted expert's SFT conversations", dataEmail},
 		{"tasks generate", tasksGenerateSynopsis, "write training tasks for a pack's or an MCP server's tools, each checked (schema, duplicates, answerable by the real tools); scripted offline by default, or a model", tasksGenerate},
+		{"retrieval eval", retrievalEvalSynopsis, "recall@1/5/10 and MRR of tool retrieval (BM25 alone, and fused with a model's mean-pooled hidden states) on a generated library with labelled queries", retrievalEval},
 		{"config check", "[FILE]", "validate a toolbrain.toml (default: ./toolbrain.toml, else the embedded default)", configCheck},
 		{"version", "", "print the version", func(_ context.Context, o *cmdIO, _ []string) error {
 			fmt.Fprintln(o.stdout, "toolbrain", version)

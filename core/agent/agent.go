@@ -101,6 +101,16 @@ type Config struct {
 	// (tool calling) or in the system prompt (CodeAct). Tool calls are
 	// checked against their schemas before Tool runs.
 	Tools []sdk.ToolSpec
+	// SelectTools, when set, chooses each task's tools (a subset of Tools,
+	// such as the top k that core/retrieval ranks for its prompt): the
+	// task's episodes see only those, in the template's tools and in the
+	// default system prompt, and a tool-calling episode's call to any
+	// other tool is refused as a tool error. (A CodeAct sandbox binds all
+	// of Tools, so there the sandbox's tools must refuse the others, as
+	// core/coach/wire's do.) It runs once per
+	// distinct task (ID and prompt) of a RunGroup; an error stops the
+	// group. nil: every episode sees all of Tools.
+	SelectTools func(ctx context.Context, task Task) ([]sdk.ToolSpec, error)
 	// Tool runs tool calls (tool calling).
 	Tool sdk.Tool
 	// Format is the tool-call format; "" detects it from the template.
@@ -138,6 +148,16 @@ type Agent struct {
 	schema *schema.Set
 	tools  []any // template tool specifications
 	stops  map[int32]bool
+	// ownSystem: Config.System was given, not the kind's default.
+	ownSystem bool
+}
+
+// toolView is the tools one task's episodes see (Config.SelectTools).
+type toolView struct {
+	system  string
+	tools   []any // template tool specifications
+	allowed map[string]bool
+	names   []string
 }
 
 // New checks cfg and returns an agent of kind.
@@ -176,7 +196,7 @@ func New(kind Kind, cfg Config) (*Agent, error) {
 	if cfg.Sampling.StopTokenIDs == nil {
 		cfg.Sampling.StopTokenIDs = defaultStops(cfg.Tokenizer)
 	}
-	a := &Agent{kind: kind, cfg: cfg, format: cfg.Format, stops: map[int32]bool{}}
+	a := &Agent{kind: kind, cfg: cfg, format: cfg.Format, stops: map[int32]bool{}, ownSystem: cfg.System != ""}
 	for _, id := range cfg.Sampling.StopTokenIDs {
 		a.stops[id] = true
 	}
@@ -194,9 +214,38 @@ func New(kind Kind, cfg Config) (*Agent, error) {
 		a.tools = TemplateTools(cfg.Tools)
 	}
 	if a.cfg.System == "" {
-		a.cfg.System = a.defaultSystem()
+		a.cfg.System = a.defaultSystem(cfg.Tools)
 	}
 	return a, nil
+}
+
+// viewFor runs Config.SelectTools for task, once per distinct task of a
+// group (seen caches them); nil without SelectTools.
+func (a *Agent) viewFor(ctx context.Context, task Task, seen map[string]*toolView) (*toolView, error) {
+	if a.cfg.SelectTools == nil {
+		return nil, nil
+	}
+	key := task.ID + "\x00" + task.Prompt
+	if v, ok := seen[key]; ok {
+		return v, nil
+	}
+	specs, err := a.cfg.SelectTools(ctx, task)
+	if err != nil {
+		return nil, fmt.Errorf("agent: task %q: select tools: %w", task.ID, err)
+	}
+	v := &toolView{system: a.cfg.System, allowed: make(map[string]bool, len(specs))}
+	for _, s := range specs {
+		v.allowed[s.Name] = true
+		v.names = append(v.names, s.Name)
+	}
+	if !a.ownSystem {
+		v.system = a.defaultSystem(specs)
+	}
+	if a.kind == ToolCalling && len(specs) > 0 {
+		v.tools = TemplateTools(specs)
+	}
+	seen[key] = v
+	return v, nil
 }
 
 // templateTool is a tool spec as templates read it, keys in the usual order.
@@ -248,6 +297,7 @@ type episode struct {
 	task  *sdk.Task
 	trace sdk.Trace
 	msgs  []chattemplate.Message
+	view  *toolView // nil: the agent's tools
 	sb    *sandbox.Episode
 	done  bool
 	start time.Time
@@ -309,12 +359,16 @@ func (a *Agent) RunGroupWith(ctx context.Context, tasks []Task, o GroupOptions) 
 		}
 	}()
 	var rows []int
+	views := map[string]*toolView{}
 	for i, task := range tasks {
 		e := &episode{i: i, task: task.sdkTask(), start: time.Now(), trace: sdk.Trace{TaskID: task.ID, Turns: []sdk.Turn{}}}
 		e.trace.ID = fmt.Sprintf("%s-%d", task.ID, i)
 		eps[i] = e
-		e.msgs = []chattemplate.Message{{Role: "system", Content: a.cfg.System}, {Role: "user", Content: task.Prompt}}
-		text, err := a.cfg.Template.Render(e.msgs, a.renderOptions(true))
+		if e.view, err = a.viewFor(ctx, task, views); err != nil {
+			return nil, err
+		}
+		e.msgs = []chattemplate.Message{{Role: "system", Content: e.system(a)}, {Role: "user", Content: task.Prompt}}
+		text, err := a.cfg.Template.Render(e.msgs, a.renderOptions(e.templateTools(a), true))
 		if err != nil {
 			return nil, fmt.Errorf("agent: task %q: render prompt: %w", task.ID, err)
 		}
@@ -426,7 +480,7 @@ func (a *Agent) step(ctx context.Context, e *episode, turn int, r generate.Resul
 	if stopped {
 		stopID = r.Tokens[len(r.Tokens)-1:]
 	}
-	ids := a.Delta(e.msgs, obs, stopID)
+	ids := a.delta(e.templateTools(a), e.msgs, obs, stopID)
 	e.msgs = append(append(e.msgs, assistant), obs...)
 	// The next turn needs its observation and at least one token to generate.
 	if len(ids)+1 > room {
@@ -481,7 +535,7 @@ func (a *Agent) toolCalls(ctx context.Context, e *episode, t *sdk.Turn, turn int
 	for j := range calls {
 		c := &calls[j]
 		c.ID = fmt.Sprintf("call_%d_%d", turn+1, j+1)
-		content, isErr, err := a.callTool(ctx, e.task, *c)
+		content, isErr, err := a.callTool(ctx, e, *c)
 		if err != nil {
 			return nil, fmt.Errorf("agent: episode %d: tool %s: %w", e.i, c.Name, err)
 		}
@@ -499,10 +553,14 @@ func (a *Agent) toolCalls(ctx context.Context, e *episode, t *sdk.Turn, turn int
 	return msgs, nil
 }
 
-// callTool checks a call against the tools' schemas and runs it for task. A refused
-// or failing call is content for the model; only a cancelled ctx is an error.
-func (a *Agent) callTool(ctx context.Context, task *sdk.Task, c sdk.ToolCall) (string, bool, error) {
-	req := sdk.ToolCallRequest{Name: c.Name, Arguments: c.Arguments, Task: task}
+// callTool checks a call against e's tools and their schemas and runs it
+// for e's task. A refused or failing call is content for the model; only a
+// cancelled ctx is an error.
+func (a *Agent) callTool(ctx context.Context, e *episode, c sdk.ToolCall) (string, bool, error) {
+	if v := e.view; v != nil && !v.allowed[c.Name] {
+		return fmt.Sprintf("Error: no tool %q for this task (tools: %s)", c.Name, strings.Join(v.names, ", ")), true, nil
+	}
+	req := sdk.ToolCallRequest{Name: c.Name, Arguments: c.Arguments, Task: e.task}
 	if a.schema != nil {
 		if err := a.schema.Validate(req); err != nil {
 			return "Error: " + err.Error(), true, nil
@@ -539,8 +597,24 @@ func clipText(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "") + fmt.Sprintf("\n[... %d more bytes cut]", len(s)-n)
 }
 
-func (a *Agent) renderOptions(genPrompt bool) chattemplate.Options {
-	return chattemplate.Options{Tools: a.tools, AddGenerationPrompt: genPrompt, Extra: a.cfg.TemplateExtra}
+func (a *Agent) renderOptions(tools []any, genPrompt bool) chattemplate.Options {
+	return chattemplate.Options{Tools: tools, AddGenerationPrompt: genPrompt, Extra: a.cfg.TemplateExtra}
+}
+
+// system is the system prompt of e: its task's (SelectTools) or the agent's.
+func (e *episode) system(a *Agent) string {
+	if e.view != nil {
+		return e.view.system
+	}
+	return a.cfg.System
+}
+
+// templateTools are the template tool specifications of e.
+func (e *episode) templateTools(a *Agent) []any {
+	if e.view != nil {
+		return e.view.tools
+	}
+	return a.tools
 }
 
 func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }

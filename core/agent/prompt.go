@@ -47,7 +47,12 @@ const (
 // appended as ordinary text, "\n\nObservation:\n" + content + "\n\n", with
 // no control tokens: the model reads on within its own turn.
 func (a *Agent) Delta(history, obs []chattemplate.Message, stop []int32) []int32 {
-	if ids, ok := a.templateDelta(history, obs, stop); ok {
+	return a.delta(a.tools, history, obs, stop)
+}
+
+// delta is Delta with the template's tools of one episode.
+func (a *Agent) delta(tools []any, history, obs []chattemplate.Message, stop []int32) []int32 {
+	if ids, ok := a.templateDelta(tools, history, obs, stop); ok {
 		return ids
 	}
 	var ids []int32
@@ -57,7 +62,7 @@ func (a *Agent) Delta(history, obs []chattemplate.Message, stop []int32) []int32
 	return ids
 }
 
-func (a *Agent) templateDelta(history, obs []chattemplate.Message, stop []int32) ([]int32, bool) {
+func (a *Agent) templateDelta(tools []any, history, obs []chattemplate.Message, stop []int32) ([]int32, bool) {
 	n := len(history)
 	msgs := make([]chattemplate.Message, n, n+1+len(obs))
 	copy(msgs, history)
@@ -70,7 +75,7 @@ func (a *Agent) templateDelta(history, obs []chattemplate.Message, stop []int32)
 	}
 	real := append(msgs[:n+1:n+1], obs...)
 	tailOf := func(msgs []chattemplate.Message) (string, bool) {
-		text, err := a.cfg.Template.Render(msgs, a.renderOptions(true))
+		text, err := a.cfg.Template.Render(msgs, a.renderOptions(tools, true))
 		if err != nil {
 			return "", false
 		}
@@ -188,13 +193,13 @@ func observationContent(res sandbox.Result, maxBytes int) string {
 	return clipText(content, maxBytes)
 }
 
-// defaultSystem is the system prompt of the agent's kind.
-func (a *Agent) defaultSystem() string {
+// defaultSystem is the system prompt of the agent's kind over tools.
+func (a *Agent) defaultSystem(tools []sdk.ToolSpec) string {
 	switch a.kind {
 	case CodeAct:
-		return CodeActSystem(a.cfg.Tools)
+		return CodeActSystem(tools)
 	case ToolCalling:
-		return ToolCallingSystem(a.cfg.Template, a.format, a.cfg.Tools)
+		return ToolCallingSystem(a.cfg.Template, a.format, tools)
 	}
 	return ""
 }

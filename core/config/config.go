@@ -51,6 +51,8 @@ type Config struct {
 	Train Train `toml:"train"`
 	// Sandbox bounds the CodeAct athlete's code.
 	Sandbox Sandbox `toml:"sandbox"`
+	// Retrieval gives each task only the tools it needs.
+	Retrieval Retrieval `toml:"retrieval"`
 	// MCP are the MCP servers whose granted tools the athlete may call,
 	// beside the packs' ([[mcp]] entries).
 	MCP []mcp.Config `toml:"mcp"`
@@ -129,6 +131,24 @@ type Train struct {
 	TopK         int     `toml:"top_k"`
 	// RolloutBatch caps the episodes decoded together.
 	RolloutBatch int `toml:"rollout_batch"`
+}
+
+// Retrieval is the [retrieval] table: per-task tool selection. When
+// enabled, each task's episodes see only the K tools of the athlete's
+// library (packs and [[mcp]] servers) that best fit its prompt.
+type Retrieval struct {
+	Enabled bool `toml:"enabled"`
+	// K is how many tools a task gets.
+	K int `toml:"k"`
+	// Method is "bm25" or "fused" (BM25 and dense embeddings, by rank).
+	Method string `toml:"method"`
+	// Embedder is the dense side of "fused": "model" (the loaded model's
+	// mean-pooled hidden states; tools are embedded once, at Open, and
+	// tasks by the model as training changes its adapter) or a checkpoint
+	// directory or id, which stays fixed.
+	Embedder string `toml:"embedder"`
+	// Rerank reorders the candidates with the [judge] model.
+	Rerank bool `toml:"rerank"`
 }
 
 // Sandbox is the [sandbox] table: the limits of model-written code.
@@ -288,6 +308,7 @@ func Default() Config {
 		Rewards:   []Reward{{Name: "exact_match", Weight: 1}},
 		Algorithm: Algorithm{Name: "grpo", Grant: []string{}},
 		Judge:     Judge{APIKeyEnv: "OPENAI_API_KEY"},
+		Retrieval: Retrieval{K: 8, Method: "bm25", Embedder: "model"},
 		Train: Train{
 			Method: "grpo", Athlete: "codeact", Out: "runs/train", Packs: []string{}, Tasks: []string{},
 			GroupSize: 4, TasksPerStep: 2, Epochs: 1, Seed: 1,
@@ -474,6 +495,16 @@ func (c Config) Validate() error {
 		return bad("sandbox.max_output_bytes", "got %d, want >= 0", sb.MaxOutputBytes)
 	case sb.MaxToolCalls < 0:
 		return bad("sandbox.max_tool_calls", "got %d, want >= 0", sb.MaxToolCalls)
+	}
+	switch r := c.Retrieval; {
+	case r.K < 1:
+		return bad("retrieval.k", "got %d, want >= 1", r.K)
+	case r.Method != "bm25" && r.Method != "fused":
+		return bad("retrieval.method", "got %q, want \"bm25\" or \"fused\"", r.Method)
+	case r.Method == "fused" && strings.TrimSpace(r.Embedder) == "":
+		return bad("retrieval.embedder", "method \"fused\" needs an embedder: \"model\" or a checkpoint")
+	case r.Enabled && r.Rerank && !c.Judge.Configured():
+		return bad("retrieval.rerank", "re-ranking asks the [judge] model: set judge.endpoint or judge.checkpoint")
 	}
 	if a := c.Algorithm; a.Plugin == "" && (a.Manifest != "" || len(a.Grant) > 0 || len(a.Config) > 0) {
 		return bad("algorithm.plugin", "manifest, grant and config apply to a plugin; [algorithm] has none")

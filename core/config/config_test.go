@@ -61,6 +61,13 @@ func TestParse(t *testing.T) {
 	if err != nil || bj.Judge.CallTimeout != 2*time.Minute || bj.Rewards[0].Rubric != "numbers only" || bj.Rewards[0].Config["max_tokens"] != "64" {
 		t.Errorf("built-in judge reward: %+v, %+v, %v", bj.Judge, bj.Rewards, err)
 	}
+	rt, err := Parse("t.toml", "[retrieval]\nenabled = true\nk = 3\nmethod = \"fused\"\nembedder = \"/ckpt\"\nrerank = true\n[judge]\ncheckpoint = \"/judge\"\n")
+	if want := (Retrieval{Enabled: true, K: 3, Method: "fused", Embedder: "/ckpt", Rerank: true}); err != nil || rt.Retrieval != want {
+		t.Errorf("[retrieval]: %+v, %v; want %+v", rt.Retrieval, err, want)
+	}
+	if d := Default().Retrieval; d.Enabled || d.K != 8 || d.Method != "bm25" || d.Embedder != "model" {
+		t.Errorf("default [retrieval] %+v", d)
+	}
 	if Default().Judge.Configured() {
 		t.Error("the default configures no judge model")
 	}
@@ -113,6 +120,11 @@ func TestParse_Errors(t *testing.T) {
 		{name: "mcp url scheme", src: "[[mcp]]\nname = \"m\"\nurl = \"localhost:80\"\ngrant = [\"*\"]\n", want: []string{"t.toml:3", "mcp[0].url", "http://"}},
 		{name: "mcp negative timeout", src: "[[mcp]]\nname = \"m\"\ncommand = [\"x\"]\ngrant = [\"*\"]\ntimeout = \"-1s\"\n", want: []string{"t.toml:5", "mcp[0].timeout"}},
 		{name: "mcp duplicate name", src: "[[mcp]]\nname = \"m\"\ncommand = [\"x\"]\ngrant = [\"*\"]\n\n[[mcp]]\nname = \"m\"\nurl = \"http://h/mcp\"\ngrant = [\"*\"]\n", want: []string{"t.toml:7", "mcp[1].name", "another"}},
+		{name: "retrieval k zero", src: "[retrieval]\nenabled = true\nk = 0\n", want: []string{"t.toml:3", "retrieval.k", "got 0"}},
+		{name: "retrieval unknown method", src: "[retrieval]\nmethod = \"dense\"\n", want: []string{"t.toml:2", "retrieval.method", "dense"}},
+		{name: "retrieval fused without embedder", src: "[retrieval]\nmethod = \"fused\"\nembedder = \"\"\n", want: []string{"t.toml:3", "retrieval.embedder"}},
+		{name: "retrieval rerank without judge", src: "[retrieval]\nenabled = true\nrerank = true\n", want: []string{"t.toml:3", "retrieval.rerank", "[judge]"}},
+		{name: "retrieval unknown key", src: "[retrieval]\ntop_k = 3\n", want: []string{"t.toml:2", `"retrieval.top_k"`}},
 		{name: "mcp unknown key", src: "[[mcp]]\nname = \"m\"\ncmd = [\"x\"]\n", want: []string{"t.toml:3", `"mcp.cmd"`}},
 	}
 	for _, tt := range tests {

@@ -504,13 +504,20 @@ const minSplitTokens = 64
 
 // logits runs one forward pass over rows already checked by Logits.
 func (m *Model) logits(ids [][]int32) ([][][]float32, error) {
+	return m.perPosition("logits", ids, m.cfg.VocabSize, Forward)
+}
+
+// perPosition runs out (Forward or Hidden) over rows already checked,
+// padded to a bucketed [B, T], and returns its width values at each real
+// position of each row. kind names the compiled graph.
+func (m *Model) perPosition(kind string, ids [][]int32, width int, out func(cfg Config, w *Weights, ids, positions, mask *graph.Node) *graph.Node) ([][][]float32, error) {
 	maxT := 0
 	for _, row := range ids {
 		maxT = max(maxT, len(row))
 	}
-	out := make([][][]float32, len(ids))
+	res := make([][][]float32, len(ids))
 	if maxT == 0 {
-		return out, nil
+		return res, nil
 	}
 	bb, tb := pow2(len(ids)), Bucket(maxT)
 	flat := make([]int32, bb*tb)
@@ -521,35 +528,79 @@ func (m *Model) logits(ids [][]int32) ([][][]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := m.exec("logits", key, func() (*graph.Exec, error) {
+	e, err := m.exec(kind, key, func() (*graph.Exec, error) {
 		return graph.NewExec(m.backend, func(in []*graph.Node) *graph.Node {
 			n := lay.numInputs()
 			idsN := in[n]
 			d := idsN.Shape().Dimensions
 			g := idsN.Graph()
-			return Forward(lay.cfg, lay.weights(in[:n]), idsN, Positions(g, d[0], d[1]), CausalMask(g, d[0], d[1]))
+			return out(lay.cfg, lay.weights(in[:n]), idsN, Positions(g, d[0], d[1]), CausalMask(g, d[0], d[1]))
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("model: build logits graph: %w", err)
+		return nil, fmt.Errorf("model: build %s graph: %w", kind, err)
 	}
 	args = append(args, tensors.FromFlatDataAndDimensions(flat, bb, tb))
-	res, err := e.Exec(args...)
+	outs, err := e.Exec(args...)
 	if err != nil {
-		return nil, fmt.Errorf("model: logits: %w", err)
+		return nil, fmt.Errorf("model: %s: %w", kind, err)
 	}
-	defer finalize(res)
-	logits, err := tensors.CopyFlatData[float32](res[0])
+	defer finalize(outs)
+	vals, err := tensors.CopyFlatData[float32](outs[0])
 	if err != nil {
-		return nil, fmt.Errorf("model: logits: %w", err)
+		return nil, fmt.Errorf("model: %s: %w", kind, err)
 	}
-	v := m.cfg.VocabSize
 	for b, row := range ids {
-		out[b] = make([][]float32, len(row))
+		res[b] = make([][]float32, len(row))
 		for t := range row {
-			off := (b*tb + t) * v
-			out[b][t] = logits[off : off+v : off+v]
+			off := (b*tb + t) * width
+			res[b][t] = vals[off : off+width : off+width]
 		}
+	}
+	return res, nil
+}
+
+// MeanHidden returns, for each row of ids, the mean of the final-normed
+// hidden states over its positions: a sentence embedding of
+// Config().HiddenSize values (mean pooling, as sentence-transformers do).
+// Rows may differ in length; padding never reaches a row's positions, so a
+// row's embedding does not depend on the others. The adapter, if any,
+// applies. An empty row gets a nil embedding.
+//
+// ctx is checked before the computation starts; a running computation is
+// not interrupted.
+func (m *Model) MeanHidden(ctx context.Context, ids [][]int32) ([][]float32, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: no rows", ErrInput)
+	}
+	for b, row := range ids {
+		if err := m.checkTokens(b, row); err != nil {
+			return nil, err
+		}
+	}
+	hidden, err := m.perPosition("hidden", ids, m.cfg.HiddenSize, Hidden)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float32, len(ids))
+	for b, states := range hidden {
+		if len(states) == 0 {
+			continue
+		}
+		mean := make([]float32, m.cfg.HiddenSize)
+		for _, h := range states {
+			for i, v := range h {
+				mean[i] += v
+			}
+		}
+		inv := 1 / float32(len(states))
+		for i := range mean {
+			mean[i] *= inv
+		}
+		out[b] = mean
 	}
 	return out, nil
 }

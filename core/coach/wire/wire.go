@@ -200,11 +200,18 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 	if mp := e.Model.Config().MaxPositionEmbeddings; mp > 0 && ac.MaxLen > mp {
 		ac.MaxLen = mp
 	}
+	var sel *taskTools // [retrieval]: each task's own tools
+	if cfg.Retrieval.Enabled {
+		if sel, err = e.toolRetrieval(ctx, b, tok, specs); err != nil {
+			return nil, err
+		}
+		ac.SelectTools = sel.Select
+	}
 	kind := agent.Kind(t.Athlete)
 	if kind == agent.CodeAct {
 		sb := cfg.Sandbox
 		s, err := sandbox.New(ctx, sandbox.Options{
-			Interpreter: o.Interpreter, CacheDir: cfg.Plugins.CacheDirOrDefault(), ToolSpecs: specs, Tools: toolsOrNil(specs, tools),
+			Interpreter: o.Interpreter, CacheDir: cfg.Plugins.CacheDirOrDefault(), ToolSpecs: specs, Tools: sel.Only(toolsOrNil(specs, tools)),
 			Timeout: sb.Timeout, MaxSteps: sb.MaxSteps, MemoryPages: sb.MemoryPages, MaxOutputBytes: sb.MaxOutputBytes, MaxToolCalls: sb.MaxToolCalls,
 		})
 		if err != nil {
