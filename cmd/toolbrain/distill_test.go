@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/toolbrain/toolbrain/core/agent"
@@ -145,6 +148,60 @@ func TestDistill_TeacherModel(t *testing.T) {
 	code, _, errs := tb(t, "distill", "--config", cfgPath, "--interpreter", interp, "--teacher-model", other, "--out", filepath.Join(dir, "x"))
 	if code != 1 || !strings.Contains(errs, "tokenizers differ") {
 		t.Errorf("teacher on another tokenizer: exit %d, %s", code, errs)
+	}
+}
+
+// TestDistill_Endpoint: an OpenAI-compatible endpoint is the teacher. Its
+// replies act in the sandbox as the athlete's would (a reply without code
+// gets the athlete's error observation, the next one's code gives the
+// final answer), and its text becomes SFT data rendered by the student's
+// chat template.
+func TestDistill_Endpoint(t *testing.T) {
+	dir, cfgPath, interp := trainKit(t)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		var body struct {
+			Model    string `json:"model"`
+			Messages []struct{ Role, Content string }
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Model != "teacher-7b" || r.Header.Get("Authorization") != "Bearer sk-distill" {
+			http.Error(w, "unexpected request", http.StatusBadRequest)
+			return
+		}
+		reply := "Let me think."
+		if len(body.Messages) > 2 {
+			reply = "```python\nfinal_answer(arith(op=\"add\", a=3, b=4))\n```"
+		}
+		json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{"message": map[string]string{"role": "assistant", "content": reply}}}})
+	}))
+	defer srv.Close()
+	t.Setenv("DISTILL_TEST_KEY", "sk-distill")
+	res := distillRun(t, "--config", cfgPath, "--interpreter", interp, "--teacher-endpoint", srv.URL+"/v1", "--teacher-model-name", "teacher-7b",
+		"--teacher-api-key-env", "DISTILL_TEST_KEY", "--min-reward", "-1", "--out", filepath.Join(dir, "run"), "--steps", "1")
+	if res.Filter.Demos != 6 || res.Filter.Kept != 6 || res.ExactIDs || calls.Load() != 12 {
+		t.Errorf("result %+v after %d calls", res, calls.Load())
+	}
+	demos, err := os.ReadFile(res.Demos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(demos), "\n")
+	var line struct{ Messages []struct{ Role, Content string } }
+	if err := json.Unmarshal([]byte(first), &line); err != nil {
+		t.Fatal(err)
+	}
+	if len(line.Messages) != 5 || line.Messages[2].Content != "Let me think." || line.Messages[3].Content != "Observation:\n"+agent.NoCodeError ||
+		!strings.Contains(line.Messages[4].Content, "final_answer") {
+		t.Errorf("conversation %+v", line.Messages)
+	}
+	f, err := os.Open(res.Traces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if traces, err := agent.ReadJSONL(f); err != nil || traces[0].FinalAnswer != "7" {
+		t.Errorf("traces %+v (%v)", traces, err)
 	}
 }
 
