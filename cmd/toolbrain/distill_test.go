@@ -161,10 +161,7 @@ func TestDistill_Endpoint(t *testing.T) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
-		var body struct {
-			Model    string `json:"model"`
-			Messages []struct{ Role, Content string }
-		}
+		var body chatLine
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Model != "teacher-7b" || r.Header.Get("Authorization") != "Bearer sk-distill" {
 			http.Error(w, "unexpected request", http.StatusBadRequest)
 			return
@@ -187,7 +184,7 @@ func TestDistill_Endpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, _, _ := strings.Cut(string(demos), "\n")
-	var line struct{ Messages []struct{ Role, Content string } }
+	var line chatLine
 	if err := json.Unmarshal([]byte(first), &line); err != nil {
 		t.Fatal(err)
 	}
@@ -203,6 +200,12 @@ func TestDistill_Endpoint(t *testing.T) {
 	if traces, err := agent.ReadJSONL(f); err != nil || traces[0].FinalAnswer != "7" {
 		t.Errorf("traces %+v (%v)", traces, err)
 	}
+}
+
+// chatLine is a chat-completions request, or a line of demos.jsonl.
+type chatLine struct {
+	Model    string `json:"model,omitempty"`
+	Messages []struct{ Role, Content string }
 }
 
 func TestDistill_Usage(t *testing.T) {
