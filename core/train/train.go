@@ -97,7 +97,7 @@ type Config struct {
 	// Seed drives the adapter initialisation and dropout.
 	Seed int64
 
-	// Loss is LossSFT (default when empty), LossGRPO or LossDPO.
+	// Loss is LossSFT (default when empty), LossGRPO, LossDPO or LossKD.
 	Loss string
 	// GRPO and DPO configure those losses. Zero GRPO.EpsLow means 0.2;
 	// zero DPO.Beta means 0.1.
