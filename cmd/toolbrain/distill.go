@@ -137,6 +137,9 @@ func distillCmd(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	defer env.Close()
 	warn(o, "distill", env.Warnings)
+	if env.Adapter != nil {
+		return fmt.Errorf("%w: the student is trained from its base: unset [core] adapter", errUsage)
+	}
 
 	res := distillResult{MinReward: *minReward}
 	var teacher distill.Teacher
@@ -177,60 +180,17 @@ func distillCmd(ctx context.Context, o *cmdIO, args []string) error {
 		}
 		teacher = &distill.Rollout{Executor: tenv.Executor, Episodes: *episodes, Greedy: *greedy, Seed: uint64(cfg.Train.Seed)}
 	}
-	fmt.Fprintf(o.stderr, "distill: %s demonstrates %d tasks\n", res.Teacher, len(env.Tasks))
-	demos, err := teacher.Demonstrate(ctx, env.Tasks)
-	if err != nil {
-		return err
-	}
-	fallbacks, err := distill.Score(ctx, env.Scorer, demos)
-	if err != nil {
-		return err
-	}
-	kept, st := distill.Keep(demos, *minReward)
-	st.RewardFallbacks = fallbacks
-	res.Filter = st
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	res.Traces = filepath.Join(*out, distillTraces)
-	if err := writeTraces(res.Traces, demos); err != nil {
-		return err
-	}
-	fmt.Fprintf(o.stderr, "distill: %d of %d episodes reach reward %g (%d of %d tasks; mean reward %.3f, %d failed)\n",
-		st.Kept, st.Demos, *minReward, st.KeptTasks, st.Tasks, st.MeanReward, st.Failed)
-	if len(kept) == 0 && !*onPolicy {
-		return fmt.Errorf("%w: none of %d episodes reached reward %g (see %s)", distill.ErrNoDemos, st.Demos, *minReward, res.Traces)
-	}
-
 	var examples []train.Example
-	if tenv != nil {
-		res.ExactIDs = true
-		if len(kept) > 0 {
-			if examples, err = distill.ExactExamples(kept); err != nil {
-				return err
-			}
-		}
-	} else {
-		res.Demos = filepath.Join(*out, distillDemos)
-		if err := distill.WriteMessages(res.Demos, kept); err != nil {
+	total := tf.total(len(env.Tasks))
+	if !*onPolicy { // on-policy KD trains on the student's samples only
+		if examples, err = teach(ctx, o, teacher, env, tenv != nil, *out, &res); err != nil {
 			return err
 		}
-		// Read back as `toolbrain sft --data demos.jsonl` reads it: the
-		// student's chat template renders the teacher's text.
-		tok, err := env.Checkpoint.Tokenizer()
-		if err != nil {
-			return err
-		}
-		read, err := sft.Reader(env.Checkpoint, tok, res.Demos)
-		if err != nil {
-			return err
-		}
-		if examples, err = read(res.Demos); err != nil {
-			return err
-		}
+		total = tf.total(len(examples))
 	}
-
-	total := tf.total(max(len(examples), 1))
 	lossName := train.LossSFT
 	if *kd != "" {
 		lossName = train.LossKD
@@ -239,9 +199,6 @@ func distillCmd(ctx context.Context, o *cmdIO, args []string) error {
 	tc.KD = loss.KDOptions{Divergence: *kd, Temperature: *kdTemp}
 	if *kd == loss.KDJSD {
 		tc.KD.Beta = *kdBeta
-	}
-	if env.Adapter != nil {
-		return fmt.Errorf("%w: the student is trained from its base: unset [core] adapter", errUsage)
 	}
 	tr, err := train.NewTrainer(env.Model, tc)
 	if err != nil {
@@ -268,6 +225,52 @@ func distillCmd(ctx context.Context, o *cmdIO, args []string) error {
 		return err
 	}
 	return writeJSON(o.stdout, res)
+}
+
+// teach has the teacher demonstrate env's tasks, scores the episodes with
+// env's [[rewards]], writes them all (teacher.jsonl) and the kept
+// conversations (demos.jsonl), and returns the kept episodes as training
+// rows: the teacher's own ids when exact, else the conversations rendered
+// by the student's chat template as `toolbrain sft` renders them.
+func teach(ctx context.Context, o *cmdIO, teacher distill.Teacher, env *wire.Env, exact bool, out string, res *distillResult) ([]train.Example, error) {
+	fmt.Fprintf(o.stderr, "distill: %s demonstrates %d tasks\n", res.Teacher, len(env.Tasks))
+	demos, err := teacher.Demonstrate(ctx, env.Tasks)
+	if err != nil {
+		return nil, err
+	}
+	fallbacks, err := distill.Score(ctx, env.Scorer, demos)
+	if err != nil {
+		return nil, err
+	}
+	kept, st := distill.Keep(demos, res.MinReward)
+	st.RewardFallbacks = fallbacks
+	res.Filter = st
+	res.Traces = filepath.Join(out, distillTraces)
+	if err := writeTraces(res.Traces, demos); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.stderr, "distill: %d of %d episodes reach reward %g (%d of %d tasks; mean reward %.3f, %d failed)\n",
+		st.Kept, st.Demos, res.MinReward, st.KeptTasks, st.Tasks, st.MeanReward, st.Failed)
+	if len(kept) == 0 {
+		return nil, fmt.Errorf("%w: none of %d episodes reached reward %g (see %s)", distill.ErrNoDemos, st.Demos, res.MinReward, res.Traces)
+	}
+	if exact {
+		res.ExactIDs = true
+		return distill.ExactExamples(kept)
+	}
+	res.Demos = filepath.Join(out, distillDemos)
+	if err := distill.WriteMessages(res.Demos, kept); err != nil {
+		return nil, err
+	}
+	tok, err := env.Checkpoint.Tokenizer()
+	if err != nil {
+		return nil, err
+	}
+	read, err := sft.Reader(env.Checkpoint, tok, res.Demos)
+	if err != nil {
+		return nil, err
+	}
+	return read(res.Demos)
 }
 
 // emailOptions sets the tasks and the in-process email tools of a `data
