@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,16 +45,7 @@ func TestKD_Trainer(t *testing.T) {
 	m, a := tinyModel(t, model.LoadOptions{})
 	b := randomBatch(5, 4, m.VocabSize())
 	b.Advantages = nil
-	if err := m.SetAdapter(a); err != nil {
-		t.Fatal(err)
-	}
-	teacher, err := m.Logits(ctx, b.IDs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.SetAdapter(nil); err != nil {
-		t.Fatal(err)
-	}
+	teacher := adapterLogits(t, m, a, b.IDs)
 	student, err := m.Logits(ctx, b.IDs)
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +85,21 @@ func TestKD_Trainer(t *testing.T) {
 	if met, _, err := same.Gradients(ctx, b); err != nil || math.Abs(met.Loss) > 1e-6 {
 		t.Errorf("student = teacher: loss %v, err %v; want 0", met.Loss, err)
 	}
+}
+
+// adapterLogits are m's logits on ids with adapter a (the teacher of
+// these tests); m is left without an adapter (the student's base).
+func adapterLogits(t *testing.T, m *model.Model, a *lora.Adapter, ids [][]int32) [][][]float32 {
+	t.Helper()
+	if err := m.SetAdapter(a); err != nil {
+		t.Fatal(err)
+	}
+	defer m.SetAdapter(nil)
+	out, err := m.Logits(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // loraAll adapts every projection, so that KD on the tiny model has room
@@ -138,5 +145,40 @@ func TestKD_BatchErrors(t *testing.T) {
 	}
 	if _, err := NewTrainer(m, Config{Loss: LossKD, KD: loss.KDOptions{Divergence: "tvd"}}); !errors.Is(err, loss.ErrOptions) {
 		t.Errorf("unknown divergence: %v", err)
+	}
+}
+
+// TestKD_MicroBatches: the teacher's logits follow their rows into the
+// micro-batches; accumulated, they give the large batch's loss and
+// gradients.
+func TestKD_MicroBatches(t *testing.T) {
+	ctx := context.Background()
+	m, a := tinyModel(t, model.LoadOptions{})
+	b := randomBatch(11, 6, m.VocabSize())
+	b.Advantages = nil
+	b.TeacherLogits = adapterLogits(t, m, a, b.IDs)
+	var losses []float64
+	var grads [][][]float32
+	for _, micro := range []int{0, 2} {
+		tr, err := NewTrainer(m, Config{Loss: LossKD, MicroBatch: micro, LoRA: loraAll(), Seed: 3, KD: loss.KDOptions{Divergence: loss.KDReverse, Temperature: 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		met, g, err := tr.Gradients(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		losses, grads = append(losses, met.Loss), append(grads, g)
+	}
+	if d := math.Abs(losses[0] - losses[1]); !(losses[0] > 0) || d > 1e-6*losses[0] {
+		t.Errorf("loss %v in one batch, %v in micro-batches", losses[0], losses[1])
+	}
+	a0, a1 := slices.Concat(grads[0]...), slices.Concat(grads[1]...)
+	gd, gs := 0.0, 0.0
+	for j, x := range a0 {
+		gd, gs = max(gd, math.Abs(float64(x-a1[j]))), max(gs, math.Abs(float64(x)))
+	}
+	if !(gs > 0) || gd > 1e-5*gs {
+		t.Errorf("gradients differ by %.3g (largest %.3g)", gd, gs)
 	}
 }
