@@ -56,9 +56,9 @@ func distillCmd(ctx context.Context, o *cmdIO, args []string) error {
 	cfgPath := fs.String("config", "", "toolbrain.toml: [[rewards]] (they score the teacher), [train] athlete, packs, system and rollout settings (default: ./toolbrain.toml, else the embedded default)")
 	student := fs.String("model", "", "the student: checkpoint directory or Hugging Face id (default: [core] model)")
 	out := fs.String("out", "", "run directory: teacher.jsonl, demos.jsonl, checkpoints, and the trained adapter (or model)")
-	taskFile := fs.String("tasks", "", "training tasks, JSONL (default: [train] tasks; --teacher email reads --email-data)")
+	taskFile := fs.String("tasks", "", "training tasks, JSONL (default: [train] tasks; --email-data gives its own)")
 	scripted := fs.String("teacher", "", "a scripted expert as the teacher: email (the email-search expert) or calculator")
-	emailData := fs.String("email-data", "", "with --teacher email: a `toolbrain data email` directory; its training questions are the tasks")
+	emailData := fs.String("email-data", "", "a `toolbrain data email` directory: its training questions are the tasks, its inboxes the email tools' (needed by --teacher email)")
 	teacherModel := fs.String("teacher-model", "", "a local checkpoint as the teacher, rolled out by the coach's executor (it must share the student's tokenizer: its exact ids are trained on)")
 	endpoint := fs.String("teacher-endpoint", "", "an OpenAI-compatible API root as the teacher (http://host:port/v1); its text is rendered by the student's chat template")
 	endpointModel := fs.String("teacher-model-name", "", "the \"model\" of the endpoint's requests")
@@ -121,10 +121,10 @@ func distillCmd(ctx context.Context, o *cmdIO, args []string) error {
 			return fmt.Errorf("--interpreter: %w", err)
 		}
 	}
-	if *scripted == "email" {
-		if *emailData == "" {
-			return fmt.Errorf("%w: --teacher email needs --email-data DIR (written by `toolbrain data email`)", errUsage)
-		}
+	if *scripted == "email" && *emailData == "" {
+		return fmt.Errorf("%w: --teacher email needs --email-data DIR (written by `toolbrain data email`)", errUsage)
+	}
+	if *emailData != "" {
 		closeStore, err := emailOptions(ctx, *emailData, &opts)
 		if err != nil {
 			return err
