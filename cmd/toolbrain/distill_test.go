@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/toolbrain/toolbrain/core/agent"
+	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/plugins/packs/calculator/tasks"
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -96,6 +97,34 @@ func TestDistill_Scripted(t *testing.T) {
 		"--out", filepath.Join(dir, "none"), "--min-reward", "2")
 	if code != 1 || !strings.Contains(errs, "none of 6 episodes reached reward 2") {
 		t.Errorf("min-reward 2: exit %d, %s", code, errs)
+	}
+}
+
+// TestDistill_Email: the email expert through `toolbrain distill` keeps
+// exactly the conversations `toolbrain data email --expert-traces` writes
+// (make_base.sh relies on it), and the student trains on them.
+func TestDistill_Email(t *testing.T) {
+	dir := t.TempDir()
+	interp := pluginbuild.Path(t, "interpreter-starlark.wasm")
+	data, cfgPath := filepath.Join(dir, "data"), filepath.Join(dir, "toolbrain.toml")
+	write(t, cfgPath, "[plugins]\ncache_dir = \""+filepath.Join(dir, "cache")+"\"\n")
+	mustTB(t, "data", "email", "--seed", "3", "--out", data, "--inboxes", "3", "--tasks-per-inbox", "4",
+		"--expert-traces", filepath.Join(data, "expert.jsonl"), "--interpreter", interp, "--config", cfgPath)
+	mustTB(t, "model", "init", "--hidden", "32", "--layers", "1", "--heads", "2", "--kv-heads", "1", "--ffn", "64", "--vocab", "300", "--max-pos", "1024", "--out", filepath.Join(dir, "tiny"))
+	res := distillRun(t, "--config", cfgPath, "--interpreter", interp, "--teacher", "email", "--email-data", data,
+		"--model", filepath.Join(dir, "tiny"), "--out", filepath.Join(dir, "run"), "--steps", "1", "--full")
+	if f := res.Filter; f.Tasks != 8 || f.Kept != 8 || f.MeanReward != 1 || res.SFT == nil || res.SFT.Steps != 1 {
+		t.Errorf("result %+v", res)
+	}
+	want, err := os.ReadFile(filepath.Join(data, "expert.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(res.Demos); err != nil || string(got) != string(want) {
+		t.Errorf("demos.jsonl differs from data email's expert.jsonl (%v)", err)
+	}
+	if code, _, errs := tb(t, "distill", "--config", cfgPath, "--teacher", "email", "--out", filepath.Join(dir, "x")); code != 2 || !strings.Contains(errs, "--email-data") {
+		t.Errorf("--teacher email without --email-data: exit %d, %s", code, errs)
 	}
 }
 
