@@ -7,16 +7,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
-	"sync"
 
 	"github.com/toolbrain/toolbrain/core/agent"
+	"github.com/toolbrain/toolbrain/core/distill"
 	"github.com/toolbrain/toolbrain/internal/atomicfile"
 	"github.com/toolbrain/toolbrain/plugins/packs/email"
 	"github.com/toolbrain/toolbrain/plugins/packs/email/corpus"
 	"github.com/toolbrain/toolbrain/plugins/packs/email/expert"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"
 	"github.com/toolbrain/toolbrain/runtime/schema"
+	"github.com/toolbrain/toolbrain/sdk"
 )
 
 // dataEmailResult is what `toolbrain data email` prints.
@@ -108,9 +108,9 @@ func dataEmail(ctx context.Context, o *cmdIO, args []string) error {
 // expertConversations runs the scripted expert on every task, in order,
 // through the email tools in the CodeAct sandbox (episodes started for
 // each task, so the tools reach its inbox), system first in every
-// conversation, on as many workers as there
-// are CPUs. A task the expert cannot solve, or solves wrongly, is an error:
-// the corpus and the expert are built to agree.
+// conversation: the teacher of `toolbrain distill --teacher email`. A task
+// the expert cannot solve, or solves wrongly, is an error: the corpus and
+// the expert are built to agree.
 func expertConversations(ctx context.Context, msgs []corpus.Message, tasks []corpus.Task, opts sandbox.Options, system string) ([]expert.Conversation, error) {
 	store, err := email.NewStore(ctx, msgs)
 	if err != nil {
@@ -134,42 +134,34 @@ func expertConversations(ctx context.Context, msgs []corpus.Message, tasks []cor
 	if system == "" {
 		system = agent.CodeActSystem(specs)
 	}
-
-	convs := make([]expert.Conversation, len(tasks))
-	errs := make([]error, len(tasks))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range max(1, goruntime.NumCPU()) {
-		wg.Go(func() {
-			for i := range next {
-				convs[i], errs[i] = solveTask(ctx, sb, system, tasks[i])
-			}
-		})
+	solve, err := scriptedSolver("email")
+	if err != nil {
+		return nil, err
 	}
-	for i := range tasks {
-		next <- i
+	sdkTasks := make([]sdk.Task, len(tasks))
+	for i, t := range tasks {
+		sdkTasks[i] = t.SDK()
 	}
-	close(next)
-	wg.Wait()
+	demos, err := (&distill.CodeAct{Sandbox: sb, System: system, Solve: solve}).Demonstrate(ctx, sdkTasks)
+	if err != nil {
+		return nil, err
+	}
+	convs := make([]expert.Conversation, len(demos))
+	var errs []error
+	for i, d := range demos {
+		switch task := tasks[i]; {
+		case d.Trace.Error != "":
+			errs = append(errs, fmt.Errorf("task %s: %s", task.ID, d.Trace.Error))
+		case d.Trace.FinalAnswer != task.Answer:
+			errs = append(errs, fmt.Errorf("task %s: the expert answered %q, the gold answer is %q", task.ID, d.Trace.FinalAnswer, task.Answer))
+		}
+		convs[i].Answer = d.Trace.FinalAnswer
+		for _, m := range d.Messages {
+			convs[i].Messages = append(convs[i].Messages, expert.Message{Role: m.Role, Content: m.Content})
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return convs, nil
-}
-
-func solveTask(ctx context.Context, sb *sandbox.Sandbox, system string, task corpus.Task) (expert.Conversation, error) {
-	st := task.SDK()
-	e, err := sb.StartTask(ctx, &st)
-	if err != nil {
-		return expert.Conversation{}, err
-	}
-	defer e.Close()
-	conv, err := expert.Solve(ctx, agent.CodeActTurns{Episode: e}, system, task.Prompt)
-	if err != nil {
-		return conv, fmt.Errorf("task %s: %w", task.ID, err)
-	}
-	if conv.Answer != task.Answer {
-		return conv, fmt.Errorf("task %s: the expert answered %q, the gold answer is %q", task.ID, conv.Answer, task.Answer)
-	}
-	return conv, nil
 }

@@ -88,6 +88,7 @@ func commands() []command {
 		{"mcp list", "NAME [--config FILE] [--json]", "start the [[mcp]] server NAME and list the tools it offers, their names for the athlete, and which are granted", mcpList},
 		{"plugin call", "--plugin FILE|PACK [--function NAME] --input FILE.json", "call one plugin function and print its JSON output", pluginCall},
 		{"sft", "--model DIR --data FILE.jsonl --out RUN [--eval FILE.jsonl] [--steps N] [--resume]", "supervised fine-tuning (LoRA, QLoRA or full) on chat-segment data", sftCmd},
+		{"distill", distillSynopsis, "distil a teacher (scripted expert, local checkpoint or endpoint) into the student: its episodes above a reward threshold, then SFT or logit KD", distillCmd},
 		{"sandbox run", "--code FILE [--tools PACK] [--timeout D] [--max-steps N]", "run a CodeAct program in the WebAssembly sandbox and print a JSON result", sandboxRun},
 		{"bench train", "[--lora R] [--qlora]", "training-step throughput and peak memory on the benchmark shape (one JSON line)", benchCmd("train")},
 		{"trace show", "FILE [--index N]", "print agent traces (JSONL) readably", traceShow},

@@ -492,13 +492,17 @@ func (a *Agent) step(ctx context.Context, e *episode, turn int, r generate.Resul
 	return ids, nil
 }
 
+// NoCodeError is what a CodeAct athlete observes after a reply without a
+// code block (after "Observation:\n").
+const NoCodeError = "Error: no code found. Reply with a thought, then your code in a ```python block; call final_answer(x) when you have the answer."
+
 // codeAct runs the code of a completion in e's sandbox episode.
 func (a *Agent) codeAct(ctx context.Context, e *episode, t *sdk.Turn, text string) ([]chattemplate.Message, error) {
 	code, ok := ExtractCode(text)
 	var content string
 	if !ok {
 		t.Error = "no code block in the reply"
-		content = "Error: no code found. Reply with a thought, then your code in a ```python block; call final_answer(x) when you have the answer."
+		content = NoCodeError
 		t.Observations = []sdk.Observation{{Content: content, IsError: true}}
 	} else {
 		t.Code = code

@@ -1,7 +1,7 @@
 // Package train turns batches of token ids into weight updates for the
 // decoder of core/model: LoRA (and QLoRA, with an NF4 base) or full
-// fine-tuning, with the SFT, GRPO and DPO losses of core/train/loss and the
-// AdamW optimizer of core/train/optim.
+// fine-tuning, with the SFT, GRPO, DPO and KD (logit distillation) losses
+// of core/train/loss and the AdamW optimizer of core/train/optim.
 //
 // # Shape of a step
 //
@@ -68,6 +68,9 @@ const (
 	LossSFT  = "sft"
 	LossGRPO = "grpo"
 	LossDPO  = "dpo"
+	// LossKD is logit-level distillation (loss.KD): the batch carries the
+	// teacher's logits (Batch.TeacherLogits).
+	LossKD = "kd"
 )
 
 // Modes.
@@ -94,12 +97,15 @@ type Config struct {
 	// Seed drives the adapter initialisation and dropout.
 	Seed int64
 
-	// Loss is LossSFT (default when empty), LossGRPO or LossDPO.
+	// Loss is LossSFT (default when empty), LossGRPO, LossDPO or LossKD.
 	Loss string
 	// GRPO and DPO configure those losses. Zero GRPO.EpsLow means 0.2;
 	// zero DPO.Beta means 0.1.
 	GRPO loss.GRPOOptions
 	DPO  loss.DPOOptions
+	// KD configures LossKD; its zero value is the forward KL at
+	// temperature 1.
+	KD loss.KDOptions
 
 	// Optimizer is AdamW; the zero value means optim.DefaultAdamW().
 	Optimizer optim.AdamW
@@ -172,8 +178,12 @@ func (c Config) withDefaults(cfg model.Config) (Config, error) {
 		if err := c.DPO.Validate(); err != nil {
 			return c, err
 		}
+	case LossKD:
+		if err := c.KD.Validate(); err != nil {
+			return c, err
+		}
 	default:
-		return c, fmt.Errorf("%w: loss %q (want %q, %q or %q)", ErrConfig, c.Loss, LossSFT, LossGRPO, LossDPO)
+		return c, fmt.Errorf("%w: loss %q (want %q, %q, %q or %q)", ErrConfig, c.Loss, LossSFT, LossGRPO, LossDPO, LossKD)
 	}
 	if err := c.Optimizer.Validate(); err != nil {
 		return c, err
@@ -206,6 +216,10 @@ type Batch struct {
 	// RefLogProbs are the reference policy's logprobs (GRPO with beta > 0,
 	// DPO). nil computes them in the step, adapters off.
 	RefLogProbs [][]float32
+	// TeacherLogits are a teacher's logits (LossKD): one vector of the
+	// model's vocabulary size per token of each row, from a model on the
+	// same tokenizer (model.Model.Logits gives them in this layout).
+	TeacherLogits [][][]float32
 }
 
 // Metrics describe one step (or one Gradients call).
@@ -584,6 +598,32 @@ func (t *Trainer) checkBatch(b Batch) error {
 		if err := checkLP("reference logprobs", b.RefLogProbs); err != nil {
 			return err
 		}
+	case LossKD:
+		return t.checkTeacher(b)
+	}
+	return nil
+}
+
+// checkTeacher checks a KD batch's teacher logits against its ids and
+// the student's vocabulary.
+func (t *Trainer) checkTeacher(b Batch) error {
+	if len(b.TeacherLogits) != len(b.IDs) {
+		return fmt.Errorf("%w: KD needs the teacher's logits of every row: %d rows, %d of teacher logits", ErrBatch, len(b.IDs), len(b.TeacherLogits))
+	}
+	for i, row := range b.TeacherLogits {
+		if len(row) != len(b.IDs[i]) {
+			return fmt.Errorf("%w: row %d has %d ids but %d teacher logit vectors", ErrBatch, i, len(b.IDs[i]), len(row))
+		}
+		for j, v := range row {
+			if len(v) != t.mcfg.VocabSize {
+				return fmt.Errorf("%w: row %d position %d: %d teacher logits, the student's vocabulary has %d (teacher and student must share a tokenizer)", ErrBatch, i, j, len(v), t.mcfg.VocabSize)
+			}
+			for _, x := range v {
+				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+					return fmt.Errorf("%w: row %d position %d: teacher logit %v", ErrBatch, i, j, x)
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -654,6 +694,8 @@ func (t *Trainer) runMicro(b Batch, start, end, rowsPad int) (out microOut, err 
 		if in.ref != nil {
 			args = append(args, in.ref)
 		}
+	case LossKD:
+		args = append(args, in.teacher)
 	}
 	res, err := se.exec.Exec(args...)
 	if err != nil {
@@ -689,6 +731,7 @@ func (t *Trainer) dropoutOn() bool { return t.cfg.Mode == ModeLoRA && t.cfg.LoRA
 type packed struct {
 	ids, mask, rows, pos, attn *tensors.Tensor
 	adv, old, ref              *tensors.Tensor
+	teacher                    *tensors.Tensor // [B, T, V] (KD)
 }
 
 func (p packed) common() []any { return []any{p.ids, p.mask, p.rows, p.pos, p.attn} }
@@ -718,6 +761,11 @@ func (t *Trainer) packInputs(b Batch, start, end, rowsPad int) packed {
 	if b.RefLogProbs != nil {
 		ref = make([]float32, B*T)
 	}
+	var teacher []float32
+	V := t.mcfg.VocabSize
+	if b.TeacherLogits != nil {
+		teacher = make([]float32, B*T*V)
+	}
 	for i := 0; i < B; i++ {
 		var seg []int32
 		n := 0
@@ -737,6 +785,11 @@ func (t *Trainer) packInputs(b Batch, start, end, rowsPad int) packed {
 			}
 			if ref != nil {
 				copy(ref[i*T:], b.RefLogProbs[r])
+			}
+			if teacher != nil {
+				for s, v := range b.TeacherLogits[r] {
+					copy(teacher[(i*T+s)*V:], v)
+				}
 			}
 		}
 		segAt := func(s int) int32 {
@@ -774,6 +827,9 @@ func (t *Trainer) packInputs(b Batch, start, end, rowsPad int) packed {
 	}
 	if ref != nil {
 		p.ref = tensors.FromFlatDataAndDimensions(ref, B, T)
+	}
+	if teacher != nil {
+		p.teacher = tensors.FromFlatDataAndDimensions(teacher, B, T, V)
 	}
 	return p
 }
@@ -842,7 +898,8 @@ func (t *Trainer) stepExec(v string, hasOld, hasRef bool) (*stepExec, error) {
 		if t.dropoutOn() {
 			rng, rest = rest[0], rest[1:]
 		}
-		logp := loss.TokenLogProbs(model.Forward(t.mcfg, t.policyWeights(base, ps, &rng, true), ids, pos, attn), ids)
+		logits := model.Forward(t.mcfg, t.policyWeights(base, ps, &rng, true), ids, pos, attn)
+		logp := loss.TokenLogProbs(logits, ids)
 		ref := func() *graph.Node {
 			if hasRef {
 				r := rest[len(rest)-1]
@@ -865,6 +922,8 @@ func (t *Trainer) stepExec(v string, hasOld, hasRef bool) (*stepExec, error) {
 			res = loss.GRPO(logp, old, r, mask, adv, rows, t.cfg.GRPO)
 		case LossDPO:
 			res = loss.DPO(logp, ref(), mask, rows, t.cfg.DPO)
+		case LossKD:
+			res = loss.KD(logits, rest[0], mask, rows, t.cfg.KD)
 		default:
 			res = loss.SFT(logp, mask, rows)
 		}

@@ -65,8 +65,11 @@ type Env struct {
 	Model      *model.Model
 	Agent      *agent.Agent
 	Executor   *coach.Local
-	Scoring    *scoring.Host
-	Scorer     *coach.Scorer
+	// Sandbox is the CodeAct athlete's sandbox, with the run's tools (nil
+	// for a tool-calling athlete): a scripted teacher acts through it.
+	Sandbox *sandbox.Sandbox
+	Scoring *scoring.Host
+	Scorer  *coach.Scorer
 	// Algorithm is the [algorithm] (nil for method sft).
 	Algorithm sdk.Algorithm
 	// Tasks and EvalTasks are read from the task files.
@@ -221,7 +224,7 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 			return nil, err
 		}
 		e.closers = append(e.closers, func() { s.Close(context.Background()) })
-		ac.Sandbox = s
+		ac.Sandbox, e.Sandbox = s, s
 	} else {
 		if len(specs) == 0 {
 			return nil, errors.New("train.packs: a tool_calling athlete needs at least one tool pack or [[mcp]] server")

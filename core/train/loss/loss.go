@@ -1,6 +1,8 @@
 // Package loss builds ToolBrain's training losses as gomlx graph functions
 // of per-token log-probabilities: supervised NLL (SFT), GRPO with a clipped
-// surrogate and a k3 KL penalty, and DPO (sigmoid, IPO, hinge).
+// surrogate and a k3 KL penalty, DPO (sigmoid, IPO, hinge), and logit
+// distillation from a teacher's logits (KD: forward KL, reverse KL, GKD's
+// generalised JSD).
 //
 // # Conventions
 //
