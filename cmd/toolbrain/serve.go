@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/toolbrain/toolbrain/core/llm"
 	"github.com/toolbrain/toolbrain/core/serve"
 )
 
@@ -42,10 +41,11 @@ func serveCmd(ctx context.Context, o *cmdIO, args []string) error {
 		return err
 	}
 	defer l.model.Close()
-	local, err := l.local(*maxTokens, *active)
+	engine, err := l.engine(*maxTokens, *active)
 	if err != nil {
 		return err
 	}
+	defer engine.Close()
 	id := mf.model
 	if id == "" {
 		id = l.ckpt.Dir
@@ -54,7 +54,7 @@ func serveCmd(ctx context.Context, o *cmdIO, args []string) error {
 	if q == 0 {
 		q = -1 // serve.Config reads 0 as its default
 	}
-	h, err := serve.New(serve.Config{Client: local, Model: id, APIKey: key, MaxActive: *active, MaxQueue: q})
+	h, err := serve.New(serve.Config{Engine: engine, Model: id, APIKey: key, MaxActive: *active, MaxQueue: q})
 	if err != nil {
 		return err
 	}
@@ -76,15 +76,14 @@ func serveCmd(ctx context.Context, o *cmdIO, args []string) error {
 	return nil
 }
 
-// local wraps the loaded model in an llm.Local that renders requests with
-// the checkpoint's chat template and stops at its stop tokens.
-func (l *loaded) local(maxTokens, concurrent int) (*llm.Local, error) {
+// engine wraps the loaded model in a serve.Engine that renders requests
+// with the checkpoint's chat template and stops at its stop tokens.
+func (l *loaded) engine(maxTokens, rows int) (*serve.Engine, error) {
 	tok, tmpl, err := l.chat()
 	if err != nil {
 		return nil, err
 	}
-	return llm.NewLocal(l.model, tok, tmpl, llm.LocalOptions{
-		MaxTokens: maxTokens, MaxLen: l.ckpt.Config.MaxPositionEmbeddings,
-		StopTokenIDs: l.ckpt.StopTokenIDs(tok), MaxConcurrent: concurrent,
-	})
+	return serve.NewEngine(serve.EngineConfig{Model: l.model, Tokenizer: tok, Template: tmpl,
+		StopTokenIDs: l.ckpt.StopTokenIDs(tok), MaxLen: l.ckpt.Config.MaxPositionEmbeddings,
+		MaxTokens: maxTokens, Rows: rows})
 }

@@ -3,13 +3,10 @@ package serve_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/toolbrain/toolbrain/core/checkpoint"
 	"github.com/toolbrain/toolbrain/core/llm"
 	"github.com/toolbrain/toolbrain/core/serve"
 	"github.com/toolbrain/toolbrain/sdk"
@@ -22,25 +19,13 @@ import (
 //	go test ./core/serve -run '^$' -bench Serve -benchtime 2x
 func BenchmarkServe(b *testing.B) {
 	const benchTokens = 16
-	dir := filepath.Join(b.TempDir(), "tiny")
-	if err := checkpoint.Init(dir, tinyConfig, 1); err != nil {
-		b.Fatal(err)
-	}
+	tiny := openTiny(b)
 	for _, clients := range []int{1, 4, 16} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			local, err := llm.OpenLocal(llm.LocalConfig{Model: dir, Options: llm.LocalOptions{
-				MaxTokens: benchTokens, StopTokenIDs: []int32{}, MaxConcurrent: clients}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer local.Close()
-			s, err := serve.New(serve.Config{Client: local, Model: "tiny", MaxActive: clients, MaxQueue: clients})
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv := httptest.NewServer(s)
-			defer srv.Close()
-			c, err := llm.NewEndpoint(llm.EndpointConfig{BaseURL: srv.URL + "/v1", Model: "tiny", MaxTokens: benchTokens, MaxRetries: -1})
+			cfg := tiny.cfg
+			cfg.MaxTokens, cfg.StopTokenIDs, cfg.Rows = benchTokens, []int32{}, clients
+			url := start(b, cfg, serve.Config{MaxQueue: clients})
+			c, err := llm.NewEndpoint(llm.EndpointConfig{BaseURL: url, Model: "tiny", MaxTokens: benchTokens, MaxRetries: -1})
 			if err != nil {
 				b.Fatal(err)
 			}
