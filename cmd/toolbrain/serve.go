@@ -12,7 +12,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/serve"
 )
 
-const serveSynopsis = "--model DIR|ID [--adapter DIR] [--quant int8|nf4] [--addr 127.0.0.1:PORT] [--api-key-env NAME]"
+const serveSynopsis = "--model DIR|ID [--adapter DIR] [--quant int8|nf4] [--addr 127.0.0.1:PORT] [--api-key-env NAME] [--max-active N] [--context N]"
 
 // serveCmd runs an OpenAI-compatible server on the model until ctx ends.
 func serveCmd(ctx context.Context, o *cmdIO, args []string) error {
@@ -21,14 +21,15 @@ func serveCmd(ctx context.Context, o *cmdIO, args []string) error {
 	mf.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8000", "listen address (loopback unless told otherwise)")
 	keyEnv := fs.String("api-key-env", "", "name of an environment variable holding the API key clients must send")
-	active := fs.Int("max-active", 1, "requests decoded at a time")
+	active := fs.Int("max-active", 8, "requests decoded together (rows of the batch); more wait in the queue")
 	queue := fs.Int("max-queue", 16, "requests that may wait; beyond them a request gets 429")
 	maxTokens := fs.Int("max-tokens", 256, "completion length when a request sets none")
+	contextLen := fs.Int("context", 0, "tokens per request, prompt and completion (0: the model's max_position_embeddings, at most 4096); the KV cache holds max-active × context")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *active < 1 || *queue < 0 || *maxTokens < 1 {
-		return fmt.Errorf("%w: --max-active and --max-tokens must be at least 1, --max-queue at least 0", errUsage)
+	if *active < 1 || *queue < 0 || *maxTokens < 1 || *contextLen < 0 {
+		return fmt.Errorf("%w: --max-active and --max-tokens must be at least 1, --max-queue and --context at least 0", errUsage)
 	}
 	var key string
 	if *keyEnv != "" {
@@ -41,7 +42,7 @@ func serveCmd(ctx context.Context, o *cmdIO, args []string) error {
 		return err
 	}
 	defer l.model.Close()
-	engine, err := l.engine(*maxTokens, *active)
+	engine, err := l.engine(*maxTokens, *active, *contextLen)
 	if err != nil {
 		return err
 	}
@@ -78,12 +79,17 @@ func serveCmd(ctx context.Context, o *cmdIO, args []string) error {
 
 // engine wraps the loaded model in a serve.Engine that renders requests
 // with the checkpoint's chat template and stops at its stop tokens.
-func (l *loaded) engine(maxTokens, rows int) (*serve.Engine, error) {
+func (l *loaded) engine(maxTokens, rows, contextLen int) (*serve.Engine, error) {
 	tok, tmpl, err := l.chat()
 	if err != nil {
 		return nil, err
 	}
+	if contextLen == 0 {
+		contextLen = min(l.ckpt.Config.MaxPositionEmbeddings, serve.DefaultMaxLen)
+	}
+	if n := l.ckpt.Config.MaxPositionEmbeddings; contextLen > n {
+		return nil, fmt.Errorf("%w: --context %d is longer than the model's max_position_embeddings %d", errUsage, contextLen, n)
+	}
 	return serve.NewEngine(serve.EngineConfig{Model: l.model, Tokenizer: tok, Template: tmpl,
-		StopTokenIDs: l.ckpt.StopTokenIDs(tok), MaxLen: l.ckpt.Config.MaxPositionEmbeddings,
-		MaxTokens: maxTokens, Rows: rows})
+		StopTokenIDs: l.ckpt.StopTokenIDs(tok), MaxLen: contextLen, MaxTokens: maxTokens, Rows: rows})
 }

@@ -41,6 +41,7 @@ type Cache struct {
 }
 
 var _ generate.Cache = (*Cache)(nil)
+var _ generate.RowResetter = (*Cache)(nil)
 var _ generate.Model = (*Model)(nil)
 
 // NewCache starts a decoding session for batch rows with room for maxLen
@@ -125,6 +126,68 @@ func (c *Cache) Close() error {
 	finalize(c.k)
 	finalize(c.v)
 	c.k, c.v, c.args = nil, nil, nil
+	return nil
+}
+
+// Reset empties rows: their keys and values are zeroed (Append's scatter
+// adds into slots it expects to be zero) and their lengths set to 0, while
+// the other rows keep theirs. It implements generate.RowResetter, for
+// continuous batching. On error the cache is closed.
+func (c *Cache) Reset(ctx context.Context, rows []int) error {
+	if c.closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	keep := make([]float32, c.rows)
+	for b := range c.batch {
+		keep[b] = 1
+	}
+	for _, b := range rows {
+		if b < 0 || b >= c.batch {
+			return fmt.Errorf("%w: Reset row %d, cache has %d", ErrInput, b, c.batch)
+		}
+		keep[b] = 0
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	nl := c.m.cfg.NumHiddenLayers
+	e, err := c.m.exec("reset", c.key, func() (*graph.Exec, error) {
+		return graph.NewExec(c.m.backend, func(in []*graph.Node) []*graph.Node {
+			// in[0] is keep [rows]: 1 for a row kept, 0 for a row emptied.
+			keep := graph.Reshape(in[0], in[0].Shape().Dimensions[0], 1, 1, 1)
+			out := make([]*graph.Node, len(in)-1)
+			for i, t := range in[1:] {
+				out[i] = graph.Mul(t, graph.BroadcastToDims(keep, t.Shape().Dimensions...))
+			}
+			return out
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("model: build reset graph: %w", err)
+	}
+	args := []any{tensors.FromFlatDataAndDimensions(keep, c.rows)}
+	for _, kv := range [][]*tensors.Tensor{c.k, c.v} {
+		for _, t := range kv {
+			d, err := graph.DonateTensorBuffer(t, c.m.backend, 0)
+			if err != nil {
+				return fmt.Errorf("model: cache buffer: %w", err)
+			}
+			args = append(args, d)
+		}
+	}
+	res, err := e.Exec(args...)
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("model: reset rows: %w", err)
+	}
+	copy(c.k, res[:nl])
+	copy(c.v, res[nl:2*nl])
+	for _, b := range rows {
+		c.lens[b] = 0
+	}
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/toolbrain/toolbrain/core/agent"
 	"github.com/toolbrain/toolbrain/core/chattemplate"
@@ -36,25 +38,33 @@ type EngineConfig struct {
 	// StopTokenIDs end a completion; nil means the tokenizer's EOS.
 	StopTokenIDs []int32
 	// MaxLen is the context: prompt plus completion tokens of a request. A
-	// longer prompt is a 400. 0 means no cap.
+	// longer prompt is a 400. 0 means DefaultMaxLen. Every row of the KV
+	// cache has room for MaxLen tokens, made when the engine starts.
 	MaxLen int
 	// MaxTokens is the completion length when a request sets none; 0 means
 	// DefaultMaxTokens.
 	MaxTokens int
-	// Rows is how many requests decode at a time; 0 means 1.
+	// Rows is how many requests decode together, each in a row of the
+	// batch; 0 means 1.
 	Rows int
 }
 
+// DefaultMaxLen is the context when EngineConfig sets none.
+const DefaultMaxLen = 4096
+
 // Engine answers chat requests on a local model: it renders the messages
-// and tools with the chat template, decodes, and parses tool calls back
-// out of the text with the athletes' parser. It is safe for concurrent
-// use.
+// and tools with the chat template, decodes them with continuous batching
+// (generate.Batcher: a request joins the running batch between two decode
+// steps and leaves it when done), and parses tool calls back out of the
+// text with the athletes' parser. It is safe for concurrent use; Close
+// stops it.
 type Engine struct {
-	cfg   EngineConfig
-	slots chan struct{}
+	cfg EngineConfig
+	b   *generate.Batcher
 }
 
-// NewEngine checks cfg and returns an Engine.
+// NewEngine checks cfg and starts an Engine: its KV cache (Rows × MaxLen)
+// is made now.
 func NewEngine(cfg EngineConfig) (*Engine, error) {
 	switch {
 	case cfg.Model == nil:
@@ -77,12 +87,20 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.MaxTokens == 0 {
 		cfg.MaxTokens = DefaultMaxTokens
 	}
+	if cfg.MaxLen == 0 {
+		cfg.MaxLen = DefaultMaxLen
+	}
 	cfg.Rows = max(cfg.Rows, 1)
-	return &Engine{cfg: cfg, slots: make(chan struct{}, cfg.Rows)}, nil
+	b, err := generate.NewBatcher(context.Background(), cfg.Model, cfg.Rows, cfg.MaxLen)
+	if err != nil {
+		return nil, fmt.Errorf("serve: engine: %w", err)
+	}
+	return &Engine{cfg: cfg, b: b}, nil
 }
 
-// Close releases what the engine holds; the model stays open.
-func (e *Engine) Close() error { return nil }
+// Close stops the engine: requests decoding fail, the KV cache is released;
+// the model stays open.
+func (e *Engine) Close() error { return e.b.Close() }
 
 // errRequest is a request the engine cannot answer as asked (a 400).
 var errRequest = errors.New("serve: request")
@@ -187,38 +205,139 @@ func (e *Engine) options(j *job) generate.Options {
 	}
 }
 
-// complete answers j. A prompt over the context fails with
-// generate.ErrPromptTooLong, a template that cannot render the request
-// with errRequest; cancelling ctx ends the decoding.
-func (e *Engine) complete(ctx context.Context, j *job) (completion, error) {
+// complete answers j. When onDelta is set (a streamed request), it is
+// called on the caller's goroutine with each piece of content as it is
+// decoded and the logprobs of the tokens it came from; with tools shown,
+// the content waits for the end, where tool calls are parsed out of it.
+// A prompt over the context fails with generate.ErrPromptTooLong, a
+// template that cannot render the request with errRequest; cancelling ctx
+// ends the decoding and frees the request's row.
+func (e *Engine) complete(ctx context.Context, j *job, onDelta func(string, []tokenLogprob)) (completion, error) {
 	ids, prefix, err := e.render(j)
 	if err != nil {
 		return completion{}, err
 	}
-	if e.cfg.MaxLen > 0 && len(ids) >= e.cfg.MaxLen {
+	if len(ids) >= e.cfg.MaxLen {
 		return completion{}, fmt.Errorf("%w: the prompt has %d tokens, the context is %d", generate.ErrPromptTooLong, len(ids), e.cfg.MaxLen)
 	}
-	select {
-	case e.slots <- struct{}{}:
-	case <-ctx.Done():
-		return completion{}, ctx.Err()
+	var mu sync.Mutex
+	var toks []generate.Token
+	notify := make(chan struct{}, 1)
+	req := generate.BatchRequest{Prompt: ids, Options: e.options(j), TopLogprobs: j.topLogprobs,
+		OnToken: func(t generate.Token) error {
+			mu.Lock()
+			toks = append(toks, t)
+			mu.Unlock()
+			select {
+			case notify <- struct{}{}:
+			default:
+			}
+			return nil
+		}}
+	var res generate.Result
+	if onDelta == nil || j.toolsShown() {
+		res, err = e.b.Generate(ctx, req)
+	} else {
+		finished := make(chan struct{})
+		go func() {
+			defer close(finished)
+			res, err = e.b.Generate(ctx, req)
+		}()
+		st := streamer{tok: e.cfg.Tokenizer, stops: j.stop, onDelta: onDelta}
+		for end := false; !end; {
+			select {
+			case <-notify:
+			case <-finished:
+				end = true
+			}
+			mu.Lock()
+			got := toks[:len(toks):len(toks)]
+			mu.Unlock()
+			st.emit(got, end && err == nil)
+		}
 	}
-	defer func() { <-e.slots }()
-	res, err := generate.Generate(ctx, e.cfg.Model, [][]int32{ids}, e.options(j))
 	if err != nil {
 		return completion{}, err
 	}
-	r := res[0]
-	c := completion{promptTokens: len(ids), completionTokens: len(r.Tokens), finish: r.FinishReason}
-	text := e.cfg.Tokenizer.DecodeWith(r.Tokens, tokenizer.DecodeOptions{SkipSpecial: true})
+	c := completion{promptTokens: len(ids), completionTokens: len(res.Tokens), finish: res.FinishReason}
+	text := e.cfg.Tokenizer.DecodeWith(res.Tokens, tokenizer.DecodeOptions{SkipSpecial: true})
 	c.text = cutAtStop(text, j.stop)
 	if j.logprobs {
-		for i, id := range r.Tokens {
-			c.logprobs = append(c.logprobs, tokenLogprob{id: id, logprob: r.RawLogprobs[i]})
-		}
+		c.logprobs = logprobsOf(toks)
 	}
 	e.parseCalls(j, prefix, &c)
 	return c, nil
+}
+
+// logprobsOf converts the batcher's tokens.
+func logprobsOf(toks []generate.Token) []tokenLogprob {
+	out := make([]tokenLogprob, len(toks))
+	for i, t := range toks {
+		out[i] = tokenLogprob{id: t.ID, logprob: t.RawLogprob}
+		for _, alt := range t.Top {
+			out[i].top = append(out[i].top, topToken{id: alt.ID, logprob: alt.Logprob})
+		}
+	}
+	return out
+}
+
+// streamer turns the tokens decoded so far into content deltas: text is
+// held back while it may be the start of a stop string or ends inside a
+// UTF-8 character, and never passes a stop string.
+type streamer struct {
+	tok     *tokenizer.Tokenizer
+	stops   []string
+	onDelta func(string, []tokenLogprob)
+	sent    int // bytes of text sent
+	used    int // tokens whose logprobs were sent
+}
+
+// emit sends what toks add to the text; final sends everything left.
+func (s *streamer) emit(toks []generate.Token, final bool) {
+	ids := make([]int32, len(toks))
+	for i, t := range toks {
+		ids[i] = t.ID
+	}
+	text := s.tok.DecodeWith(ids, tokenizer.DecodeOptions{SkipSpecial: true})
+	cut := cutAtStop(text, s.stops)
+	safe := len(cut)
+	if !final && safe == len(text) {
+		safe -= heldBack(text, s.stops)
+	}
+	if safe <= s.sent && !(final && s.used < len(toks)) {
+		return
+	}
+	delta := ""
+	if safe > s.sent {
+		delta = text[s.sent:safe]
+		s.sent = safe
+	}
+	lps := logprobsOf(toks[s.used:])
+	s.used = len(toks)
+	s.onDelta(delta, lps)
+}
+
+// heldBack is how many bytes at the end of text must wait: an incomplete
+// UTF-8 character, or the longest tail that starts a stop string.
+func heldBack(text string, stops []string) int {
+	n := 0
+	for i := len(text) - 1; i >= 0 && i >= len(text)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(text[i]) {
+			if !utf8.FullRuneInString(text[i:]) {
+				n = len(text) - i
+			}
+			break
+		}
+	}
+	for _, st := range stops {
+		for k := min(len(st)-1, len(text)); k > n; k-- {
+			if strings.HasSuffix(text, st[:k]) {
+				n = k
+				break
+			}
+		}
+	}
+	return n
 }
 
 // parseCalls reads the tool calls out of c.text when the job showed tools.

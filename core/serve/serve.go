@@ -175,36 +175,49 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { <-s.slots }()
-	c, err := s.cfg.Engine.complete(r.Context(), j)
-	if err != nil {
-		switch {
-		case r.Context().Err() != nil:
-			return
-		case errors.Is(err, generate.ErrPromptTooLong):
-			writeError(w, http.StatusBadRequest, "invalid_request_error", "messages", "the prompt is longer than the model's context: "+err.Error())
-		case errors.Is(err, errRequest):
-			writeError(w, http.StatusBadRequest, "invalid_request_error", "messages", err.Error())
-		default:
-			writeError(w, http.StatusInternalServerError, "server_error", "", err.Error())
-		}
-		return
-	}
 	id := newID("chatcmpl-")
 	now := time.Now().Unix()
-	if !j.stream {
-		choice := map[string]any{"index": 0, "finish_reason": c.finish, "message": s.message(c), "logprobs": nil}
-		if j.logprobs {
-			choice["logprobs"] = map[string]any{"content": s.logprobs(c.logprobs), "refusal": nil}
-		}
-		writeJSON(w, http.StatusOK, map[string]any{
-			"id": id, "object": "chat.completion", "created": now, "model": s.cfg.Model,
-			"choices": []any{choice}, "usage": usage(c),
-		})
+	if j.stream {
+		s.stream(w, r, j, id, now)
 		return
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
+	c, err := s.cfg.Engine.complete(r.Context(), j, nil)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	choice := map[string]any{"index": 0, "finish_reason": c.finish, "message": s.message(c), "logprobs": nil}
+	if j.logprobs {
+		choice["logprobs"] = map[string]any{"content": s.logprobs(c.logprobs), "refusal": nil}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": id, "object": "chat.completion", "created": now, "model": s.cfg.Model,
+		"choices": []any{choice}, "usage": usage(c),
+	})
+}
+
+// fail answers a request the engine could not complete; nothing when the
+// client left.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case r.Context().Err() != nil:
+	case errors.Is(err, generate.ErrPromptTooLong):
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "messages", "the prompt is longer than the model's context: "+err.Error())
+	case errors.Is(err, errRequest):
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "messages", err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, "server_error", "", err.Error())
+	}
+}
+
+// stream answers j as server-sent events: a role chunk, content deltas as
+// tokens are decoded (with their logprobs when asked), the tool calls at
+// the end, a finish chunk, the usage when stream_options asks, and
+// "data: [DONE]". An error before the first event is an ordinary error
+// answer; after it, an error event ends the stream.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, j *job, id string, now int64) {
 	rc := http.NewResponseController(w)
+	started := false
 	send := func(v map[string]any) {
 		v["id"], v["object"], v["created"], v["model"] = id, "chat.completion.chunk", now, s.cfg.Model
 		b, _ := json.Marshal(v)
@@ -214,14 +227,39 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	chunk := func(delta map[string]any, finish any) map[string]any {
 		return map[string]any{"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": nil}}}
 	}
-	send(chunk(map[string]any{"role": "assistant", "content": ""}, nil))
-	if c.text != "" {
-		ch := chunk(map[string]any{"content": c.text}, nil)
+	content := func(text string, lps []tokenLogprob) {
+		if !started {
+			started = true
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			send(chunk(map[string]any{"role": "assistant", "content": ""}, nil))
+		}
+		if text == "" && (!j.logprobs || len(lps) == 0) {
+			return
+		}
+		ch := chunk(map[string]any{"content": text}, nil)
 		if j.logprobs {
-			ch["choices"].([]any)[0].(map[string]any)["logprobs"] = map[string]any{"content": s.logprobs(c.logprobs)}
+			ch["choices"].([]any)[0].(map[string]any)["logprobs"] = map[string]any{"content": s.logprobs(lps)}
 		}
 		send(ch)
 	}
+	c, err := s.cfg.Engine.complete(r.Context(), j, content)
+	if err != nil {
+		if !started {
+			s.fail(w, r, err)
+		} else if r.Context().Err() == nil {
+			var e apiError
+			e.Error.Message, e.Error.Type = err.Error(), "server_error"
+			b, _ := json.Marshal(e)
+			fmt.Fprintf(w, "data: %s\n\n", b)
+		}
+		return
+	}
+	if j.toolsShown() {
+		// Content was held back for the tool calls to be parsed out of it.
+		content(c.text, c.logprobs)
+	}
+	content("", nil) // the role chunk, when nothing was sent
 	if len(c.calls) > 0 {
 		calls := s.toolCalls(c.calls)
 		for i := range calls {
@@ -234,6 +272,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		send(map[string]any{"choices": []any{}, "usage": usage(c)})
 	}
 	fmt.Fprint(w, "data: [DONE]\n\n")
+	_ = rc.Flush()
 }
 
 // message is the assistant message of c.
