@@ -21,6 +21,17 @@ type RowResetter interface {
 	Reset(ctx context.Context, rows []int) error
 }
 
+// RowAdopter is a Cache that can take over a row of another cache of the
+// same model and length (core/model's Cache is one). With it a [Batcher]
+// prefills a joining prompt alone in a one-row cache and copies that row
+// in, instead of padding every row of the batch to the prompt's length for
+// one step.
+type RowAdopter interface {
+	// Adopt replaces row dst with row src of from: what it holds and its
+	// length.
+	Adopt(ctx context.Context, dst int, from Cache, src int) error
+}
+
 // TopToken is one of the most likely tokens at a position, with its logprob
 // under the model (temperature 1, nothing filtered).
 type TopToken struct {
@@ -58,9 +69,11 @@ type BatchRequest struct {
 
 // Batcher decodes requests that arrive at different times in one KV cache
 // of a fixed number of rows (continuous batching). A request takes a free
-// row between two decode steps: its prompt is fed in the same Append as the
-// next token of the rows already decoding, and it leaves its row when it
-// stops (or its context ends), freeing the row for the next request. Each
+// row between two decode steps: its prompt is prefilled alone and its row
+// copied into the batch when the cache is a RowAdopter (else the prompt is
+// fed in the same Append as the next token of the rows already decoding),
+// and it leaves its row when it stops (or its context ends), freeing the
+// row for the next request. Each
 // row has its own sampler and options, so a request decodes the same tokens
 // alone or next to others (up to the arithmetic of a batched step).
 //
@@ -73,9 +86,13 @@ type Batcher struct {
 	maxLen int
 	vocab  int
 	jobs   chan *batchJob
-	quit   chan struct{}
-	done   chan struct{}
-	once   sync.Once
+	// prefill is the one-row cache where a joining prompt is read when the
+	// main cache can adopt rows; prefillLogits are its last logits.
+	prefill       Cache
+	prefillLogits []float32
+	quit          chan struct{}
+	done          chan struct{}
+	once          sync.Once
 }
 
 // batchJob is a request inside the batcher.
@@ -213,6 +230,9 @@ func (b *Batcher) loop() {
 			}
 		}
 		b.cache.Close()
+		if b.prefill != nil {
+			b.prefill.Close()
+		}
 		close(b.done)
 	}()
 	ctx := context.Background()
@@ -256,8 +276,8 @@ func (b *Batcher) loop() {
 			fresh = append(fresh, r)
 		}
 		if len(fresh) > 0 {
-			if err := b.cache.(RowResetter).Reset(ctx, fresh); err != nil {
-				b.failAll(slots, fmt.Errorf("generate: batcher reset: %w", err))
+			if err := b.join(slots, fresh); err != nil {
+				b.failAll(slots, err)
 				continue
 			}
 		}
@@ -281,6 +301,67 @@ func (b *Batcher) loop() {
 			}
 		}
 	}
+}
+
+// join starts the jobs just placed in rows fresh. Where the cache can adopt
+// a row, each prompt is prefilled alone in a one-row cache, its first
+// token sampled, and the row copied in; otherwise the rows are reset and
+// the prompts go with the next batch step. An error breaks the cache.
+func (b *Batcher) join(slots []*batchJob, fresh []int) error {
+	ctx := context.Background()
+	ad, ok := b.cache.(RowAdopter)
+	if !ok {
+		if err := b.cache.(RowResetter).Reset(ctx, fresh); err != nil {
+			return fmt.Errorf("generate: batcher reset: %w", err)
+		}
+		return nil
+	}
+	for _, r := range fresh {
+		j := slots[r]
+		if err := b.prefillRow(ctx, j); err != nil {
+			j.finish(err)
+			slots[r] = nil
+			continue
+		}
+		if err := ad.Adopt(ctx, r, b.prefill, 0); err != nil {
+			return fmt.Errorf("generate: batcher adopt: %w", err)
+		}
+		if b.advance(j, b.prefillLogits) {
+			slots[r] = nil
+		}
+	}
+	return nil
+}
+
+// prefillRow feeds j's prompt to the one-row prefill cache, made on first
+// use and emptied after each prompt.
+func (b *Batcher) prefillRow(ctx context.Context, j *batchJob) error {
+	if b.prefill == nil {
+		c, err := b.m.NewCache(ctx, 1, b.maxLen)
+		if err != nil {
+			return fmt.Errorf("generate: batcher prefill cache: %w", err)
+		}
+		if _, ok := c.(RowResetter); !ok {
+			c.Close()
+			return fmt.Errorf("%w: the model's cache (%T) cannot reset a row", ErrBadOptions, c)
+		}
+		b.prefill = c
+	} else if err := b.prefill.(RowResetter).Reset(ctx, []int{0}); err != nil {
+		b.prefill.Close()
+		b.prefill = nil
+		return fmt.Errorf("generate: batcher prefill reset: %w", err)
+	}
+	logits, err := b.prefill.Append(ctx, [][]int32{j.req.Prompt})
+	if err == nil && (len(logits) != 1 || logits[0] == nil) {
+		err = fmt.Errorf("%w: prefill returned %d rows of logits", ErrBadLogits, len(logits))
+	}
+	if err != nil {
+		b.prefill.Close()
+		b.prefill = nil
+		return fmt.Errorf("generate: batcher prefill: %w", err)
+	}
+	b.prefillLogits = logits[0]
+	return nil
 }
 
 // advance samples a job's next token from its row's logits and reports
