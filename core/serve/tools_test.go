@@ -2,10 +2,13 @@ package serve_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/toolbrain/toolbrain/core/chattemplate"
 	"github.com/toolbrain/toolbrain/core/serve"
 )
 
@@ -104,6 +107,66 @@ func TestServe_Tools(t *testing.T) {
 				if strings.Contains(prompts[0], s) {
 					t.Errorf("prompt has %q:\n%s", s, prompts[0])
 				}
+			}
+		})
+	}
+}
+
+// TestServe_ToolsLlama3 runs tools through a template that renders them
+// itself (Llama 3.2's): the history's tool call and result go through the
+// template, and the Llama 3 call format is parsed, also when forced.
+func TestServe_ToolsLlama3(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "chattemplate", "testdata", "templates", "llama3.2.jinja"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := chattemplate.New(string(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var prompt string
+	reply := func(p string) string {
+		mu.Lock()
+		prompt = p
+		mu.Unlock()
+		switch {
+		case strings.HasSuffix(p, `{"name": "`):
+			return `add", "parameters": {"a": 1, "b": 1}}`
+		case strings.Contains(p, "ipython<|end_header_id|>\n\n\"5\"<|eot_id|>"): // the template writes a string result as JSON
+			return "It is 5."
+		}
+		return `{"name": "add", "parameters": {"a": 2, "b": 3}}`
+	}
+	cfg := openTiny(t).scripted(reply, nil)
+	cfg.Template = tmpl
+	url := start(t, cfg, serve.Config{})
+	const tools = `"tools":[{"type":"function","function":{"name":"add","description":"Adds two numbers.","parameters":{"type":"object"}}}]`
+	tests := []struct {
+		name, messages, choice string
+		wantArgs, wantContent  string
+		promptHas              string
+	}{
+		{"auto", `[{"role":"user","content":"What is 2+3?"}]`, `"auto"`, `{"a":2,"b":3}`, "", `"description": "Adds two numbers."`},
+		{"required", `[{"role":"user","content":"What is 1+1?"}]`, `"required"`, `{"a":1,"b":1}`, "", "What is 1+1?"},
+		{"history", `[{"role":"user","content":"What is 2+3?"},{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"add","arguments":"{\"a\":2,\"b\":3}"}}]},{"role":"tool","tool_call_id":"c1","content":"5"}]`,
+			`"auto"`, "", "It is 5.", `{"name": "add", "parameters": {"a": 2, "b": 3}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := complete(t, url, "", `{"messages":`+tt.messages+`,`+tools+`,"tool_choice":`+tt.choice+`}`)
+			msg := a.Choices[0].Message
+			if tt.wantArgs != "" {
+				if len(msg.ToolCalls) != 1 || msg.ToolCalls[0].Function.Name != "add" || msg.ToolCalls[0].Function.Arguments != tt.wantArgs || msg.Content != nil {
+					t.Errorf("message %+v, want only the call add(%s)", msg, tt.wantArgs)
+				}
+			} else if msg.Content == nil || *msg.Content != tt.wantContent || len(msg.ToolCalls) != 0 {
+				t.Errorf("message %+v, want the content %q; prompt:\n%s", msg, tt.wantContent, prompt)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !strings.Contains(prompt, tt.promptHas) {
+				t.Errorf("prompt lacks %q:\n%s", tt.promptHas, prompt)
 			}
 		})
 	}
