@@ -2,11 +2,17 @@
 // /v1/models and /v1/chat/completions answered by an [Engine].
 //
 // The engine renders a request's messages and tools with the model's chat
-// template, decodes, and parses tool calls back into OpenAI's tool_calls.
-// The server bounds concurrent requests with a queue that answers 429 with
-// Retry-After when full, checks an optional API key in constant time, and
-// answers bad requests with OpenAI-style error JSON naming the field at
-// fault.
+// template (tool_choice none, auto, required or a named function; required
+// and named calls are forced by writing the call's opening for the model),
+// decodes with continuous batching (generate.Batcher: requests join the
+// running batch between decode steps and leave it when done or when the
+// client disconnects), and parses tool calls back into OpenAI's tool_calls.
+// temperature, top_p, seed, max_tokens, stop, logprobs and top_logprobs are
+// honoured; stream: true sends content as server-sent events token by
+// token (tool calls at the end). The server bounds concurrent requests with
+// a queue that answers 429 with Retry-After when full, checks an optional
+// API key in constant time, and answers bad requests with OpenAI-style
+// error JSON naming the field at fault.
 package serve
 
 import (
