@@ -105,20 +105,6 @@ func (e *Engine) Close() error { return e.b.Close() }
 // errRequest is a request the engine cannot answer as asked (a 400).
 var errRequest = errors.New("serve: request")
 
-// tokenLogprob is one generated token with its logprob and the most
-// likely alternatives, for OpenAI's logprobs.
-type tokenLogprob struct {
-	id      int32
-	logprob float32
-	top     []topToken
-}
-
-// topToken is one of the most likely tokens at a position.
-type topToken struct {
-	id      int32
-	logprob float32
-}
-
 // completion is the engine's answer to a job.
 type completion struct {
 	text             string // the content, tool-call markup taken out when calls were parsed
@@ -126,7 +112,7 @@ type completion struct {
 	finish           string // "stop", "length" or "tool_calls"
 	promptTokens     int
 	completionTokens int
-	logprobs         []tokenLogprob
+	logprobs         []generate.Token // the generated tokens, for OpenAI's logprobs
 }
 
 // toolsShown reports whether the job's tools reach the prompt.
@@ -212,7 +198,7 @@ func (e *Engine) options(j *job) generate.Options {
 // A prompt over the context fails with generate.ErrPromptTooLong, a
 // template that cannot render the request with errRequest; cancelling ctx
 // ends the decoding and frees the request's row.
-func (e *Engine) complete(ctx context.Context, j *job, onDelta func(string, []tokenLogprob)) (completion, error) {
+func (e *Engine) complete(ctx context.Context, j *job, onDelta func(string, []generate.Token)) (completion, error) {
 	ids, prefix, err := e.render(j)
 	if err != nil {
 		return completion{}, err
@@ -263,22 +249,10 @@ func (e *Engine) complete(ctx context.Context, j *job, onDelta func(string, []to
 	text := e.cfg.Tokenizer.DecodeWith(res.Tokens, tokenizer.DecodeOptions{SkipSpecial: true})
 	c.text = cutAtStop(text, j.stop)
 	if j.logprobs {
-		c.logprobs = logprobsOf(toks)
+		c.logprobs = toks
 	}
 	e.parseCalls(j, prefix, &c)
 	return c, nil
-}
-
-// logprobsOf converts the batcher's tokens.
-func logprobsOf(toks []generate.Token) []tokenLogprob {
-	out := make([]tokenLogprob, len(toks))
-	for i, t := range toks {
-		out[i] = tokenLogprob{id: t.ID, logprob: t.RawLogprob}
-		for _, alt := range t.Top {
-			out[i].top = append(out[i].top, topToken{id: alt.ID, logprob: alt.Logprob})
-		}
-	}
-	return out
 }
 
 // streamer turns the tokens decoded so far into content deltas: text is
@@ -287,7 +261,7 @@ func logprobsOf(toks []generate.Token) []tokenLogprob {
 type streamer struct {
 	tok     *tokenizer.Tokenizer
 	stops   []string
-	onDelta func(string, []tokenLogprob)
+	onDelta func(string, []generate.Token)
 	sent    int // bytes of text sent
 	used    int // tokens whose logprobs were sent
 }
@@ -312,7 +286,7 @@ func (s *streamer) emit(toks []generate.Token, final bool) {
 		delta = text[s.sent:safe]
 		s.sent = safe
 	}
-	lps := logprobsOf(toks[s.used:])
+	lps := toks[s.used:]
 	s.used = len(toks)
 	s.onDelta(delta, lps)
 }

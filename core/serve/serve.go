@@ -233,7 +233,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, j *job, id strin
 	chunk := func(delta map[string]any, finish any) map[string]any {
 		return map[string]any{"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": nil}}}
 	}
-	content := func(text string, lps []tokenLogprob) {
+	content := func(text string, lps []generate.Token) {
 		if !started {
 			started = true
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -312,7 +312,7 @@ type logprobEntry struct {
 }
 
 // logprobs writes tokens as OpenAI's logprobs.content.
-func (s *Server) logprobs(tokens []tokenLogprob) []logprobEntry {
+func (s *Server) logprobs(tokens []generate.Token) []logprobEntry {
 	tok := s.cfg.Engine.cfg.Tokenizer
 	entry := func(id int32, lp float32) logprobEntry {
 		raw := tok.TokenBytes(id)
@@ -324,9 +324,9 @@ func (s *Server) logprobs(tokens []tokenLogprob) []logprobEntry {
 	}
 	out := make([]logprobEntry, len(tokens))
 	for i, t := range tokens {
-		out[i] = entry(t.id, t.logprob)
-		for _, alt := range t.top {
-			out[i].Top = append(out[i].Top, entry(alt.id, alt.logprob))
+		out[i] = entry(t.ID, t.RawLogprob)
+		for _, alt := range t.Top {
+			out[i].Top = append(out[i].Top, entry(alt.ID, alt.Logprob))
 		}
 	}
 	return out
