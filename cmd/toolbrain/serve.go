@@ -9,11 +9,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/toolbrain/toolbrain/core/llm"
 	"github.com/toolbrain/toolbrain/core/serve"
 )
 
-const serveSynopsis = "--model DIR|ID [--adapter DIR] [--quant int8|nf4] [--addr 127.0.0.1:PORT] [--api-key-env NAME]"
+const serveSynopsis = "--model DIR|ID [--adapter DIR] [--quant int8|nf4] [--addr 127.0.0.1:PORT] [--api-key-env NAME] [--max-active N] [--context N]"
 
 // serveCmd runs an OpenAI-compatible server on the model until ctx ends.
 func serveCmd(ctx context.Context, o *cmdIO, args []string) error {
@@ -22,14 +21,15 @@ func serveCmd(ctx context.Context, o *cmdIO, args []string) error {
 	mf.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8000", "listen address (loopback unless told otherwise)")
 	keyEnv := fs.String("api-key-env", "", "name of an environment variable holding the API key clients must send")
-	active := fs.Int("max-active", 1, "requests decoded at a time")
+	active := fs.Int("max-active", 8, "requests decoded together (rows of the batch); more wait in the queue")
 	queue := fs.Int("max-queue", 16, "requests that may wait; beyond them a request gets 429")
 	maxTokens := fs.Int("max-tokens", 256, "completion length when a request sets none")
+	contextLen := fs.Int("context", 0, "tokens per request, prompt and completion (0: the model's max_position_embeddings, at most 4096); the KV cache holds max-active × context")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *active < 1 || *queue < 0 || *maxTokens < 1 {
-		return fmt.Errorf("%w: --max-active and --max-tokens must be at least 1, --max-queue at least 0", errUsage)
+	if *active < 1 || *queue < 0 || *maxTokens < 1 || *contextLen < 0 {
+		return fmt.Errorf("%w: --max-active and --max-tokens must be at least 1, --max-queue and --context at least 0", errUsage)
 	}
 	var key string
 	if *keyEnv != "" {
@@ -42,10 +42,11 @@ func serveCmd(ctx context.Context, o *cmdIO, args []string) error {
 		return err
 	}
 	defer l.model.Close()
-	local, err := l.local(*maxTokens, *active)
+	engine, err := l.engine(*maxTokens, *active, *contextLen)
 	if err != nil {
 		return err
 	}
+	defer engine.Close()
 	id := mf.model
 	if id == "" {
 		id = l.ckpt.Dir
@@ -54,7 +55,7 @@ func serveCmd(ctx context.Context, o *cmdIO, args []string) error {
 	if q == 0 {
 		q = -1 // serve.Config reads 0 as its default
 	}
-	h, err := serve.New(serve.Config{Client: local, Model: id, APIKey: key, MaxActive: *active, MaxQueue: q})
+	h, err := serve.New(serve.Config{Engine: engine, Model: id, APIKey: key, MaxActive: *active, MaxQueue: q})
 	if err != nil {
 		return err
 	}
@@ -76,15 +77,19 @@ func serveCmd(ctx context.Context, o *cmdIO, args []string) error {
 	return nil
 }
 
-// local wraps the loaded model in an llm.Local that renders requests with
-// the checkpoint's chat template and stops at its stop tokens.
-func (l *loaded) local(maxTokens, concurrent int) (*llm.Local, error) {
+// engine wraps the loaded model in a serve.Engine that renders requests
+// with the checkpoint's chat template and stops at its stop tokens.
+func (l *loaded) engine(maxTokens, rows, contextLen int) (*serve.Engine, error) {
 	tok, tmpl, err := l.chat()
 	if err != nil {
 		return nil, err
 	}
-	return llm.NewLocal(l.model, tok, tmpl, llm.LocalOptions{
-		MaxTokens: maxTokens, MaxLen: l.ckpt.Config.MaxPositionEmbeddings,
-		StopTokenIDs: l.ckpt.StopTokenIDs(tok), MaxConcurrent: concurrent,
-	})
+	if contextLen == 0 {
+		contextLen = min(l.ckpt.Config.MaxPositionEmbeddings, serve.DefaultMaxLen)
+	}
+	if n := l.ckpt.Config.MaxPositionEmbeddings; contextLen > n {
+		return nil, fmt.Errorf("%w: --context %d is longer than the model's max_position_embeddings %d", errUsage, contextLen, n)
+	}
+	return serve.NewEngine(serve.EngineConfig{Model: l.model, Tokenizer: tok, Template: tmpl,
+		StopTokenIDs: l.ckpt.StopTokenIDs(tok), MaxLen: contextLen, MaxTokens: maxTokens, Rows: rows})
 }

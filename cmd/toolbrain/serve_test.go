@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/toolbrain/toolbrain/core/llm"
+	"github.com/toolbrain/toolbrain/core/serve"
+	"github.com/toolbrain/toolbrain/core/serve/servetest"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -110,7 +114,7 @@ func TestServe_OpenAINode(t *testing.T) {
 		t.Fatalf("npm ci: %v\n%s", err, out)
 	}
 	url, key, id := startServe(t)
-	cmd := exec.CommandContext(ctx, node, "check.mjs", url, key, id)
+	cmd := exec.CommandContext(ctx, node, "check.mjs", url, key, id, scriptedServe(t, id))
 	cmd.Dir = work
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -125,6 +129,9 @@ func TestServe_OpenAINode(t *testing.T) {
 			Status int
 			Param  string
 		}
+		ToolCall         toolCallSeen `json:"tool_call"`
+		StreamedToolCall toolCallSeen `json:"streamed_tool_call"`
+		ToolAnswer       string       `json:"tool_answer"`
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("node printed %q: %v", out, err)
@@ -138,4 +145,53 @@ func TestServe_OpenAINode(t *testing.T) {
 	if got.Bad.Status != 400 || got.Bad.Param != "messages" {
 		t.Errorf("empty messages: %+v, want 400 naming messages", got.Bad)
 	}
+	for _, c := range []struct {
+		name string
+		call toolCallSeen
+	}{{"plain", got.ToolCall}, {"streamed", got.StreamedToolCall}} {
+		if c.call.Finish != "tool_calls" || c.call.Name != "add" || c.call.Arguments["a"] != 2 || c.call.Arguments["b"] != 3 {
+			t.Errorf("%s tool call %+v, want add(a=2, b=3) with finish_reason tool_calls", c.name, c.call)
+		}
+	}
+	if got.ToolAnswer != "The sum is 5." {
+		t.Errorf("answer after the tool result %q, want the scripted one (the result did not reach the prompt?)", got.ToolAnswer)
+	}
+}
+
+// toolCallSeen is a tool call as check.mjs reports it.
+type toolCallSeen struct {
+	Finish    string
+	Name      string
+	Arguments map[string]float64
+	ID        string
+}
+
+// scriptedServe serves the tokenizer and chat template of the checkpoint
+// dir on a scripted model that calls add(2, 3) when the prompt shows the
+// tool and answers "The sum is 5." once the prompt holds the result 5.
+func scriptedServe(t *testing.T, dir string) string {
+	t.Helper()
+	ck, tok, tmpl := servetest.OpenChat(t, dir)
+	reply := func(prompt string) string {
+		switch {
+		case strings.Contains(prompt, "tool\n5<|im_end|>"):
+			return "The sum is 5."
+		case strings.Contains(prompt, "Adds two numbers."):
+			return `<tool_call>{"name": "add", "arguments": {"a": 2, "b": 3}}</tool_call>`
+		}
+		return "I see no tools."
+	}
+	stops := ck.StopTokenIDs(tok)
+	e, err := serve.NewEngine(serve.EngineConfig{Model: &servetest.Scripted{Tokenizer: tok, Reply: reply, Stop: stops[0]},
+		Tokenizer: tok, Template: tmpl, StopTokenIDs: stops})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := serve.New(serve.Config{Engine: e, Model: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/v1"
 }

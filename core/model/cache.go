@@ -41,6 +41,8 @@ type Cache struct {
 }
 
 var _ generate.Cache = (*Cache)(nil)
+var _ generate.RowResetter = (*Cache)(nil)
+var _ generate.RowAdopter = (*Cache)(nil)
 var _ generate.Model = (*Model)(nil)
 
 // NewCache starts a decoding session for batch rows with room for maxLen
@@ -128,6 +130,143 @@ func (c *Cache) Close() error {
 	return nil
 }
 
+// donate appends the key and value caches to args, donated so that the
+// step writes them in place.
+func (c *Cache) donate(args []any) ([]any, error) {
+	for _, kv := range [][]*tensors.Tensor{c.k, c.v} {
+		for _, t := range kv {
+			d, err := graph.DonateTensorBuffer(t, c.m.backend, 0)
+			if err != nil {
+				return nil, fmt.Errorf("model: cache buffer: %w", err)
+			}
+			args = append(args, d)
+		}
+	}
+	return args, nil
+}
+
+// Reset empties rows: their keys and values are zeroed (Append's scatter
+// adds into slots it expects to be zero) and their lengths set to 0, while
+// the other rows keep theirs. It implements generate.RowResetter, for
+// continuous batching. On error the cache is closed.
+func (c *Cache) Reset(ctx context.Context, rows []int) error {
+	if c.closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	keep := make([]float32, c.rows)
+	for b := range c.batch {
+		keep[b] = 1
+	}
+	for _, b := range rows {
+		if b < 0 || b >= c.batch {
+			return fmt.Errorf("%w: Reset row %d, cache has %d", ErrInput, b, c.batch)
+		}
+		keep[b] = 0
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	nl := c.m.cfg.NumHiddenLayers
+	e, err := c.m.exec("reset", c.key, func() (*graph.Exec, error) {
+		return graph.NewExec(c.m.backend, func(in []*graph.Node) []*graph.Node {
+			// in[0] is keep [rows]: 1 for a row kept, 0 for a row emptied.
+			keep := graph.Reshape(in[0], in[0].Shape().Dimensions[0], 1, 1, 1)
+			out := make([]*graph.Node, len(in)-1)
+			for i, t := range in[1:] {
+				out[i] = graph.Mul(t, graph.BroadcastToDims(keep, t.Shape().Dimensions...))
+			}
+			return out
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("model: build reset graph: %w", err)
+	}
+	args := []any{tensors.FromFlatDataAndDimensions(keep, c.rows)}
+	args, err = c.donate(args)
+	if err != nil {
+		return err
+	}
+	res, err := e.Exec(args...)
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("model: reset rows: %w", err)
+	}
+	copy(c.k, res[:nl])
+	copy(c.v, res[nl:2*nl])
+	for _, b := range rows {
+		c.lens[b] = 0
+	}
+	return nil
+}
+
+// Adopt replaces row dst of c with row src of from, a cache of the same
+// model and maximum length: its keys, values and length. Only those rows
+// are read and written (a gather and two in-place scatters per layer), so
+// a prompt prefilled alone in a one-row cache joins a large batch for the
+// cost of copying one row. It implements generate.RowAdopter. On error the
+// cache is closed.
+func (c *Cache) Adopt(ctx context.Context, dst int, from generate.Cache, src int) error {
+	f, ok := from.(*Cache)
+	switch {
+	case c.closed:
+		return ErrClosed
+	case !ok || f.m != c.m || f.slots != c.slots || f.key != c.key:
+		return fmt.Errorf("%w: Adopt needs a cache of the same model, adapter and length, got %T", ErrInput, from)
+	case f.closed:
+		return fmt.Errorf("%w: Adopt from a closed cache", ErrClosed)
+	case dst < 0 || dst >= c.batch || src < 0 || src >= f.batch:
+		return fmt.Errorf("%w: Adopt row %d (of %d) from row %d (of %d)", ErrInput, dst, c.batch, src, f.batch)
+	case f.lens[src] > c.maxLen:
+		return fmt.Errorf("%w: Adopt a row of %d tokens into a cache made for %d", ErrInput, f.lens[src], c.maxLen)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	nl := c.m.cfg.NumHiddenLayers
+	e, err := c.m.exec("adopt", c.key, func() (*graph.Exec, error) {
+		return graph.NewExec(c.m.backend, func(in []*graph.Node) []*graph.Node {
+			// in: dst index [1, 1], src index [1, 1], then c's caches, then from's.
+			di, si := in[0], in[1]
+			n := (len(in) - 2) / 2
+			out := make([]*graph.Node, n)
+			for i := range n {
+				d, s := in[2+i], in[2+n+i]
+				// Subtracting the old row gives exact zeros, so the new row
+				// lands bit for bit.
+				zeroed := graph.ScatterSum(d, di, graph.Neg(graph.Gather(d, di)), false, true)
+				out[i] = graph.ScatterSum(zeroed, di, graph.Gather(s, si), false, true)
+			}
+			return out
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("model: build adopt graph: %w", err)
+	}
+	args := []any{int32Tensor([]int32{int32(dst)}, 1, 1), int32Tensor([]int32{int32(src)}, 1, 1)}
+	args, err = c.donate(args)
+	if err != nil {
+		return err
+	}
+	for _, t := range f.k {
+		args = append(args, t)
+	}
+	for _, t := range f.v {
+		args = append(args, t)
+	}
+	res, err := e.Exec(args...)
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("model: adopt row: %w", err)
+	}
+	copy(c.k, res[:nl])
+	copy(c.v, res[nl:2*nl])
+	c.lens[dst] = f.lens[src]
+	return nil
+}
+
 // Append feeds tokens[b] to row b and returns, for each row that got
 // tokens, the logits after its last new token (nil for the others). Each
 // row continues from its own length. On error no row changes.
@@ -173,15 +312,10 @@ func (c *Cache) Append(ctx context.Context, tokens [][]int32) ([][]float32, erro
 	}
 	args := append([]any(nil), c.args...)
 	args = append(args, int32Tensor(ids, c.rows, tb), int32Tensor(start, c.rows), int32Tensor(count, c.rows))
-	for _, kv := range [][]*tensors.Tensor{c.k, c.v} {
-		for _, t := range kv {
-			// Donating lets the scatter write the new entries in place.
-			d, err := graph.DonateTensorBuffer(t, c.m.backend, 0)
-			if err != nil {
-				return nil, fmt.Errorf("model: cache buffer: %w", err)
-			}
-			args = append(args, d)
-		}
+	// Donating lets the scatter write the new entries in place.
+	args, err = c.donate(args)
+	if err != nil {
+		return nil, err
 	}
 	res, err := e.Exec(args...)
 	if err != nil {

@@ -1,14 +1,18 @@
-// Package serve is an OpenAI-compatible HTTP server: /v1/models and
-// /v1/chat/completions answered by an [llm.Client], normally an [llm.Local]
-// on this machine's model.
+// Package serve is an OpenAI-compatible HTTP server on this machine's model:
+// /v1/models and /v1/chat/completions answered by an [Engine].
 //
-// This first slice serves whole completions (a streamed request gets the
-// whole answer as one server-sent chunk), bounds concurrent requests with a
-// queue that answers 429 with Retry-After when full, checks an optional API
-// key in constant time, and answers bad requests with OpenAI-style error JSON
-// naming the field at fault. Assistant tool_calls in the history reach the
-// chat template; continuous batching, tools, parsing tool calls out of the
-// answer, and logprobs are not done yet.
+// The engine renders a request's messages and tools with the model's chat
+// template (tool_choice none, auto, required or a named function; required
+// and named calls are forced by writing the call's opening for the model),
+// decodes with continuous batching (generate.Batcher: requests join the
+// running batch between decode steps and leave it when done or when the
+// client disconnects), and parses tool calls back into OpenAI's tool_calls.
+// temperature, top_p, seed, max_tokens, stop, logprobs and top_logprobs are
+// honoured; stream: true sends content as server-sent events token by
+// token (tool calls at the end). The server bounds concurrent requests with
+// a queue that answers 429 with Retry-After when full, checks an optional
+// API key in constant time, and answers bad requests with OpenAI-style
+// error JSON naming the field at fault.
 package serve
 
 import (
@@ -25,7 +29,6 @@ import (
 	"time"
 
 	"github.com/toolbrain/toolbrain/core/generate"
-	"github.com/toolbrain/toolbrain/core/llm"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -34,13 +37,14 @@ const MaxBodyBytes = 4 << 20
 
 // Config configures a [Server].
 type Config struct {
-	// Client answers the completions; required.
-	Client llm.Client
+	// Engine answers the completions; required.
+	Engine *Engine
 	// Model is the id listed by /v1/models and echoed in answers; required.
 	Model string
 	// APIKey, when not empty, must be sent as "Authorization: Bearer APIKey".
 	APIKey string
-	// MaxActive is how many requests are answered at a time; 0 means 1.
+	// MaxActive is how many requests are answered at a time; 0 means the
+	// engine's Rows.
 	MaxActive int
 	// MaxQueue is how many more may wait for a slot; beyond it a request
 	// gets 429. 0 means 16; negative means none may wait.
@@ -64,8 +68,8 @@ var ErrConfig = errors.New("serve: invalid configuration")
 
 // New returns a Server for cfg.
 func New(cfg Config) (*Server, error) {
-	if cfg.Client == nil {
-		return nil, fmt.Errorf("%w: Client is nil", ErrConfig)
+	if cfg.Engine == nil {
+		return nil, fmt.Errorf("%w: Engine is nil", ErrConfig)
 	}
 	if strings.TrimSpace(cfg.Model) == "" {
 		return nil, fmt.Errorf("%w: Model is empty", ErrConfig)
@@ -74,7 +78,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: MaxActive %d is negative", ErrConfig, cfg.MaxActive)
 	}
 	if cfg.MaxActive == 0 {
-		cfg.MaxActive = 1
+		cfg.MaxActive = cfg.Engine.cfg.Rows
 	}
 	if cfg.MaxQueue == 0 {
 		cfg.MaxQueue = 16
@@ -134,130 +138,6 @@ func (s *Server) models(w http.ResponseWriter, _ *http.Request) {
 	}})
 }
 
-// chatRequest is the part of a chat-completions request that is read.
-type chatRequest struct {
-	Model       string          `json:"model"`
-	Messages    []chatMessage   `json:"messages"`
-	MaxTokens   *int            `json:"max_tokens"`
-	MaxCompl    *int            `json:"max_completion_tokens"`
-	Temperature *float64        `json:"temperature"`
-	Stop        json.RawMessage `json:"stop"`
-	Stream      bool            `json:"stream"`
-	N           *int            `json:"n"`
-}
-
-type chatMessage struct {
-	Role       string          `json:"role"`
-	Content    json.RawMessage `json:"content"`
-	ToolCallID string          `json:"tool_call_id"`
-	ToolCalls  []struct {
-		ID       string `json:"id"`
-		Function struct {
-			Name      string `json:"name"`
-			Arguments string `json:"arguments"`
-		} `json:"function"`
-	} `json:"tool_calls"`
-}
-
-// badField is a request error naming its field.
-type badField struct{ param, msg string }
-
-func (b *badField) Error() string { return b.param + ": " + b.msg }
-
-// parseRequest turns a body into an sdk.LLMRequest.
-func parseRequest(body []byte) (sdk.LLMRequest, bool, error) {
-	var req chatRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		return sdk.LLMRequest{}, false, &badField{"", "body is not a valid JSON request: " + err.Error()}
-	}
-	if len(req.Messages) == 0 {
-		return sdk.LLMRequest{}, false, &badField{"messages", "messages must be a non-empty array"}
-	}
-	out := sdk.LLMRequest{Messages: make([]sdk.Message, len(req.Messages))}
-	for i, m := range req.Messages {
-		p := fmt.Sprintf("messages[%d]", i)
-		switch m.Role {
-		case "system", "developer", "user", "assistant", "tool":
-		default:
-			return out, false, &badField{p + ".role", fmt.Sprintf("unknown role %q", m.Role)}
-		}
-		text, err := contentText(m.Content)
-		if err != nil {
-			return out, false, &badField{p + ".content", err.Error()}
-		}
-		out.Messages[i] = sdk.Message{Role: m.Role, Content: text, ToolCallID: m.ToolCallID}
-		for j, c := range m.ToolCalls {
-			args := json.RawMessage(c.Function.Arguments)
-			if c.Function.Name == "" || (len(args) > 0 && !json.Valid(args)) {
-				return out, false, &badField{fmt.Sprintf("%s.tool_calls[%d].function", p, j), "a tool call needs a name and JSON arguments"}
-			}
-			out.Messages[i].ToolCalls = append(out.Messages[i].ToolCalls, sdk.ToolCall{ID: c.ID, Name: c.Function.Name, Arguments: args})
-		}
-	}
-	if req.N != nil && *req.N != 1 {
-		return out, false, &badField{"n", "only n=1 is supported"}
-	}
-	mt := req.MaxTokens
-	if req.MaxCompl != nil {
-		mt = req.MaxCompl
-	}
-	if mt != nil {
-		if *mt < 1 {
-			return out, false, &badField{"max_tokens", "max_tokens must be at least 1"}
-		}
-		out.MaxTokens = *mt
-	}
-	if req.Temperature != nil {
-		if *req.Temperature < 0 || *req.Temperature > 2 {
-			return out, false, &badField{"temperature", "temperature must be between 0 and 2"}
-		}
-		out.Temperature = *req.Temperature
-	} else {
-		out.Temperature = 1
-	}
-	if len(req.Stop) > 0 && string(req.Stop) != "null" {
-		var one string
-		if json.Unmarshal(req.Stop, &one) == nil {
-			out.Stop = []string{one}
-		} else if err := json.Unmarshal(req.Stop, &out.Stop); err != nil {
-			return out, false, &badField{"stop", "stop must be a string or an array of strings"}
-		}
-		for _, st := range out.Stop {
-			if st == "" {
-				return out, false, &badField{"stop", "stop strings must not be empty"}
-			}
-		}
-	}
-	return out, req.Stream, nil
-}
-
-// contentText reads a message content: a string, null, or an array of text
-// parts.
-func contentText(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s, nil
-	}
-	var parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	}
-	if err := json.Unmarshal(raw, &parts); err != nil {
-		return "", errors.New("content must be a string or an array of text parts")
-	}
-	var b strings.Builder
-	for _, p := range parts {
-		if p.Type != "text" {
-			return "", fmt.Errorf("content part type %q is not supported", p.Type)
-		}
-		b.WriteString(p.Text)
-	}
-	return b.String(), nil
-}
-
 // acquire takes a slot, waiting in the bounded queue; false means the queue
 // is full or the client left.
 func (s *Server) acquire(ctx context.Context) (bool, error) {
@@ -285,7 +165,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "", "request body too large or unreadable")
 		return
 	}
-	req, stream, err := parseRequest(body)
+	j, err := parseRequest(body)
 	var bf *badField
 	if errors.As(err, &bf) {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", bf.param, bf.Error())
@@ -301,38 +181,158 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { <-s.slots }()
-	resp, err := s.cfg.Client.Complete(r.Context(), req)
+	id := newID("chatcmpl-")
+	now := time.Now().Unix()
+	if j.stream {
+		s.stream(w, r, j, id, now)
+		return
+	}
+	c, err := s.cfg.Engine.complete(r.Context(), j, nil)
 	if err != nil {
-		switch {
-		case r.Context().Err() != nil:
+		s.fail(w, r, err)
+		return
+	}
+	choice := map[string]any{"index": 0, "finish_reason": c.finish, "message": s.message(c), "logprobs": nil}
+	if j.logprobs {
+		choice["logprobs"] = map[string]any{"content": s.logprobs(c.logprobs), "refusal": nil}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": id, "object": "chat.completion", "created": now, "model": s.cfg.Model,
+		"choices": []any{choice}, "usage": usage(c),
+	})
+}
+
+// fail answers a request the engine could not complete; nothing when the
+// client left.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case r.Context().Err() != nil:
+	case errors.Is(err, generate.ErrPromptTooLong):
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "messages", "the prompt is longer than the model's context: "+err.Error())
+	case errors.Is(err, errRequest):
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "messages", err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, "server_error", "", err.Error())
+	}
+}
+
+// stream answers j as server-sent events: a role chunk, content deltas as
+// tokens are decoded (with their logprobs when asked), the tool calls at
+// the end, a finish chunk, the usage when stream_options asks, and
+// "data: [DONE]". An error before the first event is an ordinary error
+// answer; after it, an error event ends the stream.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, j *job, id string, now int64) {
+	rc := http.NewResponseController(w)
+	started := false
+	send := func(v map[string]any) {
+		v["id"], v["object"], v["created"], v["model"] = id, "chat.completion.chunk", now, s.cfg.Model
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(w, "data: %s\n\n", b)
+		_ = rc.Flush()
+	}
+	chunk := func(delta map[string]any, finish any) map[string]any {
+		return map[string]any{"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": nil}}}
+	}
+	content := func(text string, lps []generate.Token) {
+		if !started {
+			started = true
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			send(chunk(map[string]any{"role": "assistant", "content": ""}, nil))
+		}
+		if text == "" && (!j.logprobs || len(lps) == 0) {
 			return
-		case errors.Is(err, generate.ErrPromptTooLong):
-			writeError(w, http.StatusBadRequest, "invalid_request_error", "messages", "the prompt is longer than the model's context: "+err.Error())
-		case errors.Is(err, llm.ErrRequest):
-			writeError(w, http.StatusBadRequest, "invalid_request_error", "messages", err.Error())
-		default:
-			writeError(w, http.StatusInternalServerError, "server_error", "", err.Error())
+		}
+		ch := chunk(map[string]any{"content": text}, nil)
+		if j.logprobs {
+			ch["choices"].([]any)[0].(map[string]any)["logprobs"] = map[string]any{"content": s.logprobs(lps)}
+		}
+		send(ch)
+	}
+	c, err := s.cfg.Engine.complete(r.Context(), j, content)
+	if err != nil {
+		if !started {
+			s.fail(w, r, err)
+		} else if r.Context().Err() == nil {
+			var e apiError
+			e.Error.Message, e.Error.Type = err.Error(), "server_error"
+			b, _ := json.Marshal(e)
+			fmt.Fprintf(w, "data: %s\n\n", b)
 		}
 		return
 	}
-	id := "chatcmpl-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	now := time.Now().Unix()
-	if !stream {
-		writeJSON(w, http.StatusOK, map[string]any{
-			"id": id, "object": "chat.completion", "created": now, "model": s.cfg.Model,
-			"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
-				"message": map[string]any{"role": "assistant", "content": resp.Text}}},
-		})
-		return
+	if j.toolsShown() {
+		// Content was held back for the tool calls to be parsed out of it.
+		content(c.text, c.logprobs)
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	chunk := func(delta map[string]any, finish any) {
-		b, _ := json.Marshal(map[string]any{"id": id, "object": "chat.completion.chunk", "created": now, "model": s.cfg.Model,
-			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}})
-		fmt.Fprintf(w, "data: %s\n\n", b)
+	content("", nil) // the role chunk, when nothing was sent
+	if len(c.calls) > 0 {
+		calls := s.toolCalls(c.calls)
+		for i := range calls {
+			calls[i]["index"] = i
+		}
+		send(chunk(map[string]any{"tool_calls": calls}, nil))
 	}
-	chunk(map[string]any{"role": "assistant", "content": resp.Text}, nil)
-	chunk(map[string]any{}, "stop")
+	send(chunk(map[string]any{}, c.finish))
+	if j.streamUsage {
+		send(map[string]any{"choices": []any{}, "usage": usage(c)})
+	}
 	fmt.Fprint(w, "data: [DONE]\n\n")
+	_ = rc.Flush()
+}
+
+// message is the assistant message of c.
+func (s *Server) message(c completion) map[string]any {
+	m := map[string]any{"role": "assistant", "content": c.text}
+	if len(c.calls) > 0 {
+		if c.text == "" {
+			m["content"] = nil
+		}
+		m["tool_calls"] = s.toolCalls(c.calls)
+	}
+	return m
+}
+
+// toolCalls writes calls as OpenAI's tool_calls, arguments as a JSON string.
+func (s *Server) toolCalls(calls []sdk.ToolCall) []map[string]any {
+	out := make([]map[string]any, len(calls))
+	for i, c := range calls {
+		out[i] = map[string]any{"id": c.ID, "type": "function",
+			"function": map[string]any{"name": c.Name, "arguments": string(c.Arguments)}}
+	}
+	return out
+}
+
+// logprobEntry is one token of OpenAI's logprobs.content.
+type logprobEntry struct {
+	Token   string         `json:"token"`
+	Logprob float32        `json:"logprob"`
+	Bytes   []int          `json:"bytes"`
+	Top     []logprobEntry `json:"top_logprobs"`
+}
+
+// logprobs writes tokens as OpenAI's logprobs.content.
+func (s *Server) logprobs(tokens []generate.Token) []logprobEntry {
+	tok := s.cfg.Engine.cfg.Tokenizer
+	entry := func(id int32, lp float32) logprobEntry {
+		raw := tok.TokenBytes(id)
+		b := make([]int, len(raw))
+		for i, x := range raw {
+			b[i] = int(x)
+		}
+		return logprobEntry{Token: string(raw), Logprob: lp, Bytes: b, Top: []logprobEntry{}}
+	}
+	out := make([]logprobEntry, len(tokens))
+	for i, t := range tokens {
+		out[i] = entry(t.ID, t.RawLogprob)
+		for _, alt := range t.Top {
+			out[i].Top = append(out[i].Top, entry(alt.ID, alt.Logprob))
+		}
+	}
+	return out
+}
+
+func usage(c completion) map[string]int {
+	return map[string]int{"prompt_tokens": c.promptTokens, "completion_tokens": c.completionTokens,
+		"total_tokens": c.promptTokens + c.completionTokens}
 }

@@ -6,52 +6,15 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/toolbrain/toolbrain/core/checkpoint"
 	"github.com/toolbrain/toolbrain/core/llm"
-	"github.com/toolbrain/toolbrain/core/model"
 	"github.com/toolbrain/toolbrain/core/serve"
 	"github.com/toolbrain/toolbrain/sdk"
 )
-
-// tinyConfig is a random two-layer Llama with a short context.
-var tinyConfig = model.Config{Architecture: model.Llama, HiddenSize: 64, IntermediateSize: 176,
-	NumHiddenLayers: 2, NumAttentionHeads: 4, NumKeyValueHeads: 2, RopeTheta: 10000, RMSNormEps: 1e-6,
-	VocabSize: 512, MaxPositionEmbeddings: 64, TorchDType: "float32", HiddenAct: "silu"}
-
-// endpoint returns the base URL and key of the server the tests drive:
-// TOOLBRAIN_TEST_OPENAI_URL (with the key in the variable named by
-// TOOLBRAIN_TEST_OPENAI_KEY_ENV) when set, else a toolbrain serve on
-// loopback over a tiny random checkpoint.
-func endpoint(t *testing.T) (url, key, modelID string) {
-	t.Helper()
-	if u := os.Getenv("TOOLBRAIN_TEST_OPENAI_URL"); u != "" {
-		return u, os.Getenv(os.Getenv("TOOLBRAIN_TEST_OPENAI_KEY_ENV")), os.Getenv("TOOLBRAIN_TEST_OPENAI_MODEL")
-	}
-	// A 64-position context, so that a long prompt overflows it.
-	dir := filepath.Join(t.TempDir(), "tiny")
-	if err := checkpoint.Init(dir, tinyConfig, 1); err != nil {
-		t.Fatal(err)
-	}
-	local, err := llm.OpenLocal(llm.LocalConfig{Model: dir, Options: llm.LocalOptions{MaxTokens: 8}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { local.Close() })
-	s, err := serve.New(serve.Config{Client: local, Model: "tiny", APIKey: "sekrit"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return srv.URL + "/v1", "sekrit", "tiny"
-}
 
 // TestServe_Client drives the server with core/llm's OpenAI client.
 func TestServe_Client(t *testing.T) {
@@ -82,24 +45,6 @@ func TestServe_Client(t *testing.T) {
 	}
 }
 
-func post(t *testing.T, url, key, body string) (int, http.Header, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url+"/chat/completions", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
-}
-
 // TestServe_BadRequests checks the status and the named field of errors.
 func TestServe_BadRequests(t *testing.T) {
 	url, key, _ := endpoint(t)
@@ -117,6 +62,19 @@ func TestServe_BadRequests(t *testing.T) {
 		{"bad temperature", key, `{"messages":[{"role":"user","content":"hi"}],"temperature":3}`, 400, "temperature"},
 		{"bad stop", key, `{"messages":[{"role":"user","content":"hi"}],"stop":[1]}`, 400, "stop"},
 		{"n=2", key, `{"messages":[{"role":"user","content":"hi"}],"n":2}`, 400, "n"},
+		{"bad top_p", key, `{"messages":[{"role":"user","content":"hi"}],"top_p":0}`, 400, "top_p"},
+		{"top_logprobs alone", key, `{"messages":[{"role":"user","content":"hi"}],"top_logprobs":2}`, 400, "top_logprobs"},
+		{"top_logprobs too many", key, `{"messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":21}`, 400, "top_logprobs"},
+		{"bad max_completion_tokens", key, `{"messages":[{"role":"user","content":"hi"}],"max_completion_tokens":-1}`, 400, "max_completion_tokens"},
+		{"tool type", key, `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"retrieval"}]}`, 400, "tools[0].type"},
+		{"tool name", key, `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"a b"}}]}`, 400, "tools[0].function.name"},
+		{"tool twice", key, `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"f"}}]}`, 400, "tools[1].function.name"},
+		{"tool parameters", key, `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":[1]}}]}`, 400, "tools[0].function.parameters"},
+		{"tool_choice unknown", key, `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"always"}`, 400, "tool_choice"},
+		{"required without tools", key, `{"messages":[{"role":"user","content":"hi"}],"tool_choice":"required"}`, 400, "tool_choice"},
+		{"named tool missing", key, `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}}`, 400, "tool_choice"},
+		{"history call without name", key, `{"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"arguments":"{}"}}]}]}`, 400, "messages[0].tool_calls[0].function"},
+		{"history call bad arguments", key, `{"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{"}}]}]}`, 400, "messages[0].tool_calls[0].function"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,65 +98,42 @@ func TestServe_BadRequests(t *testing.T) {
 	}
 }
 
-// TestServe_Stream checks the server-sent events of a streamed request.
-func TestServe_Stream(t *testing.T) {
-	url, key, _ := endpoint(t)
-	code, h, body := post(t, url, key, `{"messages":[{"role":"user","content":"hi"}],"stream":true,"max_tokens":4,"temperature":0}`)
-	if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/event-stream") {
-		t.Fatalf("status %d, type %q", code, h.Get("Content-Type"))
-	}
-	if !strings.HasSuffix(body, "data: [DONE]\n\n") || !strings.Contains(body, `"chat.completion.chunk"`) {
-		t.Errorf("stream %q lacks chunks or [DONE]", body)
-	}
-}
-
-// gate is a client that holds every call until released or cancelled.
-type gate struct {
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (g *gate) Complete(ctx context.Context, _ sdk.LLMRequest) (sdk.LLMResponse, error) {
-	g.entered <- struct{}{}
-	select {
-	case <-g.release:
-		return sdk.LLMResponse{Text: "done"}, nil
-	case <-ctx.Done():
-		return sdk.LLMResponse{}, ctx.Err()
-	}
-}
-
 // TestServe_Queue checks that a full queue answers 429 with Retry-After and
-// that a client that disconnects frees its slot.
+// that a client that disconnects while its answer decodes frees its slot.
 func TestServe_Queue(t *testing.T) {
-	g := &gate{entered: make(chan struct{}, 8), release: make(chan struct{})}
-	s, err := serve.New(serve.Config{Client: g, Model: "m", MaxActive: 1, MaxQueue: -1, RetryAfter: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
+	entered := make(chan struct{}, 1)
+	step := func() {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	body := `{"messages":[{"role":"user","content":"hi"}]}`
+	long := strings.Repeat("la ", 3000)
+	url := start(t, openTiny(t).scripted(func(string) string { return long }, step),
+		serve.Config{MaxActive: 1, MaxQueue: -1, RetryAfter: 2 * time.Second})
+	body := `{"messages":[{"role":"user","content":"hi"}],"max_tokens":5000,"stream":true}`
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/v1/chat/completions", strings.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/chat/completions", strings.NewReader(body))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
 	}()
-	<-g.entered
-	code, h, _ := post(t, srv.URL+"/v1", "", body)
+	<-entered
+	code, h, _ := post(t, url, "", body)
 	if code != http.StatusTooManyRequests || h.Get("Retry-After") != "2" {
 		t.Fatalf("busy server: status %d, Retry-After %q; want 429, 2", code, h.Get("Retry-After"))
 	}
-	cancel() // the first client leaves: its slot must come free
+	cancel() // the first client leaves mid-answer: its slot must come free
 	<-done
-	go func() { <-g.entered; close(g.release) }()
+	short := `{"messages":[{"role":"user","content":"hi"}],"max_tokens":2}`
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		code, _, _ = post(t, srv.URL+"/v1", "", body)
+		code, _, _ = post(t, url, "", short)
 		if code == 200 || time.Now().After(deadline) {
 			break
 		}
@@ -210,13 +145,17 @@ func TestServe_Queue(t *testing.T) {
 }
 
 func TestNew_Errors(t *testing.T) {
+	e, err := serve.NewEngine(openTiny(t).cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		cfg  serve.Config
 	}{
-		{"no client", serve.Config{Model: "m"}},
-		{"no model", serve.Config{Client: &gate{}}},
-		{"negative active", serve.Config{Client: &gate{}, Model: "m", MaxActive: -1}},
+		{"no engine", serve.Config{Model: "m"}},
+		{"no model", serve.Config{Engine: e}},
+		{"negative active", serve.Config{Engine: e, Model: "m", MaxActive: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
