@@ -78,6 +78,8 @@ type LLMResponse struct {
 // model or the transport failed, or the request was invalid); an answer the
 // caller cannot use is not an error of Complete.
 type LLM interface {
+	// Complete answers one chat request with the model's text. An error
+	// means no answer was produced; it wraps ctx.Err() once ctx is done.
 	Complete(ctx context.Context, req LLMRequest) (LLMResponse, error)
 }
 
