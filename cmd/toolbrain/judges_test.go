@@ -74,12 +74,19 @@ func endpointUnderTest(t *testing.T) (root, model, key string, tiny bool) {
 	}
 	dir := filepath.Join(t.TempDir(), "tiny")
 	mustTB(t, "model", "init", "--out", dir, "--hidden", "32", "--layers", "1", "--heads", "2", "--ffn", "64", "--vocab", "300", "--max-pos", "8192")
-	local, err := llm.OpenLocal(llm.LocalConfig{Model: dir, Options: llm.LocalOptions{MaxTokens: 16}})
+	mf := modelFlags{model: dir}
+	l, err := mf.load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { local.Close() })
-	h, err := serve.New(serve.Config{Client: local, Model: "tiny", APIKey: "k3y"})
+	t.Cleanup(func() { l.model.Close() })
+	// As `toolbrain serve --max-tokens 16 --max-active 2 --context 8192` builds it.
+	engine, err := l.engine(16, 2, 8192)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	h, err := serve.New(serve.Config{Engine: engine, Model: "tiny", APIKey: "k3y"})
 	if err != nil {
 		t.Fatal(err)
 	}
