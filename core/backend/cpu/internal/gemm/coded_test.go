@@ -1,0 +1,139 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// nf4Map is a 16-entry code map for the tests (any values will do).
+var nf4Map = [16]float32{-1, -0.6961928, -0.5250731, -0.39491748, -0.28444138, -0.18477343, -0.09105004, 0,
+	0.0795803, 0.1609302, 0.2461123, 0.33791524, 0.44070983, 0.562617, 0.72295684, 1}
+
+// pairTable is the graph's 256×2 lookup table of a code map.
+func pairTable(m [16]float32) []float32 {
+	p := make([]float32, 512)
+	for b := range 256 {
+		p[2*b], p[2*b+1] = m[b>>4], m[b&15]
+	}
+	return p
+}
+
+func randomNF4(rng *rand.Rand, n, blockSize int) ([]uint8, []float32) {
+	packed := make([]uint8, (n+1)/2)
+	for i := range packed {
+		packed[i] = uint8(rng.IntN(256))
+	}
+	absmax := random(rng, (n+blockSize-1)/blockSize)
+	return packed, absmax
+}
+
+// decodeAll is the reference decoding, value by value.
+func decodeAll(packed []uint8, pairs, absmax []float32, blockSize, n int) []float32 {
+	w := make([]float32, n)
+	for i := range w {
+		w[i] = pairs[2*int(packed[i/2])+i%2] * absmax[i/blockSize]
+	}
+	return w
+}
+
+func TestNF4Codes_Decode(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	odd := pairTable(nf4Map)
+	odd[2*77] = 42 // no longer the pair table of a 16-entry map
+	tests := []struct {
+		name      string
+		pairs     []float32
+		blockSize int
+		n         int
+	}{
+		{name: "blocks of 64", pairs: pairTable(nf4Map), blockSize: 64, n: 640},
+		{name: "odd block size", pairs: pairTable(nf4Map), blockSize: 7, n: 101},
+		{name: "partial last block", pairs: pairTable(nf4Map), blockSize: 64, n: 99},
+		{name: "general pair table", pairs: odd, blockSize: 16, n: 300},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			packed, absmax := randomNF4(rng, tt.n, tt.blockSize)
+			want := decodeAll(packed, tt.pairs, absmax, tt.blockSize, tt.n)
+			d := NewNF4Codes(packed, tt.pairs, absmax, tt.blockSize)
+			for _, r := range [][2]int{{0, tt.n}, {1, tt.n - 1}, {3, 5}, {tt.n - 1, 1}, {tt.blockSize - 1, 2}} {
+				got := make([]float32, r[1])
+				d.Decode(got, r[0])
+				for i, v := range got {
+					if math.Float32bits(v) != math.Float32bits(want[r[0]+i]) {
+						t.Fatalf("Decode(off %d, len %d)[%d] = %v, want %v", r[0], r[1], i, v, want[r[0]+i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestKernel_MulCoded: on every kernel, a product with a coded B equals,
+// bit for bit, the product with B decoded in full, for each way B can be
+// laid out (x·Wᵀ, dY·W, an offset batch slice, a strided view).
+func TestKernel_MulCoded(t *testing.T) {
+	shapes := []struct {
+		name    string
+		m, n, k int
+		layout  string // "t": B = Wᵀ of a [n, k] W; "n": B = W of [k, n]; "s": strided
+		off     int
+		block   int
+	}{
+		{name: "decode", m: 8, n: 36, k: 128, layout: "t", block: 64},
+		{name: "decode/one row", m: 1, n: 64, k: 256, layout: "t", block: 64},
+		{name: "decode/odd", m: 3, n: 7, k: 33, layout: "t", off: 5, block: 7},
+		{name: "prefill", m: 40, n: 70, k: 300, layout: "t", block: 64},
+		{name: "backward", m: 40, n: 70, k: 300, layout: "n", block: 64},
+		{name: "backward/offset", m: 13, n: 33, k: 21, layout: "n", off: 3, block: 5},
+		{name: "strided", m: 9, n: 10, k: 11, layout: "s", block: 3},
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	pairs := pairTable(nf4Map)
+	for _, kn := range Kernels() {
+		for _, s := range shapes {
+			for _, workers := range []int{1, 2} {
+				t.Run(fmt.Sprintf("%s/%s/w%d", kn.Name, s.name, workers), func(t *testing.T) {
+					total := s.off + 2*s.k*s.n
+					packed, absmax := randomNF4(rng, total, s.block)
+					q := make(Int8Codes, total)
+					for i := range q {
+						q[i] = int8(rng.IntN(256) - 128)
+					}
+					var rs, cs int
+					switch s.layout {
+					case "t":
+						rs, cs = 1, s.k
+					case "n":
+						rs, cs = s.n, 1
+					default:
+						rs, cs = 2*s.n, 2
+					}
+					a := RowMajor(random(rng, s.m*s.k), s.k)
+					for _, src := range []struct {
+						name string
+						dec  Decoder
+					}{
+						{"nf4", NewNF4Codes(packed, pairs, absmax, s.block)},
+						{"int8", q},
+					} {
+						dense := make([]float32, total)
+						src.dec.Decode(dense, 0)
+						b := Matrix{Data: dense[s.off:], RowStride: rs, ColStride: cs}
+						want := make([]float32, s.m*s.n)
+						kn.Mul(want, s.n, a, b, s.m, s.n, s.k, workers)
+						got := make([]float32, s.m*s.n)
+						kn.MulCoded(got, s.n, a, Coded{Src: src.dec, Offset: s.off, RowStride: rs, ColStride: cs}, s.m, s.n, s.k, workers)
+						for i := range got {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s: c[%d] = %v, want %v", src.name, i, got[i], want[i])
+							}
+						}
+					}
+				})
+			}
+		}
+	}
+}
