@@ -13,8 +13,9 @@ package gemm
 // Decoder yields the float32 values of a matrix held in another form,
 // indexed by their row-major position.
 type Decoder interface {
-	// Decode sets dst[i] to element off+i for i < len(dst).
-	Decode(dst []float32, off int)
+	// Decode sets dst[i] to element off+i for i < len(dst), with kn's
+	// CPU path: every path gives the same values.
+	Decode(kn Kernel, dst []float32, off int)
 }
 
 // Coded is a strided view of a coded matrix: element (i, j) is element
@@ -32,9 +33,9 @@ func (kn Kernel) MulCoded(c []float32, ldc int, a Matrix, b Coded, m, n, k, work
 
 func (b Coded) columnMajor() bool { return b.RowStride == 1 }
 
-func (b Coded) columns(j0, cnt, k int, scratch []float32) ([]float32, int) {
+func (b Coded) columns(kn Kernel, j0, cnt, k int, scratch []float32) ([]float32, int) {
 	for j := range cnt {
-		b.Src.Decode(scratch[j*k:(j+1)*k], b.Offset+(j0+j)*b.ColStride)
+		b.Src.Decode(kn, scratch[j*k:(j+1)*k], b.Offset+(j0+j)*b.ColStride)
 	}
 	return scratch, k
 }
@@ -46,21 +47,21 @@ func (b Coded) pack(kn Kernel, dst []float32, p0, j0, kb, cols int) {
 	case b.ColStride == 1: // rows of the panel are runs of Src
 		for p := range kb {
 			row := dst[p*nr : (p+1)*nr]
-			b.Src.Decode(row[:cols], base+p*b.RowStride)
+			b.Src.Decode(kn, row[:cols], base+p*b.RowStride)
 			clear(row[cols:])
 		}
 	case b.RowStride == 1: // columns are runs: decode them, then transpose
 		tmp := getBuf(cols * kb)
 		defer putBuf(tmp)
 		for j := range cols {
-			b.Src.Decode((*tmp)[j*kb:(j+1)*kb], base+j*b.ColStride)
+			b.Src.Decode(kn, (*tmp)[j*kb:(j+1)*kb], base+j*b.ColStride)
 		}
 		kn.packB(dst, Matrix{Data: *tmp, RowStride: 1, ColStride: kb}, 0, 0, kb, cols)
 	default:
 		for p := range kb {
 			row := dst[p*nr : (p+1)*nr]
 			for j := range cols {
-				b.Src.Decode(row[j:j+1], base+p*b.RowStride+j*b.ColStride)
+				b.Src.Decode(kn, row[j:j+1], base+p*b.RowStride+j*b.ColStride)
 			}
 			clear(row[cols:])
 		}
@@ -72,8 +73,12 @@ func (b Coded) pack(kn Kernel, dst []float32, p0, j0, kb, cols int) {
 type Int8Codes []int8
 
 // Decode implements Decoder.
-func (q Int8Codes) Decode(dst []float32, off int) {
+func (q Int8Codes) Decode(kn Kernel, dst []float32, off int) {
 	src := q[off : off+len(dst)]
+	if kn.int8 != nil && len(dst) > 0 {
+		done := kn.int8(&dst[0], &src[0], len(dst))
+		dst, src = dst[done:], src[done:]
+	}
 	for i, v := range src {
 		dst[i] = float32(v)
 	}
@@ -115,10 +120,17 @@ func NewNF4Codes(packed []uint8, pairs, absmax []float32, blockSize int) *NF4Cod
 func same(x, y float32) bool { return x == y || x != x && y != y }
 
 // Decode implements Decoder.
-func (d *NF4Codes) Decode(dst []float32, off int) {
+func (d *NF4Codes) Decode(kn Kernel, dst []float32, off int) {
 	bs := d.BlockSize
 	for len(dst) > 0 {
 		blk := off / bs
+		if off%bs == 0 && len(dst) >= bs && d.ok && kn.nf4 != nil && bs%32 == 0 {
+			// Whole blocks at once on the CPU path's vector code.
+			nb := len(dst) / bs
+			kn.nf4(&dst[0], &d.Packed[off/2], &d.Absmax[blk], nb, bs/32, &d.table)
+			dst, off = dst[nb*bs:], off+nb*bs
+			continue
+		}
 		n := min(len(dst), (blk+1)*bs-off) // to the end of the block
 		d.decodeBlock(dst[:n], off, d.Absmax[blk])
 		dst, off = dst[n:], off+n

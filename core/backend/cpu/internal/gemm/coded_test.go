@@ -49,6 +49,7 @@ func TestNF4Codes_Decode(t *testing.T) {
 		n         int
 	}{
 		{name: "blocks of 64", pairs: pairTable(nf4Map), blockSize: 64, n: 640},
+		{name: "blocks of 32", pairs: pairTable(nf4Map), blockSize: 32, n: 650},
 		{name: "odd block size", pairs: pairTable(nf4Map), blockSize: 7, n: 101},
 		{name: "partial last block", pairs: pairTable(nf4Map), blockSize: 64, n: 99},
 		{name: "general pair table", pairs: odd, blockSize: 16, n: 300},
@@ -58,12 +59,14 @@ func TestNF4Codes_Decode(t *testing.T) {
 			packed, absmax := randomNF4(rng, tt.n, tt.blockSize)
 			want := decodeAll(packed, tt.pairs, absmax, tt.blockSize, tt.n)
 			d := NewNF4Codes(packed, tt.pairs, absmax, tt.blockSize)
-			for _, r := range [][2]int{{0, tt.n}, {1, tt.n - 1}, {3, 5}, {tt.n - 1, 1}, {tt.blockSize - 1, 2}} {
-				got := make([]float32, r[1])
-				d.Decode(got, r[0])
-				for i, v := range got {
-					if math.Float32bits(v) != math.Float32bits(want[r[0]+i]) {
-						t.Fatalf("Decode(off %d, len %d)[%d] = %v, want %v", r[0], r[1], i, v, want[r[0]+i])
+			for _, kn := range Kernels() {
+				for _, r := range [][2]int{{0, tt.n}, {1, tt.n - 1}, {3, 5}, {tt.n - 1, 1}, {tt.blockSize - 1, 2}, {tt.blockSize, tt.n - tt.blockSize}} {
+					got := make([]float32, r[1])
+					d.Decode(kn, got, r[0])
+					for i, v := range got {
+						if math.Float32bits(v) != math.Float32bits(want[r[0]+i]) {
+							t.Fatalf("%s: Decode(off %d, len %d)[%d] = %v, want %v", kn.Name, r[0], r[1], i, v, want[r[0]+i])
+						}
 					}
 				}
 			}
@@ -120,7 +123,7 @@ func TestKernel_MulCoded(t *testing.T) {
 						{"int8", q},
 					} {
 						dense := make([]float32, total)
-						src.dec.Decode(dense, 0)
+						src.dec.Decode(genericKernel, dense, 0)
 						b := Matrix{Data: dense[s.off:], RowStride: rs, ColStride: cs}
 						want := make([]float32, s.m*s.n)
 						kn.Mul(want, s.n, a, b, s.m, s.n, s.k, workers)
@@ -134,6 +137,43 @@ func TestKernel_MulCoded(t *testing.T) {
 					}
 				})
 			}
+		}
+	}
+}
+
+// BenchmarkMulCoded compares x·Wᵀ with W float32, int8 codes and NF4 codes
+// on one worker, for a decode step (8 rows) and a prefill (512 rows) of
+// the benchmark shape's FFN (256 → 1024):
+//
+//	go test -run XXX -bench MulCoded -benchtime 20x ./core/backend/cpu/internal/gemm
+func BenchmarkMulCoded(b *testing.B) {
+	const in, out = 256, 1024
+	rng := rand.New(rand.NewPCG(1, 2))
+	packed, absmax := randomNF4(rng, in*out, 64)
+	q := make(Int8Codes, in*out)
+	for i := range q {
+		q[i] = int8(rng.IntN(256) - 128)
+	}
+	w := make([]float32, in*out)
+	nf4 := NewNF4Codes(packed, pairTable(nf4Map), absmax, 64)
+	nf4.Decode(best, w, 0)
+	for _, rows := range []int{8, 512} {
+		x := RowMajor(random(rng, rows*in), in)
+		c := make([]float32, rows*out)
+		for _, src := range []struct {
+			name string
+			dec  Decoder
+		}{{"f32", nil}, {"int8", q}, {"nf4", nf4}} {
+			b.Run(fmt.Sprintf("%s/rows%d", src.name, rows), func(b *testing.B) {
+				for b.Loop() {
+					if src.dec == nil {
+						Mul(c, out, x, RowMajor(w, in).T(), rows, out, in, 1)
+					} else {
+						best.MulCoded(c, out, x, Coded{Src: src.dec, RowStride: 1, ColStride: in}, rows, out, in, 1)
+					}
+				}
+				b.ReportMetric(2*float64(rows*out*in)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
 		}
 	}
 }

@@ -74,7 +74,7 @@ type operandB interface {
 	columnMajor() bool
 	// columns returns columns [j0, j0+cnt) over rows [0, k): column j
 	// starts at base[(j-j0)*ld]. scratch (cnt·k floats) may hold them.
-	columns(j0, cnt, k int, scratch []float32) (base []float32, ld int)
+	columns(kn Kernel, j0, cnt, k int, scratch []float32) (base []float32, ld int)
 }
 
 func (b Matrix) pack(kn Kernel, dst []float32, p0, j0, kb, cols int) {
@@ -83,7 +83,7 @@ func (b Matrix) pack(kn Kernel, dst []float32, p0, j0, kb, cols int) {
 
 func (b Matrix) columnMajor() bool { return b.RowStride == 1 }
 
-func (b Matrix) columns(j0, _, _ int, _ []float32) ([]float32, int) {
+func (b Matrix) columns(_ Kernel, j0, _, _ int, _ []float32) ([]float32, int) {
 	return b.Data[j0*b.ColStride:], b.ColStride
 }
 
@@ -186,7 +186,7 @@ func (kn Kernel) mulDot(c []float32, ldc int, a Matrix, b operandB, m, n, k, wor
 		defer putBuf(scratch)
 		for j0 := lo * 4; j0 < min(hi*4, n); j0 += 4 {
 			cnt := min(4, n-j0)
-			base, ld := b.columns(j0, cnt, k, *scratch)
+			base, ld := b.columns(kn, j0, cnt, k, *scratch)
 			if cnt < 4 { // the last columns
 				for j := j0; j < n; j++ {
 					for i := range m {
