@@ -94,51 +94,76 @@ func TestKernel_MulCoded(t *testing.T) {
 		{name: "strided", m: 9, n: 10, k: 11, layout: "s", block: 3},
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
-	pairs := pairTable(nf4Map)
 	for _, kn := range Kernels() {
 		for _, s := range shapes {
 			for _, workers := range []int{1, 2} {
 				t.Run(fmt.Sprintf("%s/%s/w%d", kn.Name, s.name, workers), func(t *testing.T) {
-					total := s.off + 2*s.k*s.n
-					packed, absmax := randomNF4(rng, total, s.block)
-					q := make(Int8Codes, total)
-					for i := range q {
-						q[i] = int8(rng.IntN(256) - 128)
-					}
-					var rs, cs int
-					switch s.layout {
-					case "t":
-						rs, cs = 1, s.k
-					case "n":
-						rs, cs = s.n, 1
-					default:
-						rs, cs = 2*s.n, 2
-					}
-					a := RowMajor(random(rng, s.m*s.k), s.k)
-					for _, src := range []struct {
-						name string
-						dec  Decoder
-					}{
-						{"nf4", NewNF4Codes(packed, pairs, absmax, s.block)},
-						{"int8", q},
-					} {
-						dense := make([]float32, total)
-						src.dec.Decode(genericKernel, dense, 0)
-						b := Matrix{Data: dense[s.off:], RowStride: rs, ColStride: cs}
-						want := make([]float32, s.m*s.n)
-						kn.Mul(want, s.n, a, b, s.m, s.n, s.k, workers)
-						got := make([]float32, s.m*s.n)
-						kn.MulCoded(got, s.n, a, Coded{Src: src.dec, Offset: s.off, RowStride: rs, ColStride: cs}, s.m, s.n, s.k, workers)
-						for i := range got {
-							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-								t.Fatalf("%s: c[%d] = %v, want %v", src.name, i, got[i], want[i])
-							}
-						}
+					if err := checkCoded(rng, kn, s.m, s.n, s.k, s.layout, s.off, s.block, workers); err != nil {
+						t.Fatal(err)
 					}
 				})
 			}
 		}
 	}
+}
+
+// checkCoded compares MulCoded with Mul on the decoded matrix, for NF4
+// and int8 codes, B laid out as layout says (see TestKernel_MulCoded).
+func checkCoded(rng *rand.Rand, kn Kernel, m, n, k int, layout string, off, block, workers int) error {
+	total := off + 2*k*n
+	packed, absmax := randomNF4(rng, total, block)
+	q := make(Int8Codes, total)
+	for i := range q {
+		q[i] = int8(rng.IntN(256) - 128)
+	}
+	var rs, cs int
+	switch layout {
+	case "t":
+		rs, cs = 1, k
+	case "n":
+		rs, cs = n, 1
+	default:
+		rs, cs = 2*n, 2
+	}
+	a := RowMajor(random(rng, m*k), k)
+	for _, src := range []struct {
+		name string
+		dec  Decoder
+	}{
+		{"nf4", NewNF4Codes(packed, pairTable(nf4Map), absmax, block)},
+		{"int8", q},
+	} {
+		dense := make([]float32, total)
+		src.dec.Decode(genericKernel, dense, 0)
+		want := make([]float32, m*n)
+		kn.Mul(want, n, a, Matrix{Data: dense[off:], RowStride: rs, ColStride: cs}, m, n, k, workers)
+		got := make([]float32, m*n)
+		kn.MulCoded(got, n, a, Coded{Src: src.dec, Offset: off, RowStride: rs, ColStride: cs}, m, n, k, workers)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				return fmt.Errorf("%s: c[%d] = %v, want %v", src.name, i, got[i], want[i])
+			}
+		}
+	}
+	return nil
+}
+
+// FuzzMulCoded: any shape, layout, offset and block size, every kernel.
+func FuzzMulCoded(f *testing.F) {
+	f.Add(uint8(8), uint8(36), uint16(128), uint8(0), uint8(0), uint8(64))
+	f.Add(uint8(40), uint8(70), uint16(300), uint8(1), uint8(3), uint8(5))
+	f.Add(uint8(9), uint8(10), uint16(11), uint8(2), uint8(0), uint8(3))
+	f.Fuzz(func(t *testing.T, m, n uint8, k uint16, layout, off, block uint8) {
+		if m == 0 || n == 0 || k == 0 || block == 0 || k > 1024 {
+			return
+		}
+		rng := rand.New(rand.NewPCG(uint64(m), uint64(k)))
+		for _, kn := range Kernels() {
+			if err := checkCoded(rng, kn, int(m), int(n), int(k), []string{"t", "n", "s"}[layout%3], int(off), int(block), 2); err != nil {
+				t.Fatalf("%s: %v", kn.Name, err)
+			}
+		}
+	})
 }
 
 // BenchmarkMulCoded compares x·Wᵀ with W float32, int8 codes and NF4 codes
