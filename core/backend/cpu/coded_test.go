@@ -118,11 +118,11 @@ func TestCodedDot(t *testing.T) {
 					continue // not on this CPU
 				}
 				got := runOn(t, fused, tt.fn, tt.inputs)
-				if n := cpu.CodedDots(fused); n != tt.fused {
+				if n := fused.CodedDots(); n != tt.fused {
 					t.Errorf("%s: %d products on codes, want %d", k, n, tt.fused)
 				}
 				same := runOn(t, plain, tt.fn, tt.inputs)
-				if n := cpu.CodedDots(plain); n != 0 {
+				if n := plain.CodedDots(); n != 0 {
 					t.Errorf("%s: fusequant=false ran %d products on codes", k, n)
 				}
 				if err := sameBits(got, same); err != nil {

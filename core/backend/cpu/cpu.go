@@ -133,6 +133,11 @@ func New(config string) (*Backend, error) {
 	return b, nil
 }
 
+// CodedDots is how many matmuls with int8 or NF4 weights the graphs built
+// on b run on the weights' codes (see coded.go): a quantised model whose
+// count stays 0 dequantises its weights to float32 in every call.
+func (b *Backend) CodedDots() int64 { return b.codedDots.Load() }
+
 // Kernel names the GEMM micro-kernel in use ("avx512", "avx2", "generic").
 func (b *Backend) Kernel() string { return b.kernel.Name }
 
