@@ -179,7 +179,7 @@ func BenchmarkDecodeQuant(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, c := range []struct{ name, quant, backend string }{
 		{"f32", QuantNone, ""}, {"int8", QuantInt8, ""}, {"nf4", QuantNF4, ""},
-		{"int8/unfused", QuantInt8, "fusequant=false"}, {"nf4/unfused", QuantNF4, "fusequant=false"},
+		{"int8-unfused", QuantInt8, "fusequant=false"}, {"nf4-unfused", QuantNF4, "fusequant=false"},
 	} {
 		be, err := cpu.New(c.backend)
 		if err != nil {

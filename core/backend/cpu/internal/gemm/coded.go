@@ -122,9 +122,10 @@ func same(x, y float32) bool { return x == y || x != x && y != y }
 // Decode implements Decoder.
 func (d *NF4Codes) Decode(kn Kernel, dst []float32, off int) {
 	bs := d.BlockSize
+	vector := d.ok && kn.nf4 != nil && bs%32 == 0
 	for len(dst) > 0 {
 		blk := off / bs
-		if off%bs == 0 && len(dst) >= bs && d.ok && kn.nf4 != nil && bs%32 == 0 {
+		if vector && off%bs == 0 && len(dst) >= bs {
 			// Whole blocks at once on the CPU path's vector code.
 			nb := len(dst) / bs
 			kn.nf4(&dst[0], &d.Packed[off/2], &d.Absmax[blk], nb, bs/32, &d.table)
@@ -132,13 +133,29 @@ func (d *NF4Codes) Decode(kn Kernel, dst []float32, off int) {
 			continue
 		}
 		n := min(len(dst), (blk+1)*bs-off) // to the end of the block
-		d.decodeBlock(dst[:n], off, d.Absmax[blk])
+		part := dst[:n]
+		if vector {
+			// Part of a block (a panel row of dY·W is 16–32 values):
+			// its runs of 32 aligned values on the vector code, which
+			// decodes 32 at a time with one scale, the rest in Go.
+			head := min(n, (32-off%32)%32)
+			mid := (n - head) / 32 * 32
+			if mid > 0 {
+				kn.nf4(&part[head], &d.Packed[(off+head)/2], &d.Absmax[blk], 1, mid/32, &d.table)
+				d.decodeBlock(part[head+mid:], off+head+mid, d.Absmax[blk])
+				part = part[:head]
+			}
+		}
+		d.decodeBlock(part, off, d.Absmax[blk])
 		dst, off = dst[n:], off+n
 	}
 }
 
 // decodeBlock decodes len(dst) values from off, all scaled by am.
 func (d *NF4Codes) decodeBlock(dst []float32, off int, am float32) {
+	if len(dst) == 0 {
+		return
+	}
 	if !d.ok {
 		for i := range dst {
 			b := d.Packed[(off+i)/2]

@@ -60,7 +60,7 @@ func TestNF4Codes_Decode(t *testing.T) {
 			want := decodeAll(packed, tt.pairs, absmax, tt.blockSize, tt.n)
 			d := NewNF4Codes(packed, tt.pairs, absmax, tt.blockSize)
 			for _, kn := range Kernels() {
-				for _, r := range [][2]int{{0, tt.n}, {1, tt.n - 1}, {3, 5}, {tt.n - 1, 1}, {tt.blockSize - 1, 2}, {tt.blockSize, tt.n - tt.blockSize}} {
+				for _, r := range [][2]int{{0, tt.n}, {1, tt.n - 1}, {3, 5}, {tt.n - 1, 1}, {tt.blockSize - 1, 2}, {tt.blockSize, tt.n - tt.blockSize}, {32, 40}, {5, 90}, {0, 0}} {
 					got := make([]float32, r[1])
 					d.Decode(kn, got, r[0])
 					for i, v := range got {
@@ -168,7 +168,8 @@ func FuzzMulCoded(f *testing.F) {
 
 // BenchmarkMulCoded compares x·Wᵀ with W float32, int8 codes and NF4 codes
 // on one worker, for a decode step (8 rows) and a prefill (512 rows) of
-// the benchmark shape's FFN (256 → 1024):
+// the benchmark shape's FFN (256 → 1024), and the input gradient dY·W
+// (512 rows):
 //
 //	go test -run XXX -bench MulCoded -benchtime 20x ./core/backend/cpu/internal/gemm
 func BenchmarkMulCoded(b *testing.B) {
@@ -195,6 +196,22 @@ func BenchmarkMulCoded(b *testing.B) {
 						Mul(c, out, x, RowMajor(w, in).T(), rows, out, in, 1)
 					} else {
 						best.MulCoded(c, out, x, Coded{Src: src.dec, RowStride: 1, ColStride: in}, rows, out, in, 1)
+					}
+				}
+				b.ReportMetric(2*float64(rows*out*in)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+			if rows < 512 {
+				continue
+			}
+			// The input gradient dY·W of a training step: [rows, out]·[out, in].
+			dy := RowMajor(random(rng, rows*out), out)
+			dx := make([]float32, rows*in)
+			b.Run(fmt.Sprintf("%s/dYW%d", src.name, rows), func(b *testing.B) {
+				for b.Loop() {
+					if src.dec == nil {
+						Mul(dx, in, dy, RowMajor(w, in), rows, in, out, 1)
+					} else {
+						best.MulCoded(dx, in, dy, Coded{Src: src.dec, RowStride: in, ColStride: 1}, rows, in, out, 1)
 					}
 				}
 				b.ReportMetric(2*float64(rows*out*in)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
