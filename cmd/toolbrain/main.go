@@ -16,18 +16,41 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strings"
 )
 
 func main() {
+	tuneGC(os.Getenv("GOGC"))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	stopProfile := startProfile()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stopProfile()
 	stop()
 	os.Exit(code)
+}
+
+// gcPercent is the garbage collector's target heap growth between
+// collections when GOGC is not set.
+//
+// # Why not Go's default of 100
+//
+// A model's weights are most of the live heap (the float32 embeddings of
+// Qwen2.5-0.5B alone are 545 MB) and a training step frees tens of MB of
+// tensors. At 100 the heap grows to twice the weights before a
+// collection, which is what a QLoRA step's peak memory measured. The
+// weights are slices without pointers, which a collection marks at no
+// cost per element, so collecting at 25% growth costs little time.
+const gcPercent = 25
+
+// tuneGC sets the collector's target to gcPercent unless the user set
+// GOGC (the value of the environment variable, "" when unset).
+func tuneGC(gogc string) {
+	if gogc == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 }
 
 // startProfile writes a CPU profile of the whole command to the file named

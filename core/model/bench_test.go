@@ -167,3 +167,30 @@ func BenchmarkNewCacheLong(b *testing.B) {
 		c.Close()
 	}
 }
+
+// BenchmarkDecodeQuant compares decode steps (batch 8, near position 20)
+// on the "cpu" backend with the projections in float32, int8 and NF4, and
+// the quantised ones dequantised before their matmuls (fusequant=false),
+// on the benchmark shape:
+//
+//	go test -run '^$' -bench DecodeQuant -benchtime 100x -count 5 ./core/model
+func BenchmarkDecodeQuant(b *testing.B) {
+	cfg := BenchConfig()
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct{ name, quant, backend string }{
+		{"f32", QuantNone, ""}, {"int8", QuantInt8, ""}, {"nf4", QuantNF4, ""},
+		{"int8-unfused", QuantInt8, "fusequant=false"}, {"nf4-unfused", QuantNF4, "fusequant=false"},
+	} {
+		be, err := cpu.New(c.backend)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := New(be, cfg, MapSource(RandomWeights(cfg, 1)), LoadOptions{Quant: c.quant})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) { benchDecodeSteps(b, m, 8, 1024, 20, rng) })
+		m.Close()
+		be.Finalize()
+	}
+}

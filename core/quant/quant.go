@@ -27,7 +27,12 @@
 // are expanded to float32 there, next to the matmul that consumes them. The
 // float32 copy then only lives as a graph intermediate during execution, and
 // the same graph runs unchanged on the XLA backend, where the expansion is
-// fused with its consumer.
+// fused with its consumer. ToolBrain's "cpu" backend (core/backend/cpu)
+// recognises the ops DequantizeInt8Graph's codes (ConvertDType) and
+// DequantizeNF4Graph emit when a DotGeneral consumes them, and multiplies
+// with the codes directly: no float32 copy exists at all. Its TestCodedDot
+// builds graphs with this package's functions and fails if a change here
+// stops them from being recognised.
 package quant
 
 import (

@@ -44,6 +44,10 @@ type node struct {
 	// shape). The executor calls it only when no one reads that storage
 	// afterwards: see Executable.canReuse.
 	inPlace func(ins []*buffer) *buffer
+	// attrs are the op's parameters where a later op's build may need
+	// them to recognise a pattern (see coded.go): *gatherAttrs for
+	// Gather, the view for BroadcastInDim.
+	attrs any
 }
 
 // implemented is every op the builder accepts; Capabilities reports it.

@@ -76,6 +76,11 @@ type Backend struct {
 	// scatter copies its operand, as before they existed. It is there to
 	// measure the difference and to bisect a suspected aliasing bug.
 	copyOperands bool
+	// noFuseQuant turns off multiplying by quantised weights' codes
+	// directly (fusequant=false): they are dequantised as the graph says.
+	noFuseQuant bool
+	// codedDots counts the products with quantised weights recognised.
+	codedDots atomic.Int64
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -88,6 +93,9 @@ var _ backends.Backend = (*Backend)(nil)
 //	inplace=true|false           let a scatter write into its operand's
 //	                             storage when nothing else reads it
 //	                             (default true)
+//	fusequant=true|false         multiply by int8/NF4 weights' codes
+//	                             inside the GEMM instead of dequantising
+//	                             them first (default true; see coded.go)
 func New(config string) (*Backend, error) {
 	b := &Backend{kernel: gemm.Best(), workers: runtime.GOMAXPROCS(0)}
 	for _, o := range strings.Split(config, ",") {
@@ -112,12 +120,23 @@ func New(config string) (*Backend, error) {
 				return nil, fmt.Errorf("cpu backend option %q: want true or false", o)
 			}
 			b.copyOperands = !v
+		case "fusequant":
+			v, err := strconv.ParseBool(value)
+			if err != nil {
+				return nil, fmt.Errorf("cpu backend option %q: want true or false", o)
+			}
+			b.noFuseQuant = !v
 		default:
-			return nil, fmt.Errorf("cpu backend: unknown option %q (want kernel=…, workers=… or inplace=…)", o)
+			return nil, fmt.Errorf("cpu backend: unknown option %q (want kernel=…, workers=…, inplace=… or fusequant=…)", o)
 		}
 	}
 	return b, nil
 }
+
+// CodedDots is how many matmuls with int8 or NF4 weights the graphs built
+// on b run on the weights' codes (see coded.go): a quantised model whose
+// count stays 0 dequantises its weights to float32 in every call.
+func (b *Backend) CodedDots() int64 { return b.codedDots.Load() }
 
 // Kernel names the GEMM micro-kernel in use ("avx512", "avx2", "generic").
 func (b *Backend) Kernel() string { return b.kernel.Name }

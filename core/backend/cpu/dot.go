@@ -163,6 +163,9 @@ func (b *Builder) DotGeneral(lhsOp backends.Op, lhsContracting, lhsBatch []int, 
 		lhs: planOperand(ls, lb, lx, lc, true), rhs: planOperand(rs, rb, rx, rc, false),
 		kernel: b.backend.kernel, workers: b.backend.workers,
 	}
+	if src := b.matchCoded(ns[1]); src != nil && ls.DType == dtypes.Float32 && d.rhs.transpose == nil {
+		return b.codedDot(out, d, ns[0], src), nil
+	}
 	var run func(o, l, r any)
 	switch ls.DType {
 	case dtypes.Float32:
@@ -213,11 +216,29 @@ type dotPlan struct {
 const smallBatchFlops = 1 << 18
 
 func (d dotPlan) float32(out, lhs, rhs []float32) {
-	one := func(bi, workers int) {
-		a := gemm.Matrix{Data: lhs[bi*d.lhs.bStride:], RowStride: d.lhs.iStride, ColStride: d.lhs.kStride}
+	d.each(func(bi, workers int) {
 		b := gemm.Matrix{Data: rhs[bi*d.rhs.bStride:], RowStride: d.rhs.kStride, ColStride: d.rhs.iStride}
-		d.kernel.Mul(out[bi*d.m*d.n:], d.n, a, b, d.m, d.n, d.k, workers)
-	}
+		d.kernel.Mul(out[bi*d.m*d.n:], d.n, d.lhsMatrix(lhs, bi), b, d.m, d.n, d.k, workers)
+	})
+}
+
+// coded is float32 with the rhs decoded from src panel by panel.
+func (d dotPlan) coded(out, lhs []float32, src gemm.Decoder) {
+	d.each(func(bi, workers int) {
+		b := gemm.Coded{Src: src, Offset: bi * d.rhs.bStride, RowStride: d.rhs.kStride, ColStride: d.rhs.iStride}
+		d.kernel.MulCoded(out[bi*d.m*d.n:], d.n, d.lhsMatrix(lhs, bi), b, d.m, d.n, d.k, workers)
+	})
+}
+
+// lhsMatrix is batch bi's lhs.
+func (d dotPlan) lhsMatrix(lhs []float32, bi int) gemm.Matrix {
+	return gemm.Matrix{Data: lhs[bi*d.lhs.bStride:], RowStride: d.lhs.iStride, ColStride: d.lhs.kStride}
+}
+
+// each runs one(bi, workers) for every batch index: one after another,
+// each product split over the workers, or for small products the batch
+// spread over the workers.
+func (d dotPlan) each(one func(bi, workers int)) {
 	if d.batch == 1 || d.m*d.n*d.k >= smallBatchFlops || d.workers == 1 {
 		for bi := range d.batch {
 			one(bi, d.workers)

@@ -111,7 +111,7 @@ func (b *Builder) Gather(operand, startIndices backends.Op, indexVectorAxis int,
 			fix.strides[o] = tst[p]
 		}
 	}
-	return b.add(op, out, ns, func(args []*buffer) *buffer {
+	n := b.add(op, out, ns, func(args []*buffer) *buffer {
 		idx := iv.read(args[1])
 		tmp := b.backend.alloc(tmpShape)
 		dst, src := rawBytes(tmp), rawBytes(args[0])
@@ -131,7 +131,17 @@ func (b *Builder) Gather(operand, startIndices backends.Op, indexVectorAxis int,
 		gatherView(rawBytes(o), dst, esize, fix)
 		b.backend.release(tmp)
 		return o
-	}), nil
+	})
+	n.attrs = &gatherAttrs{indexVectorAxis: indexVectorAxis, offsetOutputAxes: slices.Clone(offsetOutputAxes),
+		collapsedSliceAxes: slices.Clone(collapsedSliceAxes), startIndexMap: startIndexMap, sliceSizes: sliceSizes}
+	return n, nil
+}
+
+// gatherAttrs are a Gather's parameters.
+type gatherAttrs struct {
+	indexVectorAxis                      int
+	offsetOutputAxes, collapsedSliceAxes []int
+	startIndexMap, sliceSizes            []int
 }
 
 // ScatterSum adds each window of updates into a copy of operand at its

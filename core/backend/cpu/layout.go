@@ -156,7 +156,9 @@ func (b *Builder) BroadcastInDim(x backends.Op, outShape shapes.Shape, axes []in
 			v.strides[a] = st[i]
 		}
 	}
-	return b.viewNode(op, outShape, ns[0], v), nil
+	n := b.viewNode(op, outShape, ns[0], v)
+	n.attrs = v
+	return n, nil
 }
 
 func (b *Builder) Slice(x backends.Op, starts, limits, strides []int) (backends.Op, error) {

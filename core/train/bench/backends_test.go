@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/toolbrain/toolbrain/core/backend"
+	"github.com/toolbrain/toolbrain/core/backend/cpu"
 	"github.com/toolbrain/toolbrain/core/model"
 	"github.com/toolbrain/toolbrain/core/train"
 )
@@ -18,14 +19,14 @@ import (
 const modelTolerance = 1e-5
 
 // TestCPUBackend_MatchesGo runs the same random model on the "go" backend
-// and on "cpu" with each GEMM kernel this CPU has, full and QLoRA, and
-// compares logits and the gradients of the SFT loss.
+// and on "cpu" with each GEMM kernel this CPU has, full, QLoRA and LoRA on
+// an int8 base, and compares logits and the gradients of the SFT loss.
 func TestCPUBackend_MatchesGo(t *testing.T) {
 	cfg := smallConfig()
 	batch := randomBatch(2, 16, cfg.VocabSize)
 	ref := goBackend(t)
 	defer ref.Finalize()
-	for _, quant := range []string{"", model.QuantNF4} {
+	for _, quant := range []string{"", model.QuantNF4, model.QuantInt8} {
 		want := logitsAndGrads(t, ref, cfg, batch, quant)
 		for _, kernel := range []string{"avx512", "avx2", "generic"} {
 			b, err := backend.New("cpu:kernel=" + kernel)
@@ -35,6 +36,11 @@ func TestCPUBackend_MatchesGo(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/quant=%q", kernel, quant), func(t *testing.T) {
 				defer b.Finalize()
 				got := logitsAndGrads(t, b, cfg, batch, quant)
+				// Every projection's matmuls (forward, and the input
+				// gradient's in training) run on the codes.
+				if n := b.(*cpu.Backend).CodedDots(); quant != "" && n == 0 {
+					t.Errorf("no matmul ran on the %s codes", quant)
+				}
 				worst := 0.0
 				for name := range want {
 					d, scale := maxDiff(got[name], want[name])

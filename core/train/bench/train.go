@@ -75,6 +75,12 @@ type Result struct {
 	// StepMS is the median step; TokensPerSec is batch·seq/StepMS.
 	StepMS       float64 `json:"step_ms"`
 	TokensPerSec float64 `json:"train_tokens_per_sec"`
+	// StepCPUMS is the median CPU time (user and system, all threads) of
+	// a step, 0 where the OS does not report it. On a shared machine it
+	// moves far less than StepMS: a step needs this much of the CPUs
+	// whatever else runs. TokensPerCPUSec = batch·seq/StepCPUMS.
+	StepCPUMS       float64 `json:"step_cpu_ms,omitempty"`
+	TokensPerCPUSec float64 `json:"train_tokens_per_cpu_sec,omitempty"`
 	// ForwardMS is the median forward pass (with the loss) of the same
 	// model on the same batch, each timed right after a step;
 	// StepOverForward = StepMS/ForwardMS.
@@ -148,14 +154,15 @@ func Train(ctx context.Context, backend backends.Backend, cfg model.Config, batc
 	// Steps and forward passes alternate so that both see the same load
 	// on a shared machine; medians drop the odd preempted call.
 	stepT := make([]time.Duration, steps)
+	stepCPU := make([]time.Duration, steps)
 	fwdT := make([]time.Duration, steps)
 	for i := range steps {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
 		}
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		l, err := s.step(ctx)
-		stepT[i] = time.Since(t0)
+		stepT[i], stepCPU[i] = time.Since(t0), cpuTime()-c0
 		if err != nil {
 			return r, err
 		}
@@ -169,6 +176,9 @@ func Train(ctx context.Context, backend backends.Backend, cfg model.Config, batc
 	}
 	r.StepMS, r.ForwardMS = ms(median(stepT)), ms(median(fwdT))
 	r.TokensPerSec = float64(batch*seq) / median(stepT).Seconds()
+	if c := median(stepCPU); c > 0 {
+		r.StepCPUMS, r.TokensPerCPUSec = ms(c), float64(batch*seq)/c.Seconds()
+	}
 	r.ForwardTokensPerSec = float64(batch*seq) / median(fwdT).Seconds()
 	r.StepOverForward = r.StepMS / r.ForwardMS
 	r.TrainGFLOPs = TrainFLOPs(cfg, batch, seq) / median(stepT).Seconds() / 1e9

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"errors"
+	"math"
+	"runtime"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -69,6 +71,12 @@ func TestTrain(t *testing.T) {
 			}
 			if r.StepMS <= 0 || r.ForwardMS <= 0 || r.TokensPerSec <= 0 || r.StepOverForward <= 0 {
 				t.Errorf("timings %+v", r)
+			}
+			// A step computes: it takes CPU time, and no more per token
+			// than its tokens allow.
+			if want := float64(r.Batch*r.Seq) / (r.StepCPUMS / 1000); runtime.GOOS == "linux" &&
+				(r.StepCPUMS <= 0 || math.Abs(r.TokensPerCPUSec-want) > 1e-3*want) {
+				t.Errorf("CPU time per step %v ms, %v tokens per CPU second", r.StepCPUMS, r.TokensPerCPUSec)
 			}
 			if r.PeakRSSBytes <= 0 {
 				t.Errorf("peak RSS %d", r.PeakRSSBytes)

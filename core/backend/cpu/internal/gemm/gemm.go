@@ -60,6 +60,34 @@ func Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
 // b is k×n, using this kernel and up to workers goroutines (≤ 0:
 // GOMAXPROCS).
 func (kn Kernel) Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
+	kn.mul(c, ldc, a, b, m, n, k, workers)
+}
+
+// operandB is B as the GEMM reads it: a float32 Matrix, or a Coded one
+// decoded panel by panel.
+type operandB interface {
+	// pack copies rows [p0, p0+kb) × columns [j0, j0+cols) into one
+	// NR-column panel of dst, zero-padding missing columns.
+	pack(kn Kernel, dst []float32, p0, j0, kb, cols int)
+	// columnMajor reports whether each column's k values are contiguous
+	// (a transposed B, as in x·Wᵀ), which the dot-product path needs.
+	columnMajor() bool
+	// columns returns columns [j0, j0+cnt) over rows [0, k): column j
+	// starts at base[(j-j0)*ld]. scratch (cnt·k floats) may hold them.
+	columns(kn Kernel, j0, cnt, k int, scratch []float32) (base []float32, ld int)
+}
+
+func (b Matrix) pack(kn Kernel, dst []float32, p0, j0, kb, cols int) {
+	kn.packB(dst, b, p0, j0, kb, cols)
+}
+
+func (b Matrix) columnMajor() bool { return b.RowStride == 1 }
+
+func (b Matrix) columns(_ Kernel, j0, _, _ int, _ []float32) ([]float32, int) {
+	return b.Data[j0*b.ColStride:], b.ColStride
+}
+
+func (kn Kernel) mul(c []float32, ldc int, a Matrix, b operandB, m, n, k, workers int) {
 	if k == 0 {
 		for i := range m {
 			clear(c[i*ldc : i*ldc+n])
@@ -74,7 +102,7 @@ func (kn Kernel) Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
 	if m*n*k < minParallelFlops {
 		workers = 1
 	}
-	if kn.dot != nil && m <= maxDotRows && k >= 16 && a.ColStride == 1 && b.RowStride == 1 {
+	if kn.dot != nil && m <= maxDotRows && k >= 16 && a.ColStride == 1 && b.columnMajor() {
 		kn.mulDot(c, ldc, a, b, m, n, k, workers)
 		return
 	}
@@ -96,7 +124,7 @@ func (kn Kernel) Mul(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
 			bp := (*bpack)[:panelsB*kb*kn.NR]
 			Parallel(workers, panelsB, func(lo, hi int) {
 				for jp := lo; jp < hi; jp++ {
-					kn.packB(bp[jp*kb*kn.NR:(jp+1)*kb*kn.NR], b, pc, jc+jp*kn.NR, kb, min(kn.NR, nb-jp*kn.NR))
+					b.pack(kn, bp[jp*kb*kn.NR:(jp+1)*kb*kn.NR], pc, jc+jp*kn.NR, kb, min(kn.NR, nb-jp*kn.NR))
 				}
 			})
 			blk := block{c: c, ldc: ldc, jc: jc, nb: nb, kb: kb, bp: bp, acc: min(pc, 1)}
@@ -132,7 +160,7 @@ const maxDotRows = 8
 // mulDot computes c = a·b as dot products of A's rows and B's columns,
 // which are both contiguous, 4×4 at a time on the dot kernel, reading B
 // once; the workers split B's columns.
-func (kn Kernel) mulDot(c []float32, ldc int, a, b Matrix, m, n, k, workers int) {
+func (kn Kernel) mulDot(c []float32, ldc int, a Matrix, b operandB, m, n, k, workers int) {
 	chunks := k / 16
 	rows := roundUp(m, 4)
 	if rows != m { // pad A with zero rows so that every row runs on the kernel
@@ -144,8 +172,8 @@ func (kn Kernel) mulDot(c []float32, ldc int, a, b Matrix, m, n, k, workers int)
 		clear((*pad)[m*k:])
 		a = Matrix{Data: *pad, RowStride: k, ColStride: 1}
 	}
-	dot := func(i, j, from int) float32 {
-		ar, br := a.Data[i*a.RowStride:], b.Data[j*b.ColStride:]
+	dot := func(i int, br []float32, from int) float32 {
+		ar := a.Data[i*a.RowStride:]
 		var s float32
 		for p := from; p < k; p++ {
 			s += ar[p] * br[p]
@@ -154,22 +182,26 @@ func (kn Kernel) mulDot(c []float32, ldc int, a, b Matrix, m, n, k, workers int)
 	}
 	Parallel(workers, ceilDiv(n, 4), func(lo, hi int) {
 		var acc [64]float32
+		scratch := getBuf(4 * k)
+		defer putBuf(scratch)
 		for j0 := lo * 4; j0 < min(hi*4, n); j0 += 4 {
-			if j0+4 > n { // the last columns
+			cnt := min(4, n-j0)
+			base, ld := b.columns(kn, j0, cnt, k, *scratch)
+			if cnt < 4 { // the last columns
 				for j := j0; j < n; j++ {
 					for i := range m {
-						c[i*ldc+j] = dot(i, j, 0)
+						c[i*ldc+j] = dot(i, base[(j-j0)*ld:], 0)
 					}
 				}
 				break
 			}
 			for i0 := 0; i0 < rows; i0 += 4 {
-				kn.dot(chunks, &a.Data[i0*a.RowStride], a.RowStride, &b.Data[j0*b.ColStride], b.ColStride, &acc)
+				kn.dot(chunks, &a.Data[i0*a.RowStride], a.RowStride, &base[0], ld, &acc)
 				for t := range 16 {
 					l := acc[t*4 : t*4+4]
-					i, j := i0+t/4, j0+t%4
+					i, j := i0+t/4, t%4
 					if i < m {
-						c[i*ldc+j] = (l[0] + l[1]) + (l[2] + l[3]) + dot(i, j, chunks*16)
+						c[i*ldc+j0+j] = (l[0] + l[1]) + (l[2] + l[3]) + dot(i, base[j*ld:], chunks*16)
 					}
 				}
 			}

@@ -21,6 +21,13 @@ type Kernel struct {
 	// a transposed B without packing (see Kernel.mulDot); it adds chunks
 	// of 16 and leaves 4 lanes of partial sums per pair in acc.
 	dot func(chunks int, a *float32, lda int, w *float32, ldw int, acc *[64]float32)
+	// int8, where the CPU path has one, sets dst[i] = float32(q[i]) for
+	// the first done of n values (a multiple of its vector width).
+	int8 func(dst *float32, q *int8, n int) (done int)
+	// nf4, where the CPU path has one, decodes blocks whole NF4 blocks of
+	// chunks·16 packed bytes each (see NF4Codes) with the 16-entry code
+	// table.
+	nf4 func(dst *float32, packed *uint8, absmax *float32, blocks, chunks int, code *[16]float32)
 }
 
 // Kernels lists the micro-kernels this CPU can run, fastest first; the

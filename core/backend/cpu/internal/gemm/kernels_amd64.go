@@ -11,6 +11,18 @@ func kernelAVX512(k int, a, b, c *float32, ldc, acc int)
 func dotAVX512(chunks int, a *float32, lda int, w *float32, ldw int, acc *[64]float32)
 
 //go:noescape
+func int8AVX512(dst *float32, q *int8, n int) (done int)
+
+//go:noescape
+func nf4AVX512(dst *float32, packed *uint8, absmax *float32, blocks, chunks int, code *[16]float32)
+
+//go:noescape
+func int8AVX2(dst *float32, q *int8, n int) (done int)
+
+//go:noescape
+func nf4AVX2(dst *float32, packed *uint8, absmax *float32, blocks, chunks int, code *[16]float32)
+
+//go:noescape
 func kernelAVX2(k int, a, b, c *float32, ldc, acc int)
 
 // archKernels: a 12×32 tile in 24 ZMM accumulators on AVX-512, 6×16 in
@@ -19,10 +31,11 @@ func kernelAVX2(k int, a, b, c *float32, ldc, acc int)
 func archKernels() []Kernel {
 	var ks []Kernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, Kernel{Name: "avx512", MR: 12, NR: 32, fn: kernelAVX512, dot: dotAVX512})
+		ks = append(ks, Kernel{Name: "avx512", MR: 12, NR: 32, fn: kernelAVX512, dot: dotAVX512,
+			int8: int8AVX512, nf4: nf4AVX512})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, Kernel{Name: "avx2", MR: 6, NR: 16, fn: kernelAVX2})
+		ks = append(ks, Kernel{Name: "avx2", MR: 6, NR: 16, fn: kernelAVX2, int8: int8AVX2, nf4: nf4AVX2})
 	}
 	return ks
 }
