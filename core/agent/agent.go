@@ -122,6 +122,13 @@ type Task struct {
 	// binds shared tools to this task's world, such as the inbox
 	// ("inbox") the email pack searches.
 	Metadata map[string]string
+	// Declared are tools the task declares for itself, as a BFCL case
+	// does: a tool-calling episode shows these in place of Config.Tools
+	// (in the chat template's tools and the default system prompt). Their
+	// calls are parsed and recorded in the trace, never run or checked
+	// against a schema, and the episode ends after the model's first
+	// reply: the calls are the answer, for a reward to check.
+	Declared []sdk.ToolSpec
 }
 
 // sdkTask is the task as tools see it.
@@ -138,6 +145,9 @@ type Agent struct {
 	schema *schema.Set
 	tools  []any // template tool specifications
 	stops  map[int32]bool
+	// ownSystem: Config.System was given (a task's declared tools do not
+	// replace it).
+	ownSystem bool
 }
 
 // New checks cfg and returns an agent of kind.
@@ -176,7 +186,7 @@ func New(kind Kind, cfg Config) (*Agent, error) {
 	if cfg.Sampling.StopTokenIDs == nil {
 		cfg.Sampling.StopTokenIDs = defaultStops(cfg.Tokenizer)
 	}
-	a := &Agent{kind: kind, cfg: cfg, format: cfg.Format, stops: map[int32]bool{}}
+	a := &Agent{kind: kind, cfg: cfg, format: cfg.Format, stops: map[int32]bool{}, ownSystem: cfg.System != ""}
 	for _, id := range cfg.Sampling.StopTokenIDs {
 		a.stops[id] = true
 	}
@@ -251,6 +261,8 @@ type episode struct {
 	sb    *sandbox.Episode
 	done  bool
 	start time.Time
+	// declared: the task declared its tools (one turn, calls not run).
+	declared bool
 }
 
 // RunGroup runs one episode per task in lockstep through one
@@ -283,6 +295,11 @@ func (a *Agent) RunGroupWith(ctx context.Context, tasks []Task, o GroupOptions) 
 	if len(tasks) == 0 {
 		return []sdk.Trace{}, nil
 	}
+	for _, t := range tasks {
+		if len(t.Declared) > 0 && a.kind != ToolCalling {
+			return nil, fmt.Errorf("%w: task %q declares tools; only a tool-calling athlete takes them", ErrBadConfig, t.ID)
+		}
+	}
 	opts := a.cfg.Sampling
 	opts.Seed, opts.Streams = o.Seed, o.Streams
 	if o.Greedy {
@@ -310,11 +327,13 @@ func (a *Agent) RunGroupWith(ctx context.Context, tasks []Task, o GroupOptions) 
 	}()
 	var rows []int
 	for i, task := range tasks {
-		e := &episode{i: i, task: task.sdkTask(), start: time.Now(), trace: sdk.Trace{TaskID: task.ID, Turns: []sdk.Turn{}}}
+		e := &episode{i: i, task: task.sdkTask(), start: time.Now(), trace: sdk.Trace{TaskID: task.ID, Turns: []sdk.Turn{}},
+			declared: len(task.Declared) > 0}
 		e.trace.ID = fmt.Sprintf("%s-%d", task.ID, i)
 		eps[i] = e
-		e.msgs = []chattemplate.Message{{Role: "system", Content: a.cfg.System}, {Role: "user", Content: task.Prompt}}
-		text, err := a.cfg.Template.Render(e.msgs, a.renderOptions(true))
+		system, opts := a.episodeStart(task)
+		e.msgs = []chattemplate.Message{{Role: "system", Content: system}, {Role: "user", Content: task.Prompt}}
+		text, err := a.cfg.Template.Render(e.msgs, opts)
 		if err != nil {
 			return nil, fmt.Errorf("agent: task %q: render prompt: %w", task.ID, err)
 		}
@@ -406,7 +425,11 @@ func (a *Agent) step(ctx context.Context, e *episode, turn int, r generate.Resul
 	case CodeAct:
 		obs, err = a.codeAct(ctx, e, t, text)
 	case ToolCalling:
-		obs, err = a.toolCalls(ctx, e, t, turn, text)
+		if e.declared {
+			declaredCalls(e, t, a.format, text)
+		} else {
+			obs, err = a.toolCalls(ctx, e, t, turn, text)
+		}
 	}
 	t.Timings.ToolMS = msSince(t0)
 	e.trace.Timings.ToolMS += t.Timings.ToolMS
@@ -497,6 +520,39 @@ func (a *Agent) toolCalls(ctx context.Context, e *episode, t *sdk.Turn, turn int
 		msgs = append(msgs, chattemplate.Message{Role: "tool", Content: content})
 	}
 	return msgs, nil
+}
+
+// declaredCalls ends an episode whose task declared its tools: the reply's
+// calls are recorded (a parse error as the turn's error), not run; a reply
+// without calls is also the final answer.
+func declaredCalls(e *episode, t *sdk.Turn, format ToolFormat, text string) {
+	calls, perr := ParseToolCalls(format, text)
+	for j := range calls {
+		calls[j].ID = fmt.Sprintf("call_1_%d", j+1)
+	}
+	t.ToolCalls = calls
+	if perr != nil {
+		t.Error = perr.Error()
+	}
+	e.trace.FinalAnswer = finalText(text)
+	e.done = true
+}
+
+// episodeStart is the system prompt and render options of task's first
+// prompt: the agent's, or, for a task that declares its tools, those tools
+// in the template and (unless Config.System was given) the default
+// tool-calling system prompt over them.
+func (a *Agent) episodeStart(task Task) (string, chattemplate.Options) {
+	if len(task.Declared) == 0 {
+		return a.cfg.System, a.renderOptions(true)
+	}
+	system := a.cfg.System
+	if !a.ownSystem {
+		system = ToolCallingSystem(a.cfg.Template, a.format, task.Declared)
+	}
+	o := a.renderOptions(true)
+	o.Tools = TemplateTools(task.Declared)
+	return system, o
 }
 
 // callTool checks a call against the tools' schemas and runs it for task. A refused
