@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,6 +95,55 @@ cache_dir = "`+filepath.Join(dir, "cache")+`"
 	metrics := mustRead(t, filepath.Join(dir, "run", "metrics.jsonl"))
 	if strings.Count(metrics, `"episodes":4`) != 2 {
 		t.Errorf("metrics.jsonl lacks two steps of 4 episodes:\n%s", metrics)
+	}
+}
+
+// TestEvalBFCLTasks scores responses to the held-out cases of a `data
+// bfcl` task file: right answers for all but one, which must come out as
+// the one wrong case, with the Wilson interval of the accuracy.
+func TestEvalBFCLTasks(t *testing.T) {
+	data := t.TempDir()
+	mustTB(t, "data", "bfcl", "--out", data, "--categories", "simple_python", "--limit", "20", "--heldout", "0.5")
+	test, err := coach.ReadTasks(filepath.Join(data, "test.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for i, task := range test {
+		c, err := bfcl.CaseOf(task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls, err := bfcl.AnswerCalls(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			calls[0].Name += "_wrong"
+		}
+		text, err := bfcl.CallText("hermes", calls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, _ := json.Marshal(map[string]string{"id": task.ID, "text": text})
+		lines = append(lines, string(line))
+	}
+	responses := filepath.Join(data, "responses.jsonl")
+	write(t, responses, strings.Join(lines, "\n")+"\n")
+	out := mustTB(t, "eval", "bfcl", "--tasks", filepath.Join(data, "test.jsonl"), "--responses", responses)
+	n := len(test)
+	lo, hi := coach.Wilson(n-1, n)
+	for _, want := range []string{
+		`{"id":"` + test[0].ID + `","valid":false,"error_type":"simple_function_checker:wrong_func_name"}`,
+		fmt.Sprintf("(%d/%d)", n-1, n),
+		fmt.Sprintf("overall 95%% CI (Wilson): %.1f–%.1f%%", 100*lo, 100*hi),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errs := tb(t, "eval", "bfcl", "--tasks", filepath.Join(data, "none.jsonl"), "--responses", responses); code == 0 || !strings.Contains(errs, "--tasks") {
+		t.Errorf("a missing task file: exit %d, %s", code, errs)
 	}
 }
 

@@ -80,7 +80,8 @@ func TaskOf(c Case) (TaskLine, error) {
 	}}, nil
 }
 
-// CaseOf reads a case back from a task made by TaskOf.
+// CaseOf reads a case back from a task made by TaskOf: its functions,
+// possible answers and category, and the prompt as its one question.
 func CaseOf(t sdk.Task) (Case, error) {
 	fns, ok := t.Metadata[MetaFunctions]
 	ans, ok2 := t.Metadata[MetaAnswers]
@@ -96,7 +97,10 @@ func CaseOf(t sdk.Task) (Case, error) {
 	if err != nil || a.Kind != List {
 		return Case{}, fmt.Errorf("bfcl: task %q: metadata %q is not a JSON list: %v", t.ID, MetaAnswers, err)
 	}
-	return Case{ID: t.ID, Category: cat, Function: f.L, Answers: a.L}, nil
+	user := Value{Kind: Object, Keys: []string{"role", "content"}, M: map[string]Value{
+		"role": {Kind: String, S: "user"}, "content": {Kind: String, S: t.Prompt}}}
+	q := Value{Kind: List, L: []Value{{Kind: List, L: []Value{user}}}}
+	return Case{ID: t.ID, Category: cat, Question: q, Function: f.L, Answers: a.L}, nil
 }
 
 // UnparsableScore is Reward's score of a wrong answer whose tool call does

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -130,6 +131,11 @@ func TestTaskOf_RoundTrip(t *testing.T) {
 		back, err := CaseOf(task)
 		if err != nil {
 			t.Fatal(err)
+		}
+		om, _ := c.Messages()
+		bm, err := back.Messages()
+		if err != nil || !reflect.DeepEqual(om, bm) {
+			t.Fatalf("%s: question %+v from the task, want %+v (%v)", c.ID, bm, om, err)
 		}
 		calls, err := AnswerCalls(c)
 		if err != nil {
