@@ -12,6 +12,7 @@ import (
 
 	"github.com/toolbrain/toolbrain/core/agent"
 	"github.com/toolbrain/toolbrain/core/bfcl"
+	"github.com/toolbrain/toolbrain/core/coach"
 	"github.com/toolbrain/toolbrain/core/generate"
 )
 
@@ -19,7 +20,7 @@ import (
 // answers (--model: generated here, batched) or on responses produced
 // elsewhere (--responses), one verdict line each, then the summary.
 func evalBFCL(ctx context.Context, o *cmdIO, args []string) error {
-	fs := newFlags(o, "eval bfcl", "--model M [--adapter A] [--limit N] | --responses FILE; [--data DIR] [--categories LIST] [--format hermes|llama3] [--json]")
+	fs := newFlags(o, "eval bfcl", "--model M [--adapter A] [--limit N] | --responses FILE; [--data DIR] [--categories LIST | --tasks FILE] [--format hermes|llama3] [--json]")
 	var mf modelFlags
 	mf.register(fs)
 	responses := fs.String("responses", "", `JSON lines {"id", "calls": [{"name": {"arg": value}}]} or {"id", "text"} to score instead of generating`)
@@ -27,13 +28,21 @@ func evalBFCL(ctx context.Context, o *cmdIO, args []string) error {
 	cats := fs.String("categories", strings.Join(bfcl.Categories, ","), "comma-separated categories to load")
 	format := fs.String("format", "", "tool-call format (hermes or llama3; default: hermes for --responses, from the chat template for --model)")
 	limit := fs.Int("limit", 0, "with --model: the first N cases of each category (0: all)")
+	tasks := fs.String("tasks", "", "the cases of a task file written by `data bfcl` (such as its held-out test.jsonl) instead of --categories")
 	batch := fs.Int("batch", 8, "with --model: cases decoded together")
 	maxNew := fs.Int("max-new-tokens", 128, "with --model: tokens generated per case")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cases, order, err := loadBFCL(*dataDir, *cats, *limit)
+	var cases map[string]bfcl.Case
+	var order []string
+	var err error
+	if *tasks != "" {
+		cases, order, err = bfclTasks(*tasks, *limit)
+	} else {
+		cases, order, err = loadBFCL(*dataDir, *cats, *limit)
+	}
 	if err != nil {
 		return err
 	}
@@ -70,7 +79,32 @@ func evalBFCL(ctx context.Context, o *cmdIO, args []string) error {
 	for _, c := range append(s.Categories, s.Overall) {
 		fmt.Fprintf(o.stdout, "%-18s %6.2f%%  (%d/%d)\n", c.Category, 100*c.Accuracy, c.Correct, c.Total)
 	}
+	lo, hi := coach.Wilson(s.Overall.Correct, s.Overall.Total)
+	fmt.Fprintf(o.stdout, "overall 95%% CI (Wilson): %.1f–%.1f%%\n", 100*lo, 100*hi)
 	return nil
+}
+
+// bfclTasks reads the cases of a task file written by `data bfcl` (the
+// first limit when limit > 0), by id, and their ids in file order.
+func bfclTasks(path string, limit int) (map[string]bfcl.Case, []string, error) {
+	ts, err := coach.ReadTasks(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--tasks: %w", err)
+	}
+	if limit > 0 && len(ts) > limit {
+		ts = ts[:limit]
+	}
+	cases := make(map[string]bfcl.Case, len(ts))
+	order := make([]string, 0, len(ts))
+	for _, t := range ts {
+		c, err := bfcl.CaseOf(t)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--tasks %s: %w", path, err)
+		}
+		cases[c.ID] = c
+		order = append(order, c.ID)
+	}
+	return cases, order, nil
 }
 
 // generateBFCL answers the cases with the model (greedy, batched), with a

@@ -30,6 +30,7 @@ func TestEvalBFCLResponses(t *testing.T) {
 simple_python       50.00%  (1/2)
 irrelevance        100.00%  (1/1)
 overall             66.67%  (2/3)
+overall 95% CI (Wilson): 20.8–93.9%
 `},
 		{"json", []string{"eval", "bfcl", "--responses", path, "--categories", "simple_python,irrelevance", "--json"}, `{"id":"simple_python_0","valid":true,"error_type":""}
 {"id":"simple_python_0","valid":false,"error_type":"type_error:simple"}

@@ -118,6 +118,7 @@ func commands() []command {
 		{"score", "--traces FILE.jsonl [--tasks FILE.jsonl] [--config FILE]", "score traces with the configured [[rewards]] (plugins and LLM judges included) and [algorithm]; one JSON line per trace", scoreCmd},
 		{"train", trainSynopsis, "train the athlete with RL (grpo, dpo) or rejection-sampling SFT on tool-using tasks ([train] in toolbrain.toml)", trainCmd},
 		{"eval", "--model M [--adapter A] --tasks FILE [--json] | bfcl --model M [--limit N] | bfcl --responses FILE", "held-out success (95% CI), mean reward, turns and tool errors of an athlete on a task file; bfcl: BFCL accuracy of a model (generated, batched) or of responses", evalCmd},
+		{"data bfcl", "--out DIR [--categories LIST] [--heldout F] [--seed N] [--model M]", "write BFCL cases as train/held-out task files (split by a hash of the id) for `train` with the bfcl reward, and SFT conversations of their answers", dataBFCL},
 		{"data calculator", "--out DIR [--seed N] [--train N] [--test N]", "write arithmetic tasks for the calculator pack and a scripted expert's demonstrations", dataCalculator},
 		{"data email", "--seed N --out DIR [--inboxes K] [--tasks-per-inbox M] [--expert-traces FILE]", "write the email-search corpus (inboxes, train/test tasks) and the scripted expert's SFT conversations", dataEmail},
 		{"tasks generate", tasksGenerateSynopsis, "write training tasks for a pack's or an MCP server's tools, each checked (schema, duplicates, answerable by the real tools); scripted offline by default, or a model", tasksGenerate},

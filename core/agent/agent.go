@@ -132,6 +132,13 @@ type Task struct {
 	// binds shared tools to this task's world, such as the inbox
 	// ("inbox") the email pack searches.
 	Metadata map[string]string
+	// Declared are tools the task declares for itself, as a BFCL case
+	// does: a tool-calling episode shows these in place of Config.Tools
+	// (in the chat template's tools and the default system prompt). Their
+	// calls are parsed and recorded in the trace, never run or checked
+	// against a schema, and the episode ends after the model's first
+	// reply: the calls are the answer, for a reward to check.
+	Declared []sdk.ToolSpec
 }
 
 // sdkTask is the task as tools see it.
@@ -219,19 +226,23 @@ func New(kind Kind, cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-// viewFor runs Config.SelectTools for task, once per distinct task of a
-// group (seen caches them); nil without SelectTools.
+// viewFor is the tools task's episodes see: those the task declares (a BFCL
+// case), else Config.SelectTools' choice for it, once per distinct task of a
+// group (seen caches them); nil when neither applies.
 func (a *Agent) viewFor(ctx context.Context, task Task, seen map[string]*toolView) (*toolView, error) {
-	if a.cfg.SelectTools == nil {
+	if a.cfg.SelectTools == nil && len(task.Declared) == 0 {
 		return nil, nil
 	}
 	key := task.ID + "\x00" + task.Prompt
 	if v, ok := seen[key]; ok {
 		return v, nil
 	}
-	specs, err := a.cfg.SelectTools(ctx, task)
-	if err != nil {
-		return nil, fmt.Errorf("agent: task %q: select tools: %w", task.ID, err)
+	specs := task.Declared
+	if len(specs) == 0 {
+		var err error
+		if specs, err = a.cfg.SelectTools(ctx, task); err != nil {
+			return nil, fmt.Errorf("agent: task %q: select tools: %w", task.ID, err)
+		}
 	}
 	v := &toolView{system: a.cfg.System, allowed: make(map[string]bool, len(specs))}
 	for _, s := range specs {
@@ -301,6 +312,8 @@ type episode struct {
 	sb    *sandbox.Episode
 	done  bool
 	start time.Time
+	// declared: the task declared its tools (one turn, calls not run).
+	declared bool
 }
 
 // RunGroup runs one episode per task in lockstep through one
@@ -333,6 +346,11 @@ func (a *Agent) RunGroupWith(ctx context.Context, tasks []Task, o GroupOptions) 
 	if len(tasks) == 0 {
 		return []sdk.Trace{}, nil
 	}
+	for _, t := range tasks {
+		if len(t.Declared) > 0 && a.kind != ToolCalling {
+			return nil, fmt.Errorf("%w: task %q declares tools; only a tool-calling athlete takes them", ErrBadConfig, t.ID)
+		}
+	}
 	opts := a.cfg.Sampling
 	opts.Seed, opts.Streams = o.Seed, o.Streams
 	if o.Greedy {
@@ -361,7 +379,8 @@ func (a *Agent) RunGroupWith(ctx context.Context, tasks []Task, o GroupOptions) 
 	var rows []int
 	views := map[string]*toolView{}
 	for i, task := range tasks {
-		e := &episode{i: i, task: task.sdkTask(), start: time.Now(), trace: sdk.Trace{TaskID: task.ID, Turns: []sdk.Turn{}}}
+		e := &episode{i: i, task: task.sdkTask(), start: time.Now(), trace: sdk.Trace{TaskID: task.ID, Turns: []sdk.Turn{}},
+			declared: len(task.Declared) > 0}
 		e.trace.ID = fmt.Sprintf("%s-%d", task.ID, i)
 		eps[i] = e
 		if e.view, err = a.viewFor(ctx, task, views); err != nil {
@@ -460,7 +479,11 @@ func (a *Agent) step(ctx context.Context, e *episode, turn int, r generate.Resul
 	case CodeAct:
 		obs, err = a.codeAct(ctx, e, t, text)
 	case ToolCalling:
-		obs, err = a.toolCalls(ctx, e, t, turn, text)
+		if e.declared {
+			declaredCalls(e, t, a.format, text)
+		} else {
+			obs, err = a.toolCalls(ctx, e, t, turn, text)
+		}
 	}
 	t.Timings.ToolMS = msSince(t0)
 	e.trace.Timings.ToolMS += t.Timings.ToolMS
@@ -555,6 +578,22 @@ func (a *Agent) toolCalls(ctx context.Context, e *episode, t *sdk.Turn, turn int
 		msgs = append(msgs, chattemplate.Message{Role: "tool", Content: content})
 	}
 	return msgs, nil
+}
+
+// declaredCalls ends an episode whose task declared its tools: the reply's
+// calls are recorded (a parse error as the turn's error), not run; a reply
+// without calls is also the final answer.
+func declaredCalls(e *episode, t *sdk.Turn, format ToolFormat, text string) {
+	calls, perr := ParseToolCalls(format, text)
+	for j := range calls {
+		calls[j].ID = fmt.Sprintf("call_1_%d", j+1)
+	}
+	t.ToolCalls = calls
+	if perr != nil {
+		t.Error = perr.Error()
+	}
+	e.trace.FinalAnswer = finalText(text)
+	e.done = true
 }
 
 // callTool checks a call against e's tools and their schemas and runs it

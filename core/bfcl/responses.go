@@ -73,17 +73,9 @@ func CallsFromText(format agent.ToolFormat, text string) []Value {
 	if err != nil {
 		return nil
 	}
-	out := make([]Value, 0, len(calls))
-	for _, c := range calls {
-		args := Value{Kind: Object, M: map[string]Value{}}
-		if len(c.Arguments) > 0 {
-			a, err := ParseValue(c.Arguments)
-			if err != nil || a.Kind != Object {
-				return nil
-			}
-			args = a
-		}
-		out = append(out, Value{Kind: Object, Keys: []string{c.Name}, M: map[string]Value{c.Name: args}})
+	out, bad := callValues(calls)
+	if bad {
+		return nil
 	}
 	return out
 }

@@ -85,8 +85,12 @@ func (l *Local) Rollout(ctx context.Context, reqs []RolloutRequest) ([][]sdk.Tra
 			if r.Episodes < 1 {
 				return nil, fmt.Errorf("coach: task %q: a group needs at least one episode", r.Task.ID)
 			}
+			declared, err := DeclaredTools(r.Task)
+			if err != nil {
+				return nil, err
+			}
 			for i := range r.Episodes {
-				tasks = append(tasks, agent.Task{ID: r.Task.ID, Prompt: r.Task.Prompt, Metadata: r.Task.Metadata})
+				tasks = append(tasks, agent.Task{ID: r.Task.ID, Prompt: r.Task.Prompt, Metadata: r.Task.Metadata, Declared: declared})
 				streams = append(streams, streamOf(r.Seed, i))
 			}
 		}

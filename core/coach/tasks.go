@@ -117,7 +117,43 @@ func parseTask(b []byte) (sdk.Task, error) {
 		}
 		t.Metadata[k] = metadataText(raw)
 	}
+	if _, err := DeclaredTools(t); err != nil {
+		return t, err
+	}
 	return t, nil
+}
+
+// MetaTools is the metadata key of the tools a task declares for itself:
+// a JSON array of {"name", "description", "parameters"} objects (a BFCL
+// case's function list reads as it is). A tool-calling athlete shows the
+// task those tools instead of the packs' and ends the episode after the
+// model's reply, whose calls a reward checks (agent.Task.Declared).
+const MetaTools = "tools"
+
+// DeclaredTools returns the tools task declares in its metadata
+// (MetaTools), nil when it declares none.
+func DeclaredTools(t sdk.Task) ([]sdk.ToolSpec, error) {
+	raw, ok := t.Metadata[MetaTools]
+	if !ok {
+		return nil, nil
+	}
+	var specs []sdk.ToolSpec
+	if strings.TrimSpace(raw) == "" {
+		// An empty list: ReadTasks keeps [] as "".
+		return nil, fmt.Errorf("task %q: metadata %q declares no tool", t.ID, MetaTools)
+	}
+	if err := json.Unmarshal([]byte(raw), &specs); err != nil {
+		return nil, fmt.Errorf("task %q: metadata %q must be a JSON array of tools {\"name\", \"description\", \"parameters\"}: %w", t.ID, MetaTools, err)
+	}
+	if len(specs) == 0 {
+		return nil, fmt.Errorf("task %q: metadata %q declares no tool", t.ID, MetaTools)
+	}
+	for i, s := range specs {
+		if s.Name == "" {
+			return nil, fmt.Errorf("task %q: metadata %q: tool %d has no name", t.ID, MetaTools, i)
+		}
+	}
+	return specs, nil
 }
 
 // metadataText is a task field as metadata text.

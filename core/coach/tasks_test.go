@@ -45,6 +45,9 @@ func TestReadTasks_Errors(t *testing.T) {
 		{"duplicate id", "{\"id\": \"a\", \"prompt\": \"x\"}\n{\"id\": \"a\", \"prompt\": \"y\"}\n", `tasks.jsonl:2: id "a" already used on line 1`},
 		{"bad metadata", `{"prompt": "a", "metadata": [1]}`, `"metadata" must be an object of strings`},
 		{"empty", "\n\n", "no tasks"},
+		{"declared tools not JSON", `{"id": "b1", "prompt": "a", "tools": "[{"}`, `tasks.jsonl:1: task "b1": metadata "tools" must be a JSON array of tools`},
+		{"declared tools empty", `{"id": "b2", "prompt": "a", "tools": []}`, `metadata "tools" declares no tool`},
+		{"declared tool without name", `{"id": "b3", "prompt": "a", "tools": [{"description": "d"}]}`, `tool 0 has no name`},
 		{"line too long", `{"prompt": "` + strings.Repeat("x", coach.MaxTaskLine) + `"}`, "longer than"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -60,5 +63,36 @@ func TestReadTasks_Errors(t *testing.T) {
 	}
 	if _, err := coach.ReadTasks(filepath.Join(t.TempDir(), "none.jsonl")); err == nil || !strings.Contains(err.Error(), "none.jsonl") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestDeclaredTools reads the tools a task declares in its metadata, as a
+// BFCL case's function list is written (BFCL's own types kept as text).
+func TestDeclaredTools(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		meta map[string]string
+		want []string
+	}{
+		{"none", map[string]string{"inbox": "ib00"}, nil},
+		{"bfcl functions", map[string]string{coach.MetaTools: `[{"name": "math.hypot", "description": "d", "parameters": {"type": "dict", "properties": {"x": {"type": "float"}}}}, {"name": "g"}]`},
+			[]string{"math.hypot", "g"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			specs, err := coach.DeclaredTools(sdk.Task{ID: "t", Metadata: c.meta})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, s := range specs {
+				names = append(names, s.Name)
+			}
+			if !reflect.DeepEqual(names, c.want) {
+				t.Errorf("declared %v, want %v", names, c.want)
+			}
+			if len(specs) > 0 && string(specs[0].Parameters) != `{"type": "dict", "properties": {"x": {"type": "float"}}}` {
+				t.Errorf("parameters %s, want them as written", specs[0].Parameters)
+			}
+		})
 	}
 }

@@ -212,7 +212,7 @@ func IsJudgeReward(name string) bool {
 func (j Judge) Configured() bool { return j.Endpoint != "" || j.Checkpoint != "" }
 
 // Reward is one [[rewards]] entry: a built-in reward by name
-// (exact_match, token_f1, tool_success, step_efficiency) or a plugin.
+// (exact_match, token_f1, tool_success, step_efficiency, bfcl) or a plugin.
 type Reward struct {
 	Name   string  `toml:"name"`
 	Weight float64 `toml:"weight"`

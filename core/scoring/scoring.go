@@ -22,6 +22,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/toolbrain/toolbrain/core/bfcl"
 	"github.com/toolbrain/toolbrain/core/coach"
 	"github.com/toolbrain/toolbrain/core/config"
 	"github.com/toolbrain/toolbrain/core/llm"
@@ -116,6 +117,12 @@ func judgeModel(cfg config.Config) (llm.Client, func(), error) {
 	return nil, func() {}, nil
 }
 
+// BFCLReward is the [[rewards]] name of BFCL's checker as a reward
+// (bfcl.Reward) on tasks written by `toolbrain data bfcl`. It is built in
+// here rather than in plugins/rewards, whose rewards depend on the sdk
+// alone: the checker is core/bfcl's.
+const BFCLReward = "bfcl"
+
 // Rewards loads the [[rewards]] list of the host's configuration, each
 // with its name (a plugin's is its file's base name when the entry has
 // none; repeated names get #2, #3) and weight. Plugins stay open until
@@ -138,6 +145,8 @@ func (h *Host) Rewards(ctx context.Context) ([]coach.Reward, error) {
 				return nil, fmt.Errorf("rewards[%d]: %w", i, err)
 			}
 			c.Judge = true
+		} else if r.Plugin == "" && r.Name == BFCLReward {
+			c.Reward = rewards.PerTrace{Of: bfcl.Reward{}}
 		} else if r.Plugin == "" {
 			b, err := rewards.Builtin(rewards.Config{Name: r.Name, Weight: r.Weight, MaxTurns: r.MaxTurns, Normalize: r.Normalize})
 			if err != nil {

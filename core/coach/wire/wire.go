@@ -226,8 +226,8 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 		e.closers = append(e.closers, func() { s.Close(context.Background()) })
 		ac.Sandbox, e.Sandbox = s, s
 	} else {
-		if len(specs) == 0 {
-			return nil, errors.New("train.packs: a tool_calling athlete needs at least one tool pack or [[mcp]] server")
+		if len(specs) == 0 && !allDeclare(e.Tasks, e.EvalTasks) {
+			return nil, errors.New("train.packs: a tool_calling athlete needs at least one tool pack or [[mcp]] server (or tasks that declare their tools)")
 		}
 		ac.Tool = tools
 	}
@@ -322,6 +322,21 @@ func (s *toolSet) CallTool(ctx context.Context, req sdk.ToolCallRequest) (sdk.To
 		return sdk.ToolCallResponse{Content: fmt.Sprintf("Error: no tool %q (tools: %s)", req.Name, strings.Join(names, ", ")), IsError: true}, nil
 	}
 	return t.CallTool(ctx, req)
+}
+
+// allDeclare says whether every task of the lists declares its own tools
+// (coach.MetaTools), so that a tool-calling athlete needs no pack.
+func allDeclare(lists ...[]sdk.Task) bool {
+	n := 0
+	for _, l := range lists {
+		for _, t := range l {
+			if _, ok := t.Metadata[coach.MetaTools]; !ok {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
 }
 
 func toolsOrNil(specs []sdk.ToolSpec, t *toolSet) sdk.Tool {
