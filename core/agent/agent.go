@@ -9,9 +9,9 @@
 //     final_answer(x) ends the episode.
 //   - Tool calling: the model writes tool calls in its chat template's
 //     format (Hermes/Qwen <tool_call> blocks, Llama 3 JSON); they are
-//     parsed, checked against the tools' JSON Schemas and run, and the
-//     results go back as tool messages. A reply without a call is the
-//     final answer.
+//     parsed and run (the tool checks the arguments against its JSON
+//     Schema, as it does for CodeAct code), and the results go back as
+//     tool messages. A reply without a call is the final answer.
 //
 // # Tokens, exactly
 //
@@ -31,9 +31,11 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,7 +44,6 @@ import (
 	"github.com/toolbrain/toolbrain/core/generate"
 	"github.com/toolbrain/toolbrain/core/tokenizer"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"
-	"github.com/toolbrain/toolbrain/runtime/schema"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -97,17 +98,22 @@ type Config struct {
 	// "enable_thinking": false for Qwen3).
 	TemplateExtra map[string]any
 
-	// Tools describe the tools to the model: in the template's tools
-	// (tool calling) or in the system prompt (CodeAct). Tool calls are
-	// checked against their schemas before Tool runs.
+	// Tools describe a tool-calling agent's tools to the model (in the
+	// template's tools, and in the default system prompt where the
+	// template cannot show them). A CodeAct agent reads its tools from
+	// Sandbox (sandbox.Sandbox.ToolSpecs) instead: leave Tools empty, or
+	// give the sandbox's very list. The agent does not check a call's
+	// arguments: Tool does (a pack's and an MCP server's tools do it;
+	// wrap in-process tools with runtime/schema.Checked), so that each
+	// call is checked once, the same for both kinds of athlete.
 	Tools []sdk.ToolSpec
 	// SelectTools, when set, chooses each task's tools (a subset of Tools,
 	// such as the top k that core/retrieval ranks for its prompt): the
 	// task's episodes see only those, in the template's tools and in the
 	// default system prompt, and a tool-calling episode's call to any
 	// other tool is refused as a tool error. (A CodeAct sandbox binds all
-	// of Tools, so there the sandbox's tools must refuse the others, as
-	// core/coach/wire's do.) It runs once per
+	// of its tools, so there the sandbox's tools must refuse the others,
+	// as core/coach/wire's do.) It runs once per
 	// distinct task (ID and prompt) of a RunGroup; an error stops the
 	// group. nil: every episode sees all of Tools.
 	SelectTools func(ctx context.Context, task Task) ([]sdk.ToolSpec, error)
@@ -115,8 +121,8 @@ type Config struct {
 	Tool sdk.Tool
 	// Format is the tool-call format; "" detects it from the template.
 	Format ToolFormat
-	// Sandbox runs the code (CodeAct). It should be made with the same
-	// tools (sandbox.Options.ToolSpecs, Tools).
+	// Sandbox runs the code (CodeAct); its tools (sandbox.Options.ToolSpecs)
+	// are the ones the agent's default system prompt lists.
 	Sandbox *sandbox.Sandbox
 	// MaxObservationBytes cuts longer observations, keeping their start and
 	// saying how much was cut (default 8 KiB).
@@ -152,7 +158,6 @@ type Agent struct {
 	kind   Kind
 	cfg    Config
 	format ToolFormat
-	schema *schema.Set
 	tools  []any // template tool specifications
 	stops  map[int32]bool
 	// ownSystem: Config.System was given, not the kind's default.
@@ -210,20 +215,38 @@ func New(kind Kind, cfg Config) (*Agent, error) {
 	if a.format == "" {
 		a.format = DetectFormat(cfg.Template.Source())
 	}
-	if len(cfg.Tools) > 0 {
-		s, err := schema.NewSet(cfg.Tools)
-		if err != nil {
-			return nil, fmt.Errorf("agent: tools: %w", err)
+	if kind == CodeAct {
+		// One list: the functions the interpreter defines.
+		specs := cfg.Sandbox.ToolSpecs()
+		if len(cfg.Tools) > 0 && !sameSpecs(cfg.Tools, specs) {
+			return bad("Tools (%s) differ from the sandbox's tools (%s): a CodeAct agent reads its tools from its sandbox, leave Tools empty",
+				specNames(cfg.Tools), specNames(specs))
 		}
-		a.schema = s
+		a.cfg.Tools = specs
 	}
 	if kind == ToolCalling && len(cfg.Tools) > 0 {
 		a.tools = TemplateTools(cfg.Tools)
 	}
 	if a.cfg.System == "" {
-		a.cfg.System = a.defaultSystem(cfg.Tools)
+		a.cfg.System = a.defaultSystem(a.cfg.Tools)
 	}
 	return a, nil
+}
+
+// sameSpecs reports whether a and b are the same tools in the same order.
+func sameSpecs(a, b []sdk.ToolSpec) bool {
+	return slices.EqualFunc(a, b, func(x, y sdk.ToolSpec) bool {
+		return x.Name == y.Name && x.Description == y.Description && bytes.Equal(x.Parameters, y.Parameters)
+	})
+}
+
+// specNames lists the names of specs for an error message.
+func specNames(specs []sdk.ToolSpec) string {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // viewFor is the tools task's episodes see: those the task declares (a BFCL
@@ -596,19 +619,14 @@ func declaredCalls(e *episode, t *sdk.Turn, format ToolFormat, text string) {
 	e.done = true
 }
 
-// callTool checks a call against e's tools and their schemas and runs it
-// for e's task. A refused or failing call is content for the model; only a
-// cancelled ctx is an error.
+// callTool checks a call's name against e's tools and runs it for e's task;
+// Config.Tool checks its arguments. A refused or failing call is content
+// for the model; only a cancelled ctx is an error.
 func (a *Agent) callTool(ctx context.Context, e *episode, c sdk.ToolCall) (string, bool, error) {
 	if v := e.view; v != nil && !v.allowed[c.Name] {
 		return fmt.Sprintf("Error: no tool %q for this task (tools: %s)", c.Name, strings.Join(v.names, ", ")), true, nil
 	}
 	req := sdk.ToolCallRequest{Name: c.Name, Arguments: c.Arguments, Task: e.task}
-	if a.schema != nil {
-		if err := a.schema.Validate(req); err != nil {
-			return "Error: " + err.Error(), true, nil
-		}
-	}
 	resp, err := a.cfg.Tool.CallTool(ctx, req)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {

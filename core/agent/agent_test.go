@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -301,4 +302,94 @@ func jsonEqual(a []byte, b string) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return bytes.Equal(xa, ya)
+}
+
+// TestBadArgument_SameAnswerBothAthletes: a call whose arguments break the
+// tool's schema is answered by the tool's source (here the calculator pack)
+// with one error, which the tool-calling athlete reads as its observation
+// and the CodeAct athlete's code gets as the tool's error.
+func TestBadArgument_SameAnswerBothAthletes(t *testing.T) {
+	tok, tpl, end := chatmlKit(t)
+	tools, specs := calculator(t)
+	sampling := generate.Options{Temperature: 1, MaxNewTokens: 100}
+	ctx := context.Background()
+
+	tc, err := agent.New(agent.ToolCalling, agent.Config{
+		Model: newScriptModel(tok.VocabSize(), end, replies(tok, end, []string{
+			`<tool_call>{"name": "sqrt", "arguments": {"x": "four"}}</tool_call>`, "Done.",
+		})),
+		Tokenizer: tok, Template: tpl, Tools: specs, Tool: tools, Sampling: sampling,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := tc.Run(ctx, agent.Task{ID: "bad", Prompt: "sqrt of four?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Turns) != 2 || len(tr.Turns[0].Observations) != 1 {
+		t.Fatalf("tool calling: %d turns, %+v", len(tr.Turns), tr.Turns)
+	}
+	answer := tr.Turns[0].Observations[0]
+	if !answer.IsError || !strings.Contains(answer.Content, `invalid arguments for tool "sqrt"`) || !strings.Contains(answer.Content, "/x") {
+		t.Fatalf("tool calling: observation %+v, want the schema's refusal", answer)
+	}
+
+	ca, err := agent.New(agent.CodeAct, agent.Config{
+		Model: newScriptModel(tok.VocabSize(), end, replies(tok, end, []string{
+			"```python\nsqrt(x=\"four\")\n```", "```python\nfinal_answer(0)\n```",
+		})),
+		Tokenizer: tok, Template: tpl, Sandbox: newSandbox(t, tools, specs), Sampling: sampling,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err = ca.Run(ctx, agent.Task{ID: "bad", Prompt: "sqrt of four?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Turns) != 2 || len(tr.Turns[0].Observations) != 1 {
+		t.Fatalf("codeact: %d turns, %+v", len(tr.Turns), tr.Turns)
+	}
+	o := tr.Turns[0].Observations[0]
+	if !o.IsError || !strings.Contains(o.Content, "sqrt: "+answer.Content) {
+		t.Errorf("codeact: observation %q, want the tool error %q", o.Content, "sqrt: "+answer.Content)
+	}
+}
+
+// TestNew_CodeActToolsFromSandbox: a CodeAct agent lists its sandbox's
+// tools; a Config.Tools that differs from them is refused.
+func TestNew_CodeActToolsFromSandbox(t *testing.T) {
+	tok, tpl, end := chatmlKit(t)
+	tools, specs := calculator(t)
+	sb := newSandbox(t, tools, specs)
+	m := newScriptModel(tok.VocabSize(), end, nil)
+	tests := []struct {
+		name    string
+		tools   int // how many of specs go in Config.Tools
+		wantErr bool
+	}{
+		{name: "tools from the sandbox", tools: 0},
+		{name: "the sandbox's very list", tools: len(specs)},
+		{name: "a different list", tools: 1, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := agent.New(agent.CodeAct, agent.Config{Model: m, Tokenizer: tok, Template: tpl, Sandbox: sb, Tools: specs[:tc.tools]})
+			if tc.wantErr {
+				if !errors.Is(err, agent.ErrBadConfig) || !strings.Contains(err.Error(), "sandbox") {
+					t.Fatalf("err = %v, want ErrBadConfig naming the sandbox", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range specs {
+				if !strings.Contains(a.System(), s.Name+"(") {
+					t.Errorf("the system prompt lacks %s:\n%s", s.Name, a.System())
+				}
+			}
+		})
+	}
 }

@@ -74,7 +74,7 @@ func ParseToolCalls(format ToolFormat, text string) ([]sdk.ToolCall, error) {
 				if len(calls) == 0 && !strings.Contains(body, `"name"`) {
 					return nil, nil // a reply that happens to start with "{"
 				}
-				return calls, fmt.Errorf("%w: %v", ErrToolCallSyntax, err)
+				return calls, fmt.Errorf("%w: %w", ErrToolCallSyntax, err)
 			}
 			c, err := parseCallJSON(raw)
 			if err != nil {
@@ -108,7 +108,7 @@ func parseCallJSON(b []byte) (sdk.ToolCall, error) {
 		Parameters json.RawMessage `json:"parameters"`
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
-		return sdk.ToolCall{}, fmt.Errorf("%w: %v in %q", ErrToolCallSyntax, err, clip(string(b), 80))
+		return sdk.ToolCall{}, fmt.Errorf("%w: %w in %q", ErrToolCallSyntax, err, clip(string(b), 80))
 	}
 	if c.Name == nil || *c.Name == "" {
 		return sdk.ToolCall{}, fmt.Errorf(`%w: a tool call needs a "name": %q`, ErrToolCallSyntax, clip(string(b), 80))
@@ -124,7 +124,7 @@ func parseCallJSON(b []byte) (sdk.ToolCall, error) {
 	if args[0] == '"' { // arguments as a JSON string holding the object
 		var s string
 		if err := json.Unmarshal(args, &s); err != nil {
-			return sdk.ToolCall{}, fmt.Errorf("%w: arguments of %s: %v", ErrToolCallSyntax, *c.Name, err)
+			return sdk.ToolCall{}, fmt.Errorf("%w: arguments of %s: %w", ErrToolCallSyntax, *c.Name, err)
 		}
 		args = json.RawMessage(strings.TrimSpace(s))
 	}
@@ -133,7 +133,7 @@ func parseCallJSON(b []byte) (sdk.ToolCall, error) {
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, args); err != nil {
-		return sdk.ToolCall{}, fmt.Errorf("%w: arguments of %s: %v", ErrToolCallSyntax, *c.Name, err)
+		return sdk.ToolCall{}, fmt.Errorf("%w: arguments of %s: %w", ErrToolCallSyntax, *c.Name, err)
 	}
 	return sdk.ToolCall{Name: *c.Name, Arguments: json.RawMessage(buf.Bytes())}, nil
 }

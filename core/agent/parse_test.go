@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ func TestParseToolCalls(t *testing.T) {
 		text    string
 		want    []call
 		wantErr bool
+		syntax  bool // the error wraps the JSON decoder's *json.SyntaxError
 	}{
 		{name: "hermes one", format: agent.FormatHermes, text: "Let me add.\n<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": 1, \"b\": 2}}\n</tool_call>",
 			want: []call{{"add", `{"a":1,"b":2}`}}},
@@ -31,7 +33,7 @@ func TestParseToolCalls(t *testing.T) {
 			want: []call{{"f", `{"a":1}`}}},
 		{name: "hermes no arguments", format: agent.FormatHermes, text: `<tool_call>{"name": "now"}</tool_call>`, want: []call{{"now", `{}`}}},
 		{name: "hermes text answer", format: agent.FormatHermes, text: "The answer is 4."},
-		{name: "hermes bad json", format: agent.FormatHermes, text: `<tool_call>{"name": f}</tool_call>`, wantErr: true},
+		{name: "hermes bad json", format: agent.FormatHermes, text: `<tool_call>{"name": f}</tool_call>`, wantErr: true, syntax: true},
 		{name: "hermes no name", format: agent.FormatHermes, text: `<tool_call>{"arguments": {}}</tool_call>`, wantErr: true},
 		{name: "hermes array arguments", format: agent.FormatHermes, text: `<tool_call>{"name": "f", "arguments": [1]}</tool_call>`, wantErr: true},
 		{name: "llama3 parameters", format: agent.FormatLlama3, text: `{"name": "get_weather", "parameters": {"city": "Paris"}}`,
@@ -51,6 +53,10 @@ func TestParseToolCalls(t *testing.T) {
 			}
 			if err != nil && !errors.Is(err, agent.ErrToolCallSyntax) {
 				t.Errorf("error %v is not ErrToolCallSyntax", err)
+			}
+			var se *json.SyntaxError
+			if tc.syntax && !errors.As(err, &se) {
+				t.Errorf("error %v does not wrap a *json.SyntaxError", err)
 			}
 			if len(calls) != len(tc.want) {
 				t.Fatalf("calls %+v, want %v", calls, tc.want)

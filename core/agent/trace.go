@@ -64,7 +64,7 @@ func ScanJSONL(r io.Reader, fn func(i int, t sdk.Trace) error) error {
 		}
 		var t sdk.Trace
 		if err := json.Unmarshal(b, &t); err != nil {
-			return fmt.Errorf("%w: line %d: %v", ErrBadTrace, line, err)
+			return fmt.Errorf("%w: line %d: %w", ErrBadTrace, line, err)
 		}
 		if err := fn(i, t); err != nil {
 			return err
@@ -75,7 +75,7 @@ func ScanJSONL(r io.Reader, fn func(i int, t sdk.Trace) error) error {
 		if errors.Is(err, bufio.ErrTooLong) {
 			return fmt.Errorf("%w: line %d is longer than %d bytes", ErrBadTrace, line, MaxTraceLine)
 		}
-		return fmt.Errorf("%w: line %d: %v", ErrBadTrace, line, err)
+		return fmt.Errorf("%w: line %d: %w", ErrBadTrace, line, err)
 	}
 	return nil
 }

@@ -177,12 +177,12 @@ func parse(source string) (tpl *exec.Template, err error) {
 	// engine gets a template without markers and trims nothing itself.
 	prepared, err := applyWhitespaceControl(source)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+		return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
 	}
 	cfg := engineConfig()
 	loader, err := loaders.NewShiftedLoader(rootID, strings.NewReader(prepared), noLoader{})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+		return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
 	}
 	tpl, err = exec.NewTemplate(rootID, cfg, loader, sharedEnv)
 	if err != nil {
@@ -190,10 +190,10 @@ func parse(source string) (tpl *exec.Template, err error) {
 		if inner := errors.Unwrap(err); inner != nil {
 			err = inner
 		}
-		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+		return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
 	}
 	if err := guardTree(tpl.Root()); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+		return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
 	}
 	return tpl, nil
 }
@@ -283,7 +283,7 @@ func (t *Template) context(msgs []Message, opts *Options) (map[string]any, *rend
 	for i := range msgs {
 		m, err := messageValue(&msgs[i])
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: message %d: %v", ErrInput, i, err)
+			return nil, nil, fmt.Errorf("%w: message %d: %w", ErrInput, i, err)
 		}
 		messages[i] = m
 	}
@@ -303,7 +303,7 @@ func (t *Template) context(msgs []Message, opts *Options) (map[string]any, *rend
 		}
 		cv, err := convert(v)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: Extra[%q]: %v", ErrInput, k, err)
+			return nil, nil, fmt.Errorf("%w: Extra[%q]: %w", ErrInput, k, err)
 		}
 		data[k] = cv
 	}
@@ -314,7 +314,7 @@ func (t *Template) context(msgs []Message, opts *Options) (map[string]any, *rend
 		for i, tool := range opts.Tools {
 			cv, err := convert(tool)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%w: tool %d: %v", ErrInput, i, err)
+				return nil, nil, fmt.Errorf("%w: tool %d: %w", ErrInput, i, err)
 			}
 			tools[i] = cv
 		}

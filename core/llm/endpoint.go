@@ -195,7 +195,7 @@ func (e *Endpoint) Complete(ctx context.Context, req sdk.LLMRequest) (sdk.LLMRes
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return sdk.LLMResponse{}, fmt.Errorf("llm: POST %s: %w while waiting to retry after: %v", e.url, ctx.Err(), err)
+			return sdk.LLMResponse{}, fmt.Errorf("llm: POST %s: %w while waiting to retry after: %w", e.url, ctx.Err(), err)
 		case <-t.C:
 		}
 	}
@@ -358,7 +358,7 @@ func (e *Endpoint) attempt(ctx context.Context, body []byte) (string, error) {
 	}
 	var out wireResponse
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return "", fmt.Errorf("%w: POST %s: status %d but the body is not chat-completion JSON (%v): %q",
+		return "", fmt.Errorf("%w: POST %s: status %d but the body is not chat-completion JSON (%w): %q",
 			ErrResponse, e.url, resp.StatusCode, err, snippet(raw))
 	}
 	if len(out.Choices) == 0 {

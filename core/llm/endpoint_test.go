@@ -260,6 +260,7 @@ func TestEndpoint_Complete(t *testing.T) {
 		maxWait   time.Duration // and at most this long (0: 2 s)
 		wantCode  int           // of a *StatusError
 		wantRetry time.Duration // its RetryAfter
+		syntax    bool          // the cause is a *json.SyntaxError (errors.As)
 	}{
 		{name: "success", steps: []http.HandlerFunc{answer("Yes.")}, want: "Yes.", calls: 1},
 		{name: "empty content", steps: []http.HandlerFunc{answer("")}, want: "", calls: 1},
@@ -292,7 +293,7 @@ func TestEndpoint_Complete(t *testing.T) {
 		{name: "attempt timeouts exhausted", cfg: llm.EndpointConfig{Timeout: 30 * time.Millisecond, MaxRetries: 1}, steps: []http.HandlerFunc{slow},
 			wantIs: context.DeadlineExceeded, inErr: []string{"giving up after 2 attempts", "no answer within 30ms"}, calls: 2},
 		{name: "invalid json", steps: []http.HandlerFunc{status(200, "<html>proxy page</html>"), answer("ok")},
-			wantIs: llm.ErrResponse, inErr: []string{"not chat-completion JSON", "<html>proxy page</html>"}, calls: 1},
+			wantIs: llm.ErrResponse, inErr: []string{"not chat-completion JSON", "<html>proxy page</html>"}, calls: 1, syntax: true},
 		{name: "empty choices", steps: []http.HandlerFunc{status(200, `{"choices":[]}`)},
 			wantIs: llm.ErrResponse, inErr: []string{"no choices"}, calls: 1},
 		{name: "no choices key", steps: []http.HandlerFunc{status(200, `{"object":"chat.completion"}`)},
@@ -349,6 +350,10 @@ func TestEndpoint_Complete(t *testing.T) {
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
 				t.Errorf("error %v does not wrap %v", err, tt.wantIs)
 			}
+			var syn *json.SyntaxError
+			if errors.As(err, &syn) != tt.syntax {
+				t.Errorf("error %v: wraps a *json.SyntaxError: %v, want %v", err, !tt.syntax, tt.syntax)
+			}
 			for _, sub := range tt.inErr {
 				if !strings.Contains(err.Error(), sub) {
 					t.Errorf("error %q does not contain %q", err, sub)
@@ -385,6 +390,7 @@ func TestEndpoint_Complete_Context(t *testing.T) {
 		step   http.HandlerFunc
 		ctx    func() (context.Context, context.CancelFunc)
 		wantIs error
+		alsoAs bool // the last attempt's *llm.StatusError stays in the chain too
 		inErr  string
 		calls  int32
 	}{
@@ -404,7 +410,7 @@ func TestEndpoint_Complete_Context(t *testing.T) {
 			ctx: func() (context.Context, context.CancelFunc) {
 				return context.WithTimeout(context.Background(), 50*time.Millisecond)
 			}},
-		{name: "cancelled while waiting to retry", step: unavailable, wantIs: context.Canceled, inErr: "waiting to retry", calls: 1,
+		{name: "cancelled while waiting to retry", step: unavailable, wantIs: context.Canceled, alsoAs: true, inErr: "waiting to retry", calls: 1,
 			ctx: func() (context.Context, context.CancelFunc) {
 				ctx, cancel := context.WithCancel(context.Background())
 				time.AfterFunc(100*time.Millisecond, cancel)
@@ -431,6 +437,10 @@ func TestEndpoint_Complete_Context(t *testing.T) {
 			}
 			if !errors.Is(err, tt.wantIs) {
 				t.Errorf("error %v, want one wrapping %v", err, tt.wantIs)
+			}
+			var se *llm.StatusError
+			if tt.alsoAs && (!errors.As(err, &se) || se.StatusCode != http.StatusServiceUnavailable) {
+				t.Errorf("error %v, want one wrapping the 503 *llm.StatusError as well", err)
 			}
 			if err != nil && !strings.Contains(err.Error(), tt.inErr) {
 				t.Errorf("error %q does not contain %q", err, tt.inErr)

@@ -121,7 +121,7 @@ type rawConfig struct {
 func ParseConfig(data []byte) (Config, error) {
 	var r rawConfig
 	if err := json.Unmarshal(data, &r); err != nil {
-		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if r.PeftType != "" && r.PeftType != "LORA" {
 		return Config{}, fmt.Errorf("%w: peft_type %q (only LORA)", ErrConfig, r.PeftType)
@@ -159,7 +159,7 @@ func ParseConfig(data []byte) (Config, error) {
 		// module paths; only a bare module name is accepted here.
 		var s string
 		if err := json.Unmarshal(tm, &s); err != nil {
-			return Config{}, fmt.Errorf("%w: target_modules: %v", ErrConfig, err)
+			return Config{}, fmt.Errorf("%w: target_modules: %w", ErrConfig, err)
 		}
 		if !slices.Contains(Modules, s) {
 			return Config{}, fmt.Errorf("%w: target_modules as a string (%q) is a regular expression in PEFT; "+
@@ -168,7 +168,7 @@ func ParseConfig(data []byte) (Config, error) {
 		c.TargetModules = []string{s}
 	default:
 		if err := json.Unmarshal(tm, &c.TargetModules); err != nil {
-			return Config{}, fmt.Errorf("%w: target_modules: %v", ErrConfig, err)
+			return Config{}, fmt.Errorf("%w: target_modules: %w", ErrConfig, err)
 		}
 	}
 	c.TargetModules = sortedUnique(c.TargetModules)

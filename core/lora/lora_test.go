@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -138,6 +139,11 @@ func TestParseConfig_Errors(t *testing.T) {
 				t.Fatalf("error %q does not mention %q", err, tt.mention)
 			}
 		})
+	}
+	// The decoder's error stays in the chain under ErrConfig.
+	var se *json.SyntaxError
+	if _, err := ParseConfig([]byte(`{"r": 4,`)); !errors.As(err, &se) {
+		t.Errorf("not json: %v does not wrap a *json.SyntaxError", err)
 	}
 }
 

@@ -138,7 +138,7 @@ func ParseConfig(data []byte) (Config, error) {
 	var r rawConfig
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&r); err != nil {
-		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	arch, err := architecture(r.Architectures, r.ModelType)
 	if err != nil {
@@ -197,7 +197,7 @@ func ParseConfig(data []byte) (Config, error) {
 	if r.RopeScaling != nil && string(*r.RopeScaling) != "null" {
 		var rs map[string]any
 		if err := json.Unmarshal(*r.RopeScaling, &rs); err != nil {
-			return Config{}, fmt.Errorf("%w: rope_scaling: %v", ErrConfig, err)
+			return Config{}, fmt.Errorf("%w: rope_scaling: %w", ErrConfig, err)
 		}
 		typ, _ := rs["rope_type"].(string)
 		if typ == "" {

@@ -196,7 +196,7 @@ func decodeObject(b []byte) ([]member, int64, error) {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, 0, fmt.Errorf("%w: %v", ErrInvalidHeader, err)
+			return nil, 0, fmt.Errorf("%w: %w", ErrInvalidHeader, err)
 		}
 		key, ok := tok.(string)
 		if !ok {
@@ -208,12 +208,12 @@ func decodeObject(b []byte) ([]member, int64, error) {
 		seen[key] = true
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, 0, fmt.Errorf("%w: value of %q: %v", ErrInvalidHeader, key, err)
+			return nil, 0, fmt.Errorf("%w: value of %q: %w", ErrInvalidHeader, key, err)
 		}
 		ms = append(ms, member{key, raw})
 	}
 	if _, err := dec.Token(); err != nil { // the closing '}'
-		return nil, 0, fmt.Errorf("%w: %v", ErrInvalidHeader, err)
+		return nil, 0, fmt.Errorf("%w: %w", ErrInvalidHeader, err)
 	}
 	return ms, dec.InputOffset(), nil
 }
@@ -272,7 +272,7 @@ func parseTensorInfo(name string, raw json.RawMessage) (TensorInfo, error) {
 			err = unmarshalArray(kv.val, &offsets)
 		}
 		if err != nil {
-			return TensorInfo{}, fmt.Errorf("%w: tensor %q: %s: %v", ErrInvalidHeader, name, kv.key, err)
+			return TensorInfo{}, fmt.Errorf("%w: tensor %q: %s: %w", ErrInvalidHeader, name, kv.key, err)
 		}
 	}
 	if have != 7 {

@@ -54,7 +54,7 @@ func OpenDir(dir string) (*Set, error) {
 	f, err := Open(single)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("safetensors: %s: no %s or %s: %w", dir, SingleFileName, IndexFileName, ErrNotFound)
+			return nil, fmt.Errorf("safetensors: %s: no %s or %s: %w (%w)", dir, SingleFileName, IndexFileName, ErrNotFound, fs.ErrNotExist)
 		}
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func OpenDir(dir string) (*Set, error) {
 func openIndexed(dir, idxPath string, b []byte) (_ *Set, err error) {
 	var idx index
 	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("safetensors: %s: %w: %v", idxPath, ErrInvalidHeader, err)
+		return nil, fmt.Errorf("safetensors: %s: %w: %w", idxPath, ErrInvalidHeader, err)
 	}
 	if len(idx.WeightMap) == 0 {
 		return nil, fmt.Errorf("safetensors: %s: %w: empty weight_map", idxPath, ErrInvalidHeader)
@@ -97,7 +97,7 @@ func openIndexed(dir, idxPath string, b []byte) (_ *Set, err error) {
 			p := filepath.Join(dir, shard)
 			if f, err = Open(p); err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
-					return nil, fmt.Errorf("safetensors: %s: shard %s (holding %q) does not exist: %w", idxPath, p, name, ErrMissingShard)
+					return nil, fmt.Errorf("safetensors: %s: shard %s (holding %q) does not exist: %w (%w)", idxPath, p, name, ErrMissingShard, fs.ErrNotExist)
 				}
 				return nil, err
 			}

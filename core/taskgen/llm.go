@@ -131,7 +131,7 @@ func (g *LLM) batch(ctx context.Context, req Request, k int, avoid []string) ([]
 			sdk.Message{Role: "assistant", Content: resp.Text},
 			sdk.Message{Role: "user", Content: "That reply could not be read: " + err.Error() + ". Reply with only the JSON array of " + strconv.Itoa(k) + " tasks."})
 	}
-	return nil, fmt.Errorf("%w (%d attempts; last: %v)", ErrUnparsable, attempts, last)
+	return nil, fmt.Errorf("%w (%d attempts; last: %w)", ErrUnparsable, attempts, last)
 }
 
 const systemPrompt = `You write training tasks for an AI agent that answers questions by calling tools. ` +
@@ -238,7 +238,7 @@ func parseArray(s string) ([]Candidate, error) {
 		return out, nil
 	}
 	if firstErr != nil {
-		return nil, fmt.Errorf("no JSON array of tasks found (%v)", firstErr)
+		return nil, fmt.Errorf("no JSON array of tasks found (%w)", firstErr)
 	}
 	return nil, errors.New("no JSON array of tasks found")
 }

@@ -45,7 +45,7 @@ func parseConfig(data []byte) (cfg TokenizerConfig, hasAddBOS bool, err error) {
 		AddEOS       *bool           `json:"add_eos_token"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return cfg, false, fmt.Errorf("parse tokenizer_config.json: %w: %v", ErrInvalid, err)
+		return cfg, false, fmt.Errorf("parse tokenizer_config.json: %w: %w", ErrInvalid, err)
 	}
 	for _, f := range []struct {
 		name string
@@ -89,7 +89,7 @@ func tokenField(raw json.RawMessage) (string, error) {
 		Content string `json:"content"`
 	}
 	if err := json.Unmarshal(raw, &obj); err != nil {
-		return "", fmt.Errorf("%w: want a string or {content}: %v", ErrInvalid, err)
+		return "", fmt.Errorf("%w: want a string or {content}: %w", ErrInvalid, err)
 	}
 	return obj.Content, nil
 }
@@ -107,7 +107,7 @@ func chatTemplateField(raw json.RawMessage) (string, map[string]string, error) {
 		Template string `json:"template"`
 	}
 	if err := json.Unmarshal(raw, &list); err != nil {
-		return "", nil, fmt.Errorf("%w: want a string or [{name, template}]: %v", ErrInvalid, err)
+		return "", nil, fmt.Errorf("%w: want a string or [{name, template}]: %w", ErrInvalid, err)
 	}
 	named := make(map[string]string, len(list))
 	def := ""

@@ -74,7 +74,7 @@ func (s *scanner) str() (string, error) {
 			}
 			var out string
 			if err := json.Unmarshal(s.b[start-1:s.i], &out); err != nil {
-				return "", fmt.Errorf("%w: %v", ErrInvalid, err)
+				return "", fmt.Errorf("%w: %w", ErrInvalid, err)
 			}
 			return out, nil
 		case c == '\\':

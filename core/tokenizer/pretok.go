@@ -208,7 +208,7 @@ type regexMatcher struct{ re *regexp2.Regexp }
 func newRegexMatcher(pattern string) (*regexMatcher, error) {
 	re, err := regexp2.Compile(pattern, regexp2.None)
 	if err != nil {
-		return nil, fmt.Errorf("compile split pattern %q: %w: %v", pattern, ErrInvalid, err)
+		return nil, fmt.Errorf("compile split pattern %q: %w: %w", pattern, ErrInvalid, err)
 	}
 	return &regexMatcher{re: re}, nil
 }

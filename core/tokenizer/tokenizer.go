@@ -123,7 +123,7 @@ func Parse(data []byte) (*Tokenizer, error) {
 		Model         *modelJSON      `json:"model"`
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("parse tokenizer.json: %w: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("parse tokenizer.json: %w: %w", ErrInvalid, err)
 	}
 	t := &Tokenizer{added: f.AddedTokens, raw: bytes.Clone(data), bos: -1, eos: -1, pad: -1}
 	var err error
@@ -194,7 +194,7 @@ func parseNode(raw json.RawMessage) (*node, error) {
 	}
 	var n node
 	if err := json.Unmarshal(raw, &n); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return &n, nil
 }

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -446,4 +447,44 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = tok.Decode(append(ids, -1, int32(tok.VocabSize())))
 	})
+}
+
+// TestLoad_ErrorChains checks that Load's errors keep their cause: errors.Is
+// finds ErrInvalid and a missing file, errors.As the JSON decoder's error.
+func TestLoad_ErrorChains(t *testing.T) {
+	tests := []struct {
+		name   string
+		files  map[string]string
+		is     []error
+		syntax bool // a *json.SyntaxError is in the chain
+	}{
+		{name: "no tokenizer.json", files: map[string]string{}, is: []error{fs.ErrNotExist}},
+		{name: "tokenizer.json is not JSON", files: map[string]string{FileName: "{not json"}, is: []error{ErrInvalid}, syntax: true},
+		{name: "tokenizer_config.json is not JSON", files: map[string]string{
+			FileName: miniJSON("", false, ""), ConfigFileName: `{"bos_token": ]`,
+		}, is: []error{ErrInvalid}, syntax: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, body := range tt.files {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Load(dir)
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			for _, want := range tt.is {
+				if !errors.Is(err, want) {
+					t.Errorf("err = %v, want it to wrap %v", err, want)
+				}
+			}
+			var se *json.SyntaxError
+			if errors.As(err, &se) != tt.syntax {
+				t.Errorf("err = %v: wraps a *json.SyntaxError: %v, want %v", err, !tt.syntax, tt.syntax)
+			}
+		})
+	}
 }

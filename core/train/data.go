@@ -45,7 +45,7 @@ func ParseSegments(line []byte) ([]Segment, error) {
 	dec.DisallowUnknownFields()
 	var segs []Segment
 	if err := dec.Decode(&segs); err != nil {
-		return nil, fmt.Errorf("not a JSON array of segments: %v", err)
+		return nil, fmt.Errorf("not a JSON array of segments: %w", err)
 	}
 	if dec.More() {
 		return nil, errors.New("extra data after the JSON array")
@@ -143,7 +143,7 @@ func readSFT(path string, r io.Reader, parse func([]byte) ([]Segment, error), en
 		if t := bytes.TrimSpace(line); len(t) > 0 {
 			segs, perr := parse(t)
 			if perr != nil {
-				return nil, fmt.Errorf("%w: %s:%d: %v", ErrData, path, n, perr)
+				return nil, fmt.Errorf("%w: %s:%d: %w", ErrData, path, n, perr)
 			}
 			ids, mask := Tokenize(segs, encode, bos)
 			if maxLen > 0 && len(ids) > maxLen {
@@ -195,7 +195,7 @@ func MessagesParser(t *chattemplate.Template, opts chattemplate.Options) func([]
 		dec.DisallowUnknownFields()
 		var ml MessagesLine
 		if err := dec.Decode(&ml); err != nil {
-			return nil, fmt.Errorf("not a {\"messages\": [...]} object: %v", err)
+			return nil, fmt.Errorf("not a {\"messages\": [...]} object: %w", err)
 		}
 		if len(ml.Messages) == 0 {
 			return nil, errors.New("no messages")

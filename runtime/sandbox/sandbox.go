@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -183,6 +184,12 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	}
 	return s, nil
 }
+
+// ToolSpecs returns the tools the sandbox's code may call
+// (Options.ToolSpecs, in their order): the one list a CodeAct agent
+// describes to its model, so that the prompt and the functions the
+// interpreter defines cannot differ. The slice is a copy.
+func (s *Sandbox) ToolSpecs() []sdk.ToolSpec { return slices.Clone(s.opts.ToolSpecs) }
 
 // load starts one interpreter instance.
 func (s *Sandbox) load(ctx context.Context) (*runtime.Plugin, error) {

@@ -35,6 +35,7 @@ import (
 	"github.com/toolbrain/toolbrain/runtime/mcp"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"
+	"github.com/toolbrain/toolbrain/runtime/schema"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -50,8 +51,9 @@ type Options struct {
 
 	// For a program that builds its run in Go (the main job), rather than
 	// from files: TaskList and EvalTaskList replace the task files, Tools
-	// and ToolSpecs are in-process tools added to the packs', and Rewards
-	// replace [[rewards]].
+	// and ToolSpecs are in-process tools added to the packs' (Open checks
+	// each call's arguments against ToolSpecs before Tools sees it), and
+	// Rewards replace [[rewards]].
 	TaskList, EvalTaskList []sdk.Task
 	Tools                  sdk.Tool
 	ToolSpecs              []sdk.ToolSpec
@@ -68,6 +70,12 @@ type Env struct {
 	// Sandbox is the CodeAct athlete's sandbox, with the run's tools (nil
 	// for a tool-calling athlete): a scripted teacher acts through it.
 	Sandbox *sandbox.Sandbox
+	// Tool runs the run's tools (packs, [[mcp]] servers, in-process
+	// tools), each call routed to its source and its arguments checked
+	// there: what a tool-calling athlete calls, and what a CodeAct
+	// athlete's sandbox calls before any [retrieval] selection. Nil when
+	// the run has no tools.
+	Tool    sdk.Tool
 	Scoring *scoring.Host
 	Scorer  *coach.Scorer
 	// Algorithm is the [algorithm] (nil for method sft).
@@ -161,13 +169,26 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 	if specs, err = e.openMCP(ctx, cfg, specs, tools); err != nil {
 		return nil, err
 	}
-	for _, spec := range o.ToolSpecs {
-		if _, dup := tools.byName[spec.Name]; dup {
-			return nil, fmt.Errorf("tool %q is both in a pack and given in-process", spec.Name)
-		}
-		tools.byName[spec.Name] = o.Tools
-		specs = append(specs, spec)
+	if len(o.ToolSpecs) > 0 && o.Tools == nil {
+		return nil, errors.New("in-process tools: Options.ToolSpecs without Options.Tools to run them")
 	}
+	if len(o.ToolSpecs) > 0 {
+		// In-process tools are checked here, as a pack's and an MCP
+		// server's tools check their own calls: once, for both athletes.
+		set, err := schema.NewSet(o.ToolSpecs)
+		if err != nil {
+			return nil, fmt.Errorf("in-process tools (Options.ToolSpecs): %w", err)
+		}
+		checked := schema.Checked(o.Tools, set)
+		for _, spec := range o.ToolSpecs {
+			if _, dup := tools.byName[spec.Name]; dup {
+				return nil, fmt.Errorf("tool %q is both in a pack and given in-process", spec.Name)
+			}
+			tools.byName[spec.Name] = checked
+			specs = append(specs, spec)
+		}
+	}
+	e.Tool = toolsOrNil(specs, tools)
 
 	name := firstNonEmpty(o.Model, cfg.Core.Model)
 	if name == "" {
@@ -198,7 +219,7 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 		Model: e.Model, Tokenizer: tok, Template: tmpl,
 		Sampling: generate.Options{MaxNewTokens: t.MaxNewTokens, Temperature: t.Temperature, TopP: t.TopP, TopK: t.TopK,
 			StopTokenIDs: e.Checkpoint.StopTokenIDs(tok)},
-		MaxTurns: t.MaxTurns, MaxLen: t.MaxLen, Tools: specs, System: t.System,
+		MaxTurns: t.MaxTurns, MaxLen: t.MaxLen, System: t.System,
 	}
 	if mp := e.Model.Config().MaxPositionEmbeddings; mp > 0 && ac.MaxLen > mp {
 		ac.MaxLen = mp
@@ -214,7 +235,7 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 	if kind == agent.CodeAct {
 		sb := cfg.Sandbox
 		s, err := sandbox.New(ctx, sandbox.Options{
-			Interpreter: o.Interpreter, CacheDir: cfg.Plugins.CacheDirOrDefault(), ToolSpecs: specs, Tools: sel.Only(toolsOrNil(specs, tools)),
+			Interpreter: o.Interpreter, CacheDir: cfg.Plugins.CacheDirOrDefault(), ToolSpecs: specs, Tools: sel.Only(e.Tool),
 			Timeout: sb.Timeout, MaxSteps: sb.MaxSteps, MemoryPages: sb.MemoryPages, MaxOutputBytes: sb.MaxOutputBytes, MaxToolCalls: sb.MaxToolCalls,
 		})
 		if err != nil {
@@ -224,12 +245,12 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 			return nil, err
 		}
 		e.closers = append(e.closers, func() { s.Close(context.Background()) })
-		ac.Sandbox, e.Sandbox = s, s
+		ac.Sandbox, e.Sandbox = s, s // the agent reads its tool list from the sandbox
 	} else {
 		if len(specs) == 0 && !allDeclare(e.Tasks, e.EvalTasks) {
 			return nil, errors.New("train.packs: a tool_calling athlete needs at least one tool pack or [[mcp]] server (or tasks that declare their tools)")
 		}
-		ac.Tool = tools
+		ac.Tools, ac.Tool = specs, e.Tool
 	}
 	if e.Agent, err = agent.New(kind, ac); err != nil {
 		return nil, err
