@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -25,7 +25,7 @@ import (
 // The executable must be on disk: an installed pack or a pack directory,
 // not a .tar.gz read into memory.
 func PackOpener(base Config) pack.Opener {
-	return pack.OpenerFunc(func(ctx context.Context, p *pack.Pack, cfg runtime.PluginConfig) (pack.Module, error) {
+	return pack.OpenerFunc(func(ctx context.Context, p *pack.Pack, cfg contract.PluginConfig) (pack.Module, error) {
 		if p.Manifest.Module.Kind != pack.ModuleGoPlugin {
 			return nil, fmt.Errorf("pack %s: %w %q (this opener runs goplugin)", p.Manifest.Name, pack.ErrNoOpener, p.Manifest.Module.Kind)
 		}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/sdk"
@@ -99,7 +99,7 @@ func TestPackOpener(t *testing.T) {
 	}
 	base := helperConfig(t, "tools")
 	ctx := context.Background()
-	tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(base)}, runtime.PluginConfig{})
+	tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(base)}, contract.PluginConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestPackOpener_HostFunctions(t *testing.T) {
 			base.Grant.HostFunctions = []string{sdk.PermissionLLM, sdk.PermissionTool} // replaced by the pack's grant
 			ctx := context.Background()
 			tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(base)},
-				runtime.PluginConfig{Grant: runtime.Permissions{HostFunctions: tt.grant}})
+				contract.PluginConfig{Grant: contract.Permissions{HostFunctions: tt.grant}})
 			if err != nil {
 				t.Fatal(err)
 			}
