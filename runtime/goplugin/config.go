@@ -17,7 +17,7 @@ import (
 const DefaultStartTimeout = 10 * time.Second
 
 // Config configures one go-plugin process. The zero value works: the
-// runtime's default limits, no arguments, the host's environment, logs to
+// default limits of runtime/limits, no arguments, the host's environment, logs to
 // slog.Default, no host functions.
 type Config struct {
 	// Args are the plugin binary's command-line arguments.

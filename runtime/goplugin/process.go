@@ -312,7 +312,7 @@ func startError(err error, tail *lineTail) error {
 	return fmt.Errorf("%w: %w%s", ErrStart, err, tail.suffix())
 }
 
-// classify turns a failed gRPC call into the runtime's error, the caller's
+// classify turns a failed gRPC call into the contract's error, the caller's
 // cancellation first.
 func (p *Plugin) classify(ctx context.Context, c *conn, err error) error {
 	switch {

@@ -29,7 +29,7 @@ type Module interface {
 type Caller interface {
 	// Call runs the exported function with input (JSON) and returns its
 	// output. An error means the function failed or does not exist; its
-	// sentinels are the runtime's (contract.ErrNoFunction, ErrTimeout, ...).
+	// sentinels are runtime/contract's (contract.ErrNoFunction, ErrTimeout, ...).
 	Call(ctx context.Context, function string, input []byte) ([]byte, error)
 }
 
