@@ -165,7 +165,7 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	} else {
 		out, err = pack.CallFile(ctx, *plugin, *function, in, pack.CallOptions{
 			Host: h, Config: pc, Manifest: m,
-			Openers: pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(goplugin.Config{LLM: sh.LLM()})},
+			Openers: pack.Openers{pack.ModuleGoPlugin: pack.GoPlugin(goplugin.Config{LLM: sh.LLM()})},
 		})
 	}
 	if err != nil {

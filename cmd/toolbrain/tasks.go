@@ -167,7 +167,7 @@ func openToolSource(ctx context.Context, o *cmdIO, cfg config.Config, packArg, m
 	}
 	openers := pack.Openers{
 		pack.ModuleWASM:     pack.WASM(sh.WASM),
-		pack.ModuleGoPlugin: goplugin.PackOpener(goplugin.Config{LLM: sh.LLM()}),
+		pack.ModuleGoPlugin: pack.GoPlugin(goplugin.Config{LLM: sh.LLM()}),
 	}
 	tools, err := pack.Open(ctx, p, openers, contract.PluginConfig{Limits: cfg.Plugins.Limits, Config: pc})
 	if err != nil {

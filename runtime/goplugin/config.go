@@ -67,10 +67,12 @@ type Config struct {
 	// may be called concurrently; its ctx ends with the plugin's call.
 	LLM sdk.LLM
 
-	// manifest, set by PackOpener, is the pack manifest's permissions: a
-	// host function it does not list stays closed, whatever the plugin
-	// asks for and Grant grants.
-	manifest *contract.Permissions
+	// Manifest, when set, caps the host functions as a pack's manifest
+	// does (pack.GoPlugin sets it to the manifest's permissions): a host
+	// function it does not list stays closed, whatever the plugin asks for
+	// and Grant grants, and the permission error points at toolpack.toml.
+	// nil means no manifest (a bare executable).
+	Manifest *contract.Permissions
 }
 
 // withDefaults fills zero fields and validates.

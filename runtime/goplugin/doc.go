@@ -36,9 +36,10 @@
 // serve.Plugin.HostFunctions (sdk.PermissionTool, sdk.PermissionLLM; its
 // Info reports them), the user grants them in Config.Grant, and the plugin
 // may call what is both asked for and granted ([Plugin.Permissions]); for
-// a pack, the manifest's [permissions] must list it too (see
-// [PackOpener]). Plugin code calls serve.Host(ctx).LLM or .CallTool on the
-// context of its call, by Stream or Call alike.
+// a pack, the manifest's [permissions] must list it too ([Config.Manifest],
+// which runtime/pack's GoPlugin opener sets). Plugin code calls
+// serve.Host(ctx).LLM or .CallTool on the context of its call, by Stream or
+// Call alike.
 //
 // The host serves them as a second gRPC service, Host, on a connection of
 // go-plugin's GRPCBroker: when Grant holds a host function's permission,

@@ -49,7 +49,7 @@ type askInfo struct {
 var _ pb.HostServer = (*hostService)(nil)
 
 func newHostService(cfg Config, path string) *hostService {
-	return &hostService{grant: cfg.Grant, manifest: cfg.manifest, tools: cfg.Tools, llm: cfg.LLM, path: path}
+	return &hostService{grant: cfg.Grant, manifest: cfg.Manifest, tools: cfg.Tools, llm: cfg.LLM, path: path}
 }
 
 // granted lists the host functions' permissions the configuration grants:

@@ -66,7 +66,7 @@ func TestHostService_Checks(t *testing.T) {
 				cfg.LLM = nil
 			}
 			if tt.pack {
-				cfg.manifest = &contract.Permissions{HostFunctions: tt.manifest}
+				cfg.Manifest = &contract.Permissions{HostFunctions: tt.manifest}
 			}
 			h := newHostService(cfg, "/bin/judge")
 			if !tt.noInfo {

@@ -113,7 +113,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Plugin, error) {
 	for _, f := range info.GetFunctions() {
 		p.exports[f] = true
 	}
-	p.perms = contract.Permissions{HostFunctions: effective(info.GetHostFunctions(), cfg.Grant, cfg.manifest)}
+	p.perms = contract.Permissions{HostFunctions: effective(info.GetHostFunctions(), cfg.Grant, cfg.Manifest)}
 	p.cur, p.starts = c, 1
 	return p, nil
 }

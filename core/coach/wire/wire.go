@@ -264,7 +264,7 @@ func (e *Env) openPacks(ctx context.Context, cfg config.Config) ([]sdk.ToolSpec,
 	}
 	openers := pack.Openers{
 		pack.ModuleWASM:     pack.WASM(e.Scoring.WASM),
-		pack.ModuleGoPlugin: goplugin.PackOpener(goplugin.Config{LLM: e.Scoring.LLM()}),
+		pack.ModuleGoPlugin: pack.GoPlugin(goplugin.Config{LLM: e.Scoring.LLM()}),
 	}
 	for i, path := range cfg.Train.Packs {
 		p, err := pack.Load(path)

@@ -53,7 +53,7 @@ func TestPack_GoPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tools, err := pack.Open(ctx, p, goplugin.PackOpener(goplugin.Config{}), contract.PluginConfig{Config: map[string]string{"corpus": corpusDir}})
+	tools, err := pack.Open(ctx, p, pack.GoPlugin(goplugin.Config{}), contract.PluginConfig{Config: map[string]string{"corpus": corpusDir}})
 	if err != nil {
 		t.Fatal(err)
 	}
