@@ -8,7 +8,7 @@ import (
 
 	"github.com/toolbrain/toolbrain/core/scoring"
 	"github.com/toolbrain/toolbrain/internal/capread"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 )
@@ -130,7 +130,7 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read input: %w", err)
 	}
-	m := runtime.Manifest{SDKVersion: *sdkVersion}
+	m := contract.Manifest{SDKVersion: *sdkVersion}
 	if *manifest != "" {
 		if m, err = scoring.ReadManifest(*manifest); err != nil {
 			return err
@@ -145,7 +145,7 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	defer sh.Close(ctx)
 	h := sh.WASM
-	pc := runtime.PluginConfig{Limits: cfg.Plugins.Limits}
+	pc := contract.PluginConfig{Limits: cfg.Plugins.Limits}
 	if *grant != "" {
 		pc.Grant.HostFunctions = strings.Split(*grant, ",")
 	}
@@ -165,7 +165,7 @@ func pluginCall(ctx context.Context, o *cmdIO, args []string) error {
 	} else {
 		out, err = pack.CallFile(ctx, *plugin, *function, in, pack.CallOptions{
 			Host: h, Config: pc, Manifest: m,
-			Openers: pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(goplugin.Config{LLM: sh.LLM()})},
+			Openers: pack.Openers{pack.ModuleGoPlugin: pack.GoPlugin(goplugin.Config{LLM: sh.LLM()})},
 		})
 	}
 	if err != nil {

@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"github.com/toolbrain/toolbrain/internal/capread"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 )
 
 // errProgramFailed marks a sandboxed program that ran and failed: its
@@ -49,11 +50,11 @@ func sandboxRun(ctx context.Context, o *cmdIO, args []string) error {
 	}
 	opts := sandbox.Options{CacheDir: cfg.Plugins.CacheDirOrDefault(), Timeout: *timeout, MaxSteps: *maxSteps}
 	if *interp != "" {
-		if opts.Interpreter, err = capread.File(*interp, runtime.MaxModuleBytes); err != nil {
+		if opts.Interpreter, err = capread.File(*interp, wasmhost.MaxModuleBytes); err != nil {
 			return fmt.Errorf("interpreter: %w", err)
 		}
 		// Check it here, so that what is wrong is said of the file given.
-		if err := runtime.ValidateModule(ctx, opts.Interpreter); err != nil {
+		if err := wasmhost.ValidateModule(ctx, opts.Interpreter); err != nil {
 			return fmt.Errorf("interpreter %s: %w", *interp, err)
 		}
 		opts.Name = *interp
@@ -63,12 +64,12 @@ func sandboxRun(ctx context.Context, o *cmdIO, args []string) error {
 		if err != nil {
 			return err
 		}
-		h, err := runtime.NewHost(ctx, runtime.HostConfig{CacheDir: opts.CacheDir})
+		h, err := wasmhost.NewHost(ctx, wasmhost.HostConfig{CacheDir: opts.CacheDir})
 		if err != nil {
 			return err
 		}
 		defer h.Close(ctx)
-		tools, err := pack.Open(ctx, p, pack.WASM(h), runtime.PluginConfig{Limits: cfg.Plugins.Limits})
+		tools, err := pack.Open(ctx, p, pack.WASM(h), contract.PluginConfig{Limits: cfg.Plugins.Limits})
 		if err != nil {
 			return err
 		}

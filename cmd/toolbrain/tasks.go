@@ -14,7 +14,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/taskgen/emailtasks"
 	"github.com/toolbrain/toolbrain/plugins/packs/email"
 	"github.com/toolbrain/toolbrain/plugins/packs/email/corpus"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/runtime/mcp"
 	"github.com/toolbrain/toolbrain/runtime/pack"
@@ -167,9 +167,9 @@ func openToolSource(ctx context.Context, o *cmdIO, cfg config.Config, packArg, m
 	}
 	openers := pack.Openers{
 		pack.ModuleWASM:     pack.WASM(sh.WASM),
-		pack.ModuleGoPlugin: goplugin.PackOpener(goplugin.Config{LLM: sh.LLM()}),
+		pack.ModuleGoPlugin: pack.GoPlugin(goplugin.Config{LLM: sh.LLM()}),
 	}
-	tools, err := pack.Open(ctx, p, openers, runtime.PluginConfig{Limits: cfg.Plugins.Limits, Config: pc})
+	tools, err := pack.Open(ctx, p, openers, contract.PluginConfig{Limits: cfg.Plugins.Limits, Config: pc})
 	if err != nil {
 		sh.Close(ctx)
 		return nil, fmt.Errorf("pack %s: %w", packArg, err)

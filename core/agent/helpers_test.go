@@ -13,9 +13,10 @@ import (
 	"github.com/toolbrain/toolbrain/core/generate"
 	"github.com/toolbrain/toolbrain/core/tokenizer"
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -178,11 +179,11 @@ func calculator(t testing.TB) (*pack.Tools, []sdk.ToolSpec) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	h, err := runtime.NewHost(ctx, runtime.HostConfig{CacheDir: cacheDir()})
+	h, err := wasmhost.NewHost(ctx, wasmhost.HostConfig{CacheDir: cacheDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleWASM: pack.WASM(h)}, runtime.PluginConfig{})
+	tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleWASM: pack.WASM(h)}, contract.PluginConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,9 +26,10 @@ import (
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/plugins/algorithms"
 	"github.com/toolbrain/toolbrain/plugins/rewards"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/runtime/sandbox"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -133,11 +134,11 @@ func calculator(t *testing.T) (sdk.Tool, []sdk.ToolSpec, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := runtime.NewHost(context.Background(), runtime.HostConfig{CacheDir: cacheDir()})
+	h, err := wasmhost.NewHost(context.Background(), wasmhost.HostConfig{CacheDir: cacheDir()})
 	if err != nil {
 		return nil, nil, err
 	}
-	tools, err := pack.Open(context.Background(), p, pack.Openers{pack.ModuleWASM: pack.WASM(h)}, runtime.PluginConfig{})
+	tools, err := pack.Open(context.Background(), p, pack.Openers{pack.ModuleWASM: pack.WASM(h)}, contract.PluginConfig{})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	goruntime "runtime"
+	"runtime"
 	"sync"
 
 	"github.com/toolbrain/toolbrain/core/agent"
@@ -61,7 +61,7 @@ func (c *CodeAct) Demonstrate(ctx context.Context, tasks []sdk.Task) ([]Demo, er
 	var wg sync.WaitGroup
 	workers := c.Workers
 	if workers <= 0 {
-		workers = goruntime.NumCPU()
+		workers = runtime.NumCPU()
 	}
 	for range workers {
 		wg.Go(func() {

@@ -4,10 +4,10 @@
 // A plugin granted sdk.PermissionLLM sends an sdk.LLMRequest (chat messages,
 // max_tokens, temperature, stop strings) and gets an sdk.LLMResponse (the
 // text). The WebAssembly host forwards each such call to
-// runtime.HostConfig.LLM; a [Client] from this package fills that field:
+// wasmhost.HostConfig.LLM; a [Client] from this package fills that field:
 //
 //	judge, err := llm.NewEndpoint(llm.EndpointConfig{BaseURL: "http://localhost:8000/v1", Model: "qwen2.5-7b-instruct"})
-//	host, err := runtime.NewHost(ctx, runtime.HostConfig{LLM: judge})
+//	host, err := wasmhost.NewHost(ctx, wasmhost.HostConfig{LLM: judge})
 //
 // Two clients:
 //

@@ -13,7 +13,7 @@ import (
 
 // An Endpoint asks an OpenAI-compatible server; here a stand-in that answers
 // every chat completion with the model's name and the last message. A host
-// would take judge.Complete as runtime.HostConfig.LLM.
+// would take judge.Complete as wasmhost.HostConfig.LLM.
 func ExampleEndpoint() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {

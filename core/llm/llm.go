@@ -12,7 +12,7 @@ import (
 // Client answers toolbrain_llm requests: it is [sdk.LLM], the one
 // interface of a language model, so a Client wires in as
 //
-//	runtime.HostConfig{LLM: client}
+//	wasmhost.HostConfig{LLM: client}
 //
 // Implementations are safe for concurrent use, and Complete returns an error
 // wrapping ctx.Err() once ctx is done.

@@ -29,8 +29,9 @@ import (
 	"github.com/toolbrain/toolbrain/plugins/algorithms"
 	"github.com/toolbrain/toolbrain/plugins/judge"
 	"github.com/toolbrain/toolbrain/plugins/rewards"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -38,7 +39,7 @@ import (
 // wazero host, go-plugin executables as processes, and the judge model
 // that answers their toolbrain_llm calls. Close releases all of them.
 type Host struct {
-	WASM *runtime.Host
+	WASM *wasmhost.Host
 	// Judge is the [judge] model; nil when none is configured.
 	Judge llm.Client
 
@@ -56,7 +57,7 @@ func NewHost(ctx context.Context, cfg config.Config) (*Host, error) {
 		return nil, err
 	}
 	h := &Host{Judge: j, cfg: cfg, closers: []func(){closeJudge}}
-	h.WASM, err = runtime.NewHost(ctx, runtime.HostConfig{CacheDir: cfg.Plugins.CacheDirOrDefault(), LLM: h.LLM()})
+	h.WASM, err = wasmhost.NewHost(ctx, wasmhost.HostConfig{CacheDir: cfg.Plugins.CacheDirOrDefault(), LLM: h.LLM()})
 	if err != nil {
 		closeJudge()
 		return nil, fmt.Errorf("plugin host: %w", err)
@@ -199,13 +200,13 @@ func builtinJudge(r config.Reward, model sdk.LLM) (sdk.GroupReward, bool, error)
 	return judge.CorrectnessReward{Correctness: c, LLM: model}, true, nil
 }
 
-// pluginJudge is a judge plugin whose time limit (runtime.ErrTimeout)
+// pluginJudge is a judge plugin whose time limit (contract.ErrTimeout)
 // reads as a timeout to the coach, which counts judge timeouts apart.
 type pluginJudge struct{ of sdk.Judge }
 
 func (p pluginJudge) Judge(ctx context.Context, req sdk.JudgeRequest) (sdk.JudgeResponse, error) {
 	resp, err := p.of.Judge(ctx, req)
-	if errors.Is(err, runtime.ErrTimeout) {
+	if errors.Is(err, contract.ErrTimeout) {
 		err = timeoutError{err}
 	}
 	return resp, err
@@ -230,7 +231,7 @@ type plugin interface {
 // kind: a process's Info, a module's manifest or, without one, what the
 // module exports. It closes with the host.
 func (h *Host) open(ctx context.Context, path, manifest string, grant []string, values map[string]string) (plugin, sdk.Kind, error) {
-	perms := runtime.Permissions{HostFunctions: grant}
+	perms := contract.Permissions{HostFunctions: grant}
 	if IsExecutable(path) {
 		p, err := goplugin.Open(ctx, path, goplugin.Config{Limits: h.cfg.Plugins.Limits, Grant: perms, LLM: h.LLM(), Config: values})
 		if err != nil {
@@ -239,14 +240,14 @@ func (h *Host) open(ctx context.Context, path, manifest string, grant []string, 
 		h.onClose(func() { p.Close(context.Background()) })
 		return p, p.Kind(), nil
 	}
-	m := runtime.Manifest{Name: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))}
+	m := contract.Manifest{Name: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))}
 	if manifest != "" {
 		var err error
 		if m, err = ReadManifest(manifest); err != nil {
 			return nil, "", err
 		}
 	}
-	p, err := h.WASM.LoadFile(ctx, path, m, runtime.PluginConfig{Limits: h.cfg.Plugins.Limits, Grant: perms, Config: values})
+	p, err := h.WASM.LoadFile(ctx, path, m, contract.PluginConfig{Limits: h.cfg.Plugins.Limits, Grant: perms, Config: values})
 	if err != nil {
 		return nil, "", err
 	}
@@ -335,11 +336,11 @@ func checkPluginFiles(key, path, manifest string) error {
 	return nil
 }
 
-// ReadManifest decodes the runtime.Manifest of a bare .wasm file (the
+// ReadManifest decodes the contract.Manifest of a bare .wasm file (the
 // manifest.toml beside a plugin's source). Unknown keys are errors, as in
 // toolbrain.toml.
-func ReadManifest(path string) (runtime.Manifest, error) {
-	var m runtime.Manifest
+func ReadManifest(path string) (contract.Manifest, error) {
+	var m contract.Manifest
 	md, err := toml.DecodeFile(path, &m)
 	if err != nil {
 		return m, fmt.Errorf("manifest %s: %w", path, err)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/toolbrain/toolbrain/core/config"
 	"github.com/toolbrain/toolbrain/plugins/judge"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -80,15 +80,15 @@ func h2(t *testing.T, cfg config.Config) *Host {
 type stalling struct{}
 
 func (stalling) Judge(context.Context, sdk.JudgeRequest) (sdk.JudgeResponse, error) {
-	return sdk.JudgeResponse{}, fmt.Errorf("plugin judge: %w: stopped after 2s", runtime.ErrTimeout)
+	return sdk.JudgeResponse{}, fmt.Errorf("plugin judge: %w: stopped after 2s", contract.ErrTimeout)
 }
 
 // A plugin stopped at its time limit reads as a timeout (Timeout() true)
-// and still wraps runtime.ErrTimeout.
+// and still wraps contract.ErrTimeout.
 func TestPluginJudge_Timeout(t *testing.T) {
 	_, err := pluginJudge{stalling{}}.Judge(context.Background(), sdk.JudgeRequest{})
 	var te interface{ Timeout() bool }
-	if !errors.As(err, &te) || !te.Timeout() || !errors.Is(err, runtime.ErrTimeout) {
-		t.Errorf("err = %v (%T), want a Timeout() error wrapping runtime.ErrTimeout", err, err)
+	if !errors.As(err, &te) || !te.Timeout() || !errors.Is(err, contract.ErrTimeout) {
+		t.Errorf("err = %v (%T), want a Timeout() error wrapping contract.ErrTimeout", err, err)
 	}
 }

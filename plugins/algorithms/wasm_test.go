@@ -16,7 +16,8 @@ import (
 	"testing"
 
 	"github.com/toolbrain/toolbrain/plugins/algorithms"
-	tbruntime "github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -78,11 +79,11 @@ func configMap(cfg algorithms.Config) map[string]string {
 	return m
 }
 
-func wasmHost(t *testing.T) *tbruntime.Host {
+func wasmHost(t *testing.T) *wasmhost.Host {
 	t.Helper()
 	// Shared with the runtime tests: compiling a 3.5 MB Go module takes
 	// seconds on 2 cores, loading it from the cache milliseconds.
-	h, err := tbruntime.NewHost(context.Background(), tbruntime.HostConfig{CacheDir: filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache")})
+	h, err := wasmhost.NewHost(context.Background(), wasmhost.HostConfig{CacheDir: filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,13 +91,13 @@ func wasmHost(t *testing.T) *tbruntime.Host {
 	return h
 }
 
-var configPermission = tbruntime.Permissions{HostFunctions: []string{sdk.PermissionConfig}}
+var configPermission = contract.Permissions{HostFunctions: []string{sdk.PermissionConfig}}
 
-func loadAlgorithm(t *testing.T, h *tbruntime.Host, wasm []byte, cfg algorithms.Config) *tbruntime.Plugin {
+func loadAlgorithm(t *testing.T, h *wasmhost.Host, wasm []byte, cfg algorithms.Config) *wasmhost.Plugin {
 	t.Helper()
 	p, err := h.Load(context.Background(), wasm,
-		tbruntime.Manifest{Name: "algorithms-go", Kind: sdk.KindAlgorithm, Permissions: configPermission},
-		tbruntime.PluginConfig{Grant: configPermission, Config: configMap(cfg)})
+		contract.Manifest{Name: "algorithms-go", Kind: sdk.KindAlgorithm, Permissions: configPermission},
+		contract.PluginConfig{Grant: configPermission, Config: configMap(cfg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestWasm_Errors(t *testing.T) {
 		})
 	}
 	// Without the config permission the plugin cannot read its config.
-	p, err := h.Load(ctx, wasm, tbruntime.Manifest{Name: "algorithms-go"}, tbruntime.PluginConfig{})
+	p, err := h.Load(ctx, wasm, contract.Manifest{Name: "algorithms-go"}, contract.PluginConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,13 +192,13 @@ func TestWasm_Errors(t *testing.T) {
 func BenchmarkWasm_Advantages(b *testing.B) {
 	ctx := context.Background()
 	wasm := algorithmsWasm(b)
-	h, err := tbruntime.NewHost(ctx, tbruntime.HostConfig{CacheDir: filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache")})
+	h, err := wasmhost.NewHost(ctx, wasmhost.HostConfig{CacheDir: filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer h.Close(ctx)
-	p, err := h.Load(ctx, wasm, tbruntime.Manifest{Name: "algorithms-go", Permissions: configPermission},
-		tbruntime.PluginConfig{Grant: configPermission})
+	p, err := h.Load(ctx, wasm, contract.Manifest{Name: "algorithms-go", Permissions: configPermission},
+		contract.PluginConfig{Grant: configPermission})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -18,13 +18,14 @@ import (
 
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/plugins/judge"
-	tbruntime "github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
 // pluginsDir is plugins/, from this file's location.
 func pluginsDir() string {
-	_, file, _, _ := goruntime.Caller(0)
+	_, file, _, _ := runtime.Caller(0)
 	return filepath.Dir(filepath.Dir(file))
 }
 
@@ -84,9 +85,9 @@ func judgeWasm(t *testing.T) []byte {
 }
 
 // manifest decodes plugins/wasm/judge-go/manifest.toml strictly.
-func manifest(t *testing.T) tbruntime.Manifest {
+func manifest(t *testing.T) contract.Manifest {
 	t.Helper()
-	var m tbruntime.Manifest
+	var m contract.Manifest
 	md, err := toml.DecodeFile(filepath.Join(pluginsDir(), "wasm", "judge-go", "manifest.toml"), &m)
 	if err != nil {
 		t.Fatal(err)
@@ -131,16 +132,16 @@ func (f *fakeLLM) llm(_ context.Context, req sdk.LLMRequest) (sdk.LLMResponse, e
 	return sdk.LLMResponse{Text: f.answers[len(f.got)-1]}, nil
 }
 
-var grantAll = tbruntime.Permissions{HostFunctions: []string{sdk.PermissionLLM, sdk.PermissionConfig}}
+var grantAll = contract.Permissions{HostFunctions: []string{sdk.PermissionLLM, sdk.PermissionConfig}}
 
 // loadJudge loads judge-go with its manifest on a host whose LLM is f.
-func loadJudge(t *testing.T, f *fakeLLM, grant tbruntime.Permissions, config map[string]string) *tbruntime.Plugin {
+func loadJudge(t *testing.T, f *fakeLLM, grant contract.Permissions, config map[string]string) *wasmhost.Plugin {
 	t.Helper()
 	wasm := judgeWasm(t)
 	ctx := context.Background()
 	// The disk cache is shared with the other plugin tests: compiling a
 	// 4 MB Go module takes seconds on 2 cores, loading it milliseconds.
-	h, err := tbruntime.NewHost(ctx, tbruntime.HostConfig{
+	h, err := wasmhost.NewHost(ctx, wasmhost.HostConfig{
 		CacheDir: filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache"),
 		LLM:      sdk.LLMFunc(f.llm),
 	})
@@ -148,7 +149,7 @@ func loadJudge(t *testing.T, f *fakeLLM, grant tbruntime.Permissions, config map
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close(ctx) })
-	p, err := h.Load(ctx, wasm, manifest(t), tbruntime.PluginConfig{Grant: grant, Config: config})
+	p, err := h.Load(ctx, wasm, manifest(t), contract.PluginConfig{Grant: grant, Config: config})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestWasm_Judge_Errors(t *testing.T) {
 	errDown := errors.New("endpoint down")
 	tests := []struct {
 		name    string
-		grant   tbruntime.Permissions
+		grant   contract.Permissions
 		config  map[string]string
 		llm     *fakeLLM
 		is      error
@@ -250,21 +251,21 @@ func TestWasm_Judge_Errors(t *testing.T) {
 		asks    int
 	}{
 		{name: "garbage twice", grant: grantAll, llm: &fakeLLM{answers: []string{"dunno", "still dunno"}},
-			is: tbruntime.ErrPluginFailed, mention: []string{"judge-go", "no ranking in two answers", `"dunno"`, `"still dunno"`}, asks: 2},
-		{name: "no llm permission", grant: tbruntime.Permissions{HostFunctions: []string{sdk.PermissionConfig}}, llm: &fakeLLM{},
+			is: contract.ErrPluginFailed, mention: []string{"judge-go", "no ranking in two answers", `"dunno"`, `"still dunno"`}, asks: 2},
+		{name: "no llm permission", grant: contract.Permissions{HostFunctions: []string{sdk.PermissionConfig}}, llm: &fakeLLM{},
 			is: sdk.ErrPermissionDenied, mention: []string{sdk.HostLLM, `permission "llm"`}},
-		{name: "no config permission", grant: tbruntime.Permissions{HostFunctions: []string{sdk.PermissionLLM}}, llm: &fakeLLM{},
+		{name: "no config permission", grant: contract.Permissions{HostFunctions: []string{sdk.PermissionLLM}}, llm: &fakeLLM{},
 			is: sdk.ErrPermissionDenied, mention: []string{"config_get", `permission "config"`}},
 		// The host's error, not the plugin's: errors.Is still finds it.
 		{name: "LLM fails", grant: grantAll, llm: &fakeLLM{err: errDown},
 			is: errDown, mention: []string{sdk.HostLLM}, asks: 1},
 		{name: "bad config", grant: grantAll, config: map[string]string{"max_tokens": "lots"}, llm: &fakeLLM{},
-			is: tbruntime.ErrPluginFailed, mention: []string{"judge-go: config", `max_tokens "lots"`}},
+			is: contract.ErrPluginFailed, mention: []string{"judge-go: config", `max_tokens "lots"`}},
 		{name: "unknown style", grant: grantAll, config: map[string]string{"style": "vibes"}, llm: &fakeLLM{},
-			is: tbruntime.ErrPluginFailed, mention: []string{"judge-go: config", `style "vibes"`}},
+			is: contract.ErrPluginFailed, mention: []string{"judge-go: config", `style "vibes"`}},
 		// The coach reads the unreadable answer from the plugin's error text.
 		{name: "relative, garbage twice", grant: grantAll, config: map[string]string{"style": "relative"}, llm: &fakeLLM{answers: []string{"?", "??"}},
-			is: tbruntime.ErrPluginFailed, mention: []string{"no scores in two answers", sdk.ErrUnreadableAnswer.Error()}, asks: 2},
+			is: contract.ErrPluginFailed, mention: []string{"no scores in two answers", sdk.ErrUnreadableAnswer.Error()}, asks: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,7 +9,8 @@ import (
 
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/plugins/rewards"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 	"github.com/toolbrain/toolbrain/sdk/plugintest"
 )
@@ -47,14 +48,14 @@ func TestConformance(t *testing.T) {
 	for _, n := range native {
 		t.Run(n.name, func(t *testing.T) { plugintest.TestReward(t, n.r, n.cases...) })
 	}
-	h, err := runtime.NewHost(context.Background(), runtime.HostConfig{CacheDir: filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache")})
+	h, err := wasmhost.NewHost(context.Background(), wasmhost.HostConfig{CacheDir: filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close(context.Background())
 	for _, file := range []string{"exactmatch-go.wasm", "exactmatch-as.wasm", "exactmatch-wat.wasm"} {
 		t.Run(file, func(t *testing.T) {
-			p, err := h.LoadFile(context.Background(), pluginbuild.Path(t, file), runtime.Manifest{Name: strings.TrimSuffix(file, ".wasm"), Kind: sdk.KindReward, SDKVersion: "1.0"}, runtime.PluginConfig{})
+			p, err := h.LoadFile(context.Background(), pluginbuild.Path(t, file), contract.Manifest{Name: strings.TrimSuffix(file, ".wasm"), Kind: sdk.KindReward, SDKVersion: "1.0"}, contract.PluginConfig{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -120,7 +120,7 @@ func reportPercentiles(b *testing.B, d []time.Duration) {
 // A tool call whose plugin asks the host's LLM once: two round trips, the
 // call and the host call on the broker connection.
 func BenchmarkHostLLM(b *testing.B) {
-	cfg := goplugin.Config{Logger: quiet, Env: []string{askEnv + "=" + sdk.PermissionLLM}, Grant: runtime.Permissions{HostFunctions: []string{sdk.PermissionLLM}},
+	cfg := goplugin.Config{Logger: quiet, Env: []string{askEnv + "=" + sdk.PermissionLLM}, Grant: contract.Permissions{HostFunctions: []string{sdk.PermissionLLM}},
 		LLM: sdk.LLMFunc(func(context.Context, sdk.LLMRequest) (sdk.LLMResponse, error) {
 			return sdk.LLMResponse{Text: "ok"}, nil
 		})}

@@ -3,11 +3,12 @@ package goplugin
 import (
 	"fmt"
 	"log/slog"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"time"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
+	"github.com/toolbrain/toolbrain/runtime/limits"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -16,7 +17,7 @@ import (
 const DefaultStartTimeout = 10 * time.Second
 
 // Config configures one go-plugin process. The zero value works: the
-// runtime's default limits, no arguments, the host's environment, logs to
+// default limits of runtime/limits, no arguments, the host's environment, logs to
 // slog.Default, no host functions.
 type Config struct {
 	// Args are the plugin binary's command-line arguments.
@@ -24,12 +25,12 @@ type Config struct {
 	// Env entries ("NAME=value") are added to the environment the process
 	// inherits from the host, replacing a host variable of the same name.
 	Env []string
-	// Limits, field by field as in runtime.Limits: Timeout is the
+	// Limits, field by field as in limits.Limits: Timeout is the
 	// wall-clock limit of one call, MaxOutputBytes caps a call's output,
 	// MaxInstances caps concurrent calls into the process (0 means
 	// GOMAXPROCS). MemoryPages does not apply to a native process and is
 	// ignored.
-	Limits runtime.Limits
+	Limits limits.Limits
 	// StartTimeout bounds a (re)start of the process; 0 means
 	// DefaultStartTimeout.
 	StartTimeout time.Duration
@@ -47,7 +48,7 @@ type Config struct {
 	// replaced after it was verified is refused (a pack's manifest gives it).
 	SHA256 string
 
-	// Grant is what the user allows the plugin (runtime.PluginConfig.Grant):
+	// Grant is what the user allows the plugin (contract.PluginConfig.Grant):
 	// in HostFunctions, sdk.PermissionTool opens sdk.HostCallTool and
 	// sdk.PermissionLLM opens sdk.HostLLM to a plugin that asks for them
 	// (serve.Plugin.HostFunctions); the plugin gets Grant ∩ its asks (see
@@ -55,21 +56,23 @@ type Config struct {
 	// sdk.PermissionConfig are accepted and change nothing: a process logs
 	// and gets its Config without them. AllowedPaths and Env do not apply:
 	// a process has the user's privileges.
-	Grant runtime.Permissions
+	Grant contract.Permissions
 	// Tools answers the plugin's sdk.HostCallTool calls (the same as
-	// runtime.HostConfig.Tools); nil makes them fail with
+	// wasmhost.HostConfig.Tools); nil makes them fail with
 	// sdk.ErrPermissionDenied, saying no tools are configured.
 	Tools sdk.Tool
 	// LLM answers the plugin's sdk.HostLLM calls with the coach's judge
-	// model (the same callback as runtime.HostConfig.LLM); nil makes them
+	// model (the same callback as wasmhost.HostConfig.LLM); nil makes them
 	// fail with sdk.ErrPermissionDenied, saying no LLM is configured. It
 	// may be called concurrently; its ctx ends with the plugin's call.
 	LLM sdk.LLM
 
-	// manifest, set by PackOpener, is the pack manifest's permissions: a
-	// host function it does not list stays closed, whatever the plugin
-	// asks for and Grant grants.
-	manifest *runtime.Permissions
+	// Manifest, when set, caps the host functions as a pack's manifest
+	// does (pack.GoPlugin sets it to the manifest's permissions): a host
+	// function it does not list stays closed, whatever the plugin asks for
+	// and Grant grants, and the permission error points at toolpack.toml.
+	// nil means no manifest (a bare executable).
+	Manifest *contract.Permissions
 }
 
 // withDefaults fills zero fields and validates.
@@ -77,30 +80,30 @@ func (c Config) withDefaults() (Config, error) {
 	l := c.Limits
 	switch {
 	case l.Timeout < 0:
-		return c, fmt.Errorf("%w: negative timeout %v", runtime.ErrBadConfig, l.Timeout)
+		return c, fmt.Errorf("%w: negative timeout %v", contract.ErrBadConfig, l.Timeout)
 	case l.MaxOutputBytes < 0:
-		return c, fmt.Errorf("%w: negative max_output_bytes %d", runtime.ErrBadConfig, l.MaxOutputBytes)
+		return c, fmt.Errorf("%w: negative max_output_bytes %d", contract.ErrBadConfig, l.MaxOutputBytes)
 	case l.MaxInstances < 0:
-		return c, fmt.Errorf("%w: negative max_instances %d", runtime.ErrBadConfig, l.MaxInstances)
+		return c, fmt.Errorf("%w: negative max_instances %d", contract.ErrBadConfig, l.MaxInstances)
 	case c.StartTimeout < 0:
-		return c, fmt.Errorf("%w: negative start timeout %v", runtime.ErrBadConfig, c.StartTimeout)
+		return c, fmt.Errorf("%w: negative start timeout %v", contract.ErrBadConfig, c.StartTimeout)
 	case c.Kind != "" && !c.Kind.Valid():
-		return c, fmt.Errorf("%w: unknown kind %q", runtime.ErrBadConfig, c.Kind)
+		return c, fmt.Errorf("%w: unknown kind %q", contract.ErrBadConfig, c.Kind)
 	}
 	for _, perm := range c.Grant.HostFunctions {
 		if !slices.Contains(grantable, perm) {
 			return c, fmt.Errorf("%w: grant.host_functions: unknown permission %q (want %q or %q; %q and %q need no grant for a process)",
-				runtime.ErrBadConfig, perm, sdk.PermissionTool, sdk.PermissionLLM, sdk.PermissionLog, sdk.PermissionConfig)
+				contract.ErrBadConfig, perm, sdk.PermissionTool, sdk.PermissionLLM, sdk.PermissionLog, sdk.PermissionConfig)
 		}
 	}
 	if l.Timeout == 0 {
-		l.Timeout = runtime.DefaultTimeout
+		l.Timeout = limits.DefaultTimeout
 	}
 	if l.MaxOutputBytes == 0 {
-		l.MaxOutputBytes = runtime.DefaultMaxOutputBytes
+		l.MaxOutputBytes = limits.DefaultMaxOutputBytes
 	}
 	if l.MaxInstances == 0 {
-		l.MaxInstances = goruntime.GOMAXPROCS(0)
+		l.MaxInstances = runtime.GOMAXPROCS(0)
 	}
 	c.Limits = l
 	if c.StartTimeout == 0 {

@@ -1,11 +1,11 @@
 // Package goplugin hosts ToolBrain plugins that run as separate processes,
 // over hashicorp/go-plugin with gRPC: the second transport beside the
-// WebAssembly host of package runtime, for plugins that need cgo, real
+// WebAssembly host of package runtime/wasmhost, for plugins that need cgo, real
 // network clients, files or many cores.
 //
 // [Open] starts a plugin binary, completes go-plugin's handshake, calls the
 // plugin's Info and negotiates its SDK version. The [Plugin] it returns
-// implements the same sdk interfaces as a WebAssembly runtime.Plugin
+// implements the same sdk interfaces as a WebAssembly wasmhost.Plugin
 // (sdk.Tool, sdk.Reward, sdk.GroupReward, sdk.Judge, sdk.Algorithm,
 // sdk.Interpreter) and the same Call(ctx, function, input), with the same
 // JSON contract; its errors wrap the same runtime sentinels (ErrTimeout,
@@ -36,9 +36,10 @@
 // serve.Plugin.HostFunctions (sdk.PermissionTool, sdk.PermissionLLM; its
 // Info reports them), the user grants them in Config.Grant, and the plugin
 // may call what is both asked for and granted ([Plugin.Permissions]); for
-// a pack, the manifest's [permissions] must list it too (see
-// [PackOpener]). Plugin code calls serve.Host(ctx).LLM or .CallTool on the
-// context of its call, by Stream or Call alike.
+// a pack, the manifest's [permissions] must list it too ([Config.Manifest],
+// which runtime/pack's GoPlugin opener sets). Plugin code calls
+// serve.Host(ctx).LLM or .CallTool on the context of its call, by Stream or
+// Call alike.
 //
 // The host serves them as a second gRPC service, Host, on a connection of
 // go-plugin's GRPCBroker: when Grant holds a host function's permission,
@@ -56,7 +57,7 @@
 // grant.host_functions), as does a call for a function whose Tools or LLM
 // is nil ("no tools are configured on this host"). When the plugin returns
 // that error, the host's error for the call wraps sdk.ErrPermissionDenied
-// as well as runtime.ErrPluginFailed. A tool that fails answers with
+// as well as contract.ErrPluginFailed. A tool that fails answers with
 // IsError set, as for a WebAssembly plugin; an LLM that fails fails the
 // host call (serve.ErrHost in the plugin). Host calls carry the plugin
 // call's deadline, so Config.LLM's ctx ends when the call times out. They
@@ -83,7 +84,7 @@
 // line of a panic on its stderr; the call is not retried (a tool may have
 // had effects) and the next call starts a new process. A process that died
 // between calls is restarted by the next call without an error. A call that
-// passes Limits.Timeout fails with runtime.ErrTimeout (also when the plugin
+// passes Limits.Timeout fails with contract.ErrTimeout (also when the plugin
 // answers at the deadline with its context's error); gRPC cancels the
 // plugin's context, and the process keeps running (killing it would fail
 // every other call in flight).

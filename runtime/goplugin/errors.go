@@ -3,9 +3,9 @@ package goplugin
 import "errors"
 
 // Sentinel errors of the go-plugin transport. Errors of a call also wrap the
-// runtime's sentinels where the failure is the same as a WebAssembly
-// plugin's (runtime.ErrTimeout, runtime.ErrOutputLimit,
-// runtime.ErrPluginFailed, runtime.ErrNoFunction, runtime.ErrClosed), so that
+// shared sentinels of runtime/contract where the failure is the same as a WebAssembly
+// plugin's (contract.ErrTimeout, contract.ErrOutputLimit,
+// contract.ErrPluginFailed, contract.ErrNoFunction, contract.ErrClosed), so that
 // callers test for them once for both transports.
 var (
 	// ErrCrashed means the plugin process exited or became unreachable

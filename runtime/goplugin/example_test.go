@@ -6,8 +6,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
+	"github.com/toolbrain/toolbrain/runtime/limits"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -21,7 +22,7 @@ func ExampleOpen() {
 		Args:   []string{"-test.run=^$"},
 		Env:    []string{helperEnv + "=rewards"},
 		Kind:   sdk.KindReward,
-		Limits: runtime.Limits{Timeout: time.Second},
+		Limits: limits.Limits{Timeout: time.Second},
 		Config: map[string]string{"rewards": `[{"name": "token_f1", "weight": 1}]`},
 	})
 	if err != nil {
@@ -52,7 +53,7 @@ func ExampleOpen_hostFunctions() {
 		// This test binary serves a plugin whose tool "llm" asks the LLM.
 		Args:  []string{"-test.run=^$"},
 		Env:   []string{helperEnv + "=hostfns-tool", askEnv + "=" + sdk.PermissionLLM},
-		Grant: runtime.Permissions{HostFunctions: []string{sdk.PermissionLLM}},
+		Grant: contract.Permissions{HostFunctions: []string{sdk.PermissionLLM}},
 		LLM:   judge,
 	})
 	if err != nil {

@@ -18,8 +18,9 @@ import (
 	"time"
 
 	"github.com/toolbrain/toolbrain/plugins/rewards"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
+	"github.com/toolbrain/toolbrain/runtime/limits"
 	"github.com/toolbrain/toolbrain/sdk"
 	"github.com/toolbrain/toolbrain/sdk/plugintest"
 )
@@ -268,8 +269,8 @@ func TestClose_DuringHungRestart(t *testing.T) {
 	}
 	select {
 	case err := <-callErr:
-		if !errors.Is(err, runtime.ErrClosed) {
-			t.Fatalf("the call waiting for the restart: err = %v, want runtime.ErrClosed", err)
+		if !errors.Is(err, contract.ErrClosed) {
+			t.Fatalf("the call waiting for the restart: err = %v, want contract.ErrClosed", err)
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("the call waiting for the restart did not return after Close")
@@ -361,9 +362,9 @@ func TestOpen_Errors(t *testing.T) {
 		{name: "not a plugin", path: os.Args[0], cfg: notPlugin, want: goplugin.ErrStart, text: "Unrecognized remote plugin message"},
 		{name: "net/rpc plugin", path: os.Args[0], cfg: helperConfig(t, "netrpc"), want: goplugin.ErrStart, text: "unsupported plugin protocol"},
 		{name: "configure fails", path: os.Args[0], cfg: helperConfig(t, "badconfig"), want: goplugin.ErrStart, text: "api_key is required"},
-		{name: "kind mismatch", path: os.Args[0], cfg: kindMismatch, want: runtime.ErrBadConfig, text: "tool plugin, configured as reward"},
-		{name: "negative timeout", path: os.Args[0], cfg: goplugin.Config{Limits: runtime.Limits{Timeout: -1}}, want: runtime.ErrBadConfig},
-		{name: "unknown kind", path: os.Args[0], cfg: goplugin.Config{Kind: "oracle"}, want: runtime.ErrBadConfig},
+		{name: "kind mismatch", path: os.Args[0], cfg: kindMismatch, want: contract.ErrBadConfig, text: "tool plugin, configured as reward"},
+		{name: "negative timeout", path: os.Args[0], cfg: goplugin.Config{Limits: limits.Limits{Timeout: -1}}, want: contract.ErrBadConfig},
+		{name: "unknown kind", path: os.Args[0], cfg: goplugin.Config{Kind: "oracle"}, want: contract.ErrBadConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -380,15 +381,15 @@ func TestOpen_Errors(t *testing.T) {
 	}
 }
 
-// A call that runs past the timeout fails with runtime.ErrTimeout at the
+// A call that runs past the timeout fails with contract.ErrTimeout at the
 // timeout, even when the plugin ignores its context; the process stays.
 func TestCall_Timeout(t *testing.T) {
 	forEachWire(t, func(t *testing.T, env []string) {
-		p := openHelper(t, "tools", goplugin.Config{Env: env, Limits: runtime.Limits{Timeout: 300 * time.Millisecond}})
+		p := openHelper(t, "tools", goplugin.Config{Env: env, Limits: limits.Limits{Timeout: 300 * time.Millisecond}})
 		ctx := context.Background()
 		start := time.Now()
 		_, err := p.CallTool(ctx, tool("sleep", toolArgs{Ms: 10000}))
-		if !errors.Is(err, runtime.ErrTimeout) || !strings.Contains(err.Error(), `"tools"`) {
+		if !errors.Is(err, contract.ErrTimeout) || !strings.Contains(err.Error(), `"tools"`) {
 			t.Fatalf("err = %v, want ErrTimeout naming the plugin", err)
 		}
 		if d := time.Since(start); d > 5*time.Second {
@@ -403,7 +404,7 @@ func TestCall_Timeout(t *testing.T) {
 
 		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		defer cancel()
-		if _, err := p.CallTool(cctx, tool("sleep", toolArgs{Ms: 3000})); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, runtime.ErrTimeout) {
+		if _, err := p.CallTool(cctx, tool("sleep", toolArgs{Ms: 3000})); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, contract.ErrTimeout) {
 			t.Fatalf("caller's deadline: err = %v, want context.DeadlineExceeded", err)
 		}
 	})
@@ -413,9 +414,9 @@ func TestCall_Timeout(t *testing.T) {
 // cancelled in the plugin too, so that the plugin can stop its work.
 func TestCall_CancelReachesPlugin(t *testing.T) {
 	forEachWire(t, func(t *testing.T, env []string) {
-		p := openHelper(t, "tools", goplugin.Config{Env: env, Limits: runtime.Limits{Timeout: 200 * time.Millisecond}})
+		p := openHelper(t, "tools", goplugin.Config{Env: env, Limits: limits.Limits{Timeout: 200 * time.Millisecond}})
 		ctx := context.Background()
-		if _, err := p.CallTool(ctx, tool("wait", nil)); !errors.Is(err, runtime.ErrTimeout) {
+		if _, err := p.CallTool(ctx, tool("wait", nil)); !errors.Is(err, contract.ErrTimeout) {
 			t.Fatalf("plugin timeout: err = %v, want ErrTimeout", err)
 		}
 		cctx, cancel := context.WithCancel(ctx)
@@ -442,9 +443,9 @@ func TestCall_CancelReachesPlugin(t *testing.T) {
 // stream with an oversize response: the call fails with ErrOutputLimit,
 // and the next call opens a new stream on the same process.
 func TestStream_OutputLimitWithoutServe(t *testing.T) {
-	p := openHelper(t, "tools", goplugin.Config{Env: []string{wireEnv + "=stream-nolimit"}, Limits: runtime.Limits{MaxOutputBytes: 1000}})
+	p := openHelper(t, "tools", goplugin.Config{Env: []string{wireEnv + "=stream-nolimit"}, Limits: limits.Limits{MaxOutputBytes: 1000}})
 	ctx := context.Background()
-	if _, err := p.CallTool(ctx, tool("big", toolArgs{Bytes: 5000})); !errors.Is(err, runtime.ErrOutputLimit) {
+	if _, err := p.CallTool(ctx, tool("big", toolArgs{Bytes: 5000})); !errors.Is(err, contract.ErrOutputLimit) {
 		t.Fatalf("err = %v, want ErrOutputLimit", err)
 	}
 	if r, err := p.CallTool(ctx, tool("echo", toolArgs{Text: "still here"})); err != nil || r.Content != "still here" {
@@ -457,7 +458,7 @@ func TestStream_OutputLimitWithoutServe(t *testing.T) {
 
 func TestCall_Errors(t *testing.T) {
 	forEachWire(t, func(t *testing.T, env []string) {
-		p := openHelper(t, "tools", goplugin.Config{Env: env, Limits: runtime.Limits{MaxOutputBytes: 1000}})
+		p := openHelper(t, "tools", goplugin.Config{Env: env, Limits: limits.Limits{MaxOutputBytes: 1000}})
 		ctx := context.Background()
 		tests := []struct {
 			name string
@@ -465,9 +466,9 @@ func TestCall_Errors(t *testing.T) {
 			want error
 			text string
 		}{
-			{name: "plugin error", req: tool("fail", nil), want: runtime.ErrPluginFailed, text: "mailbox unreachable"},
-			{name: "panic recovered", req: tool("panic", nil), want: runtime.ErrPluginFailed, text: "panic: boom"},
-			{name: "output limit", req: tool("big", toolArgs{Bytes: 5000}), want: runtime.ErrOutputLimit},
+			{name: "plugin error", req: tool("fail", nil), want: contract.ErrPluginFailed, text: "mailbox unreachable"},
+			{name: "panic recovered", req: tool("panic", nil), want: contract.ErrPluginFailed, text: "panic: boom"},
+			{name: "output limit", req: tool("big", toolArgs{Bytes: 5000}), want: contract.ErrOutputLimit},
 			{name: "output just under", req: tool("big", toolArgs{Bytes: 900})},
 		}
 		for _, tt := range tests {
@@ -484,17 +485,17 @@ func TestCall_Errors(t *testing.T) {
 				}
 			})
 		}
-		if _, err := p.Call(ctx, sdk.JudgeFunction, []byte(`{}`)); !errors.Is(err, runtime.ErrNoFunction) {
+		if _, err := p.Call(ctx, sdk.JudgeFunction, []byte(`{}`)); !errors.Is(err, contract.ErrNoFunction) {
 			t.Fatalf("unserved function: %v", err)
 		}
-		if _, err := p.Call(ctx, sdk.ToolFunction, []byte(`{"name": 1}`)); !errors.Is(err, runtime.ErrPluginFailed) || !strings.Contains(err.Error(), "invalid request") {
+		if _, err := p.Call(ctx, sdk.ToolFunction, []byte(`{"name": 1}`)); !errors.Is(err, contract.ErrPluginFailed) || !strings.Contains(err.Error(), "invalid request") {
 			t.Fatalf("bad JSON request: %v", err)
 		}
 		if p.Restarts() != 0 {
 			t.Fatalf("restarts = %d: a failing call must not cost the process", p.Restarts())
 		}
 		p.Close(ctx)
-		if _, err := p.CallTool(ctx, tool("echo", nil)); !errors.Is(err, runtime.ErrClosed) {
+		if _, err := p.CallTool(ctx, tool("echo", nil)); !errors.Is(err, contract.ErrClosed) {
 			t.Fatalf("after Close: %v", err)
 		}
 	})
@@ -504,7 +505,7 @@ func TestCall_Errors(t *testing.T) {
 // with -race).
 func TestCall_Concurrent(t *testing.T) {
 	forEachWire(t, func(t *testing.T, env []string) {
-		p := openHelper(t, "tools", goplugin.Config{Env: env, Limits: runtime.Limits{MaxInstances: 8}})
+		p := openHelper(t, "tools", goplugin.Config{Env: env, Limits: limits.Limits{MaxInstances: 8}})
 		var wg sync.WaitGroup
 		errs := make(chan error, 16)
 		for g := 0; g < 16; g++ {

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	pb "github.com/toolbrain/toolbrain/runtime/goplugin/internal/proto"
 	"github.com/toolbrain/toolbrain/runtime/goplugin/internal/wire"
 	"github.com/toolbrain/toolbrain/sdk"
@@ -32,8 +32,8 @@ var grantable = append(slices.Clone(hostPermissions), sdk.PermissionLog, sdk.Per
 // its pack's manifest lists, and what the configuration grants.
 type hostService struct {
 	pb.UnimplementedHostServer
-	grant    runtime.Permissions
-	manifest *runtime.Permissions // nil: not a pack
+	grant    contract.Permissions
+	manifest *contract.Permissions // nil: not a pack
 	tools    sdk.Tool
 	llm      sdk.LLM
 	path     string                  // names the plugin until its Info
@@ -49,12 +49,12 @@ type askInfo struct {
 var _ pb.HostServer = (*hostService)(nil)
 
 func newHostService(cfg Config, path string) *hostService {
-	return &hostService{grant: cfg.Grant, manifest: cfg.manifest, tools: cfg.Tools, llm: cfg.LLM, path: path}
+	return &hostService{grant: cfg.Grant, manifest: cfg.Manifest, tools: cfg.Tools, llm: cfg.LLM, path: path}
 }
 
 // granted lists the host functions' permissions the configuration grants:
 // InfoRequest.granted.
-func granted(grant runtime.Permissions) []string {
+func granted(grant contract.Permissions) []string {
 	var out []string
 	for _, perm := range hostPermissions {
 		if grant.Has(perm) {
@@ -66,7 +66,7 @@ func granted(grant runtime.Permissions) []string {
 
 // effective lists the host functions' permissions a plugin that asks for
 // asked may use: asked ∩ grant ∩ manifest.
-func effective(asked []string, grant runtime.Permissions, manifest *runtime.Permissions) []string {
+func effective(asked []string, grant contract.Permissions, manifest *contract.Permissions) []string {
 	var out []string
 	for _, perm := range hostPermissions {
 		if slices.Contains(asked, perm) && grant.Has(perm) && (manifest == nil || manifest.Has(perm)) {

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	pb "github.com/toolbrain/toolbrain/runtime/goplugin/internal/proto"
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -61,12 +61,12 @@ func TestHostService_Checks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Config{Grant: runtime.Permissions{HostFunctions: tt.grant}, LLM: llm}
+			cfg := Config{Grant: contract.Permissions{HostFunctions: tt.grant}, LLM: llm}
 			if tt.noLLM {
 				cfg.LLM = nil
 			}
 			if tt.pack {
-				cfg.manifest = &runtime.Permissions{HostFunctions: tt.manifest}
+				cfg.Manifest = &contract.Permissions{HostFunctions: tt.manifest}
 			}
 			h := newHostService(cfg, "/bin/judge")
 			if !tt.noInfo {
@@ -98,7 +98,7 @@ func TestHostService_Checks(t *testing.T) {
 
 // A tool that fails answers with IsError set; a host with no tools refuses.
 func TestHostService_CallTool(t *testing.T) {
-	grant := runtime.Permissions{HostFunctions: []string{sdk.PermissionTool}}
+	grant := contract.Permissions{HostFunctions: []string{sdk.PermissionTool}}
 	h := newHostService(Config{Grant: grant, Tools: echoTool{}}, "/bin/x")
 	h.setInfo(&pb.InfoResponse{Name: "x", HostFunctions: []string{sdk.PermissionTool}})
 	tests := []struct {

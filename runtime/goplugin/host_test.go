@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -71,7 +71,7 @@ func (f *fakeTools) CallTool(_ context.Context, req sdk.ToolCallRequest) (sdk.To
 func hostFnsConfig(env []string, ask []string, grant ...string) goplugin.Config {
 	return goplugin.Config{
 		Env:   append(append([]string(nil), env...), askEnv+"="+strings.Join(ask, ",")),
-		Grant: runtime.Permissions{HostFunctions: grant},
+		Grant: contract.Permissions{HostFunctions: grant},
 	}
 }
 
@@ -171,7 +171,7 @@ func TestHostFunctions_Denied(t *testing.T) {
 		{name: "no tools on this host", ask: []string{sdk.PermissionTool}, grant: []string{sdk.PermissionTool}, call: tool("tool", toolArgs{Text: "upper"}),
 			want: sdk.ErrPermissionDenied, text: []string{sdk.HostCallTool, "no tools are configured on this host"}},
 		{name: "LLM fails", ask: []string{sdk.PermissionLLM}, grant: []string{sdk.PermissionLLM}, llm: failing, call: tool("llm", toolArgs{Text: "hi"}),
-			want: runtime.ErrPluginFailed, text: []string{sdk.HostLLM, "host function failed", "judge endpoint: 503"}},
+			want: contract.ErrPluginFailed, text: []string{sdk.HostLLM, "host function failed", "judge endpoint: 503"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -227,7 +227,7 @@ func TestHostFunctions_Timeout(t *testing.T) {
 	cfg.Limits.Timeout = 150 * time.Millisecond
 	p := openHelper(t, "hostfns", cfg)
 	start := time.Now()
-	if _, err := p.CallTool(context.Background(), tool("llm", toolArgs{Text: "slow"})); !errors.Is(err, runtime.ErrTimeout) {
+	if _, err := p.CallTool(context.Background(), tool("llm", toolArgs{Text: "slow"})); !errors.Is(err, contract.ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}
 	select {
@@ -325,7 +325,7 @@ func TestOpen_BadGrant(t *testing.T) {
 		p.Close(context.Background())
 		t.Fatal("opened")
 	}
-	if !errors.Is(err, runtime.ErrBadConfig) || !strings.Contains(err.Error(), `"network"`) || !strings.Contains(err.Error(), "grant.host_functions") {
+	if !errors.Is(err, contract.ErrBadConfig) || !strings.Contains(err.Error(), `"network"`) || !strings.Contains(err.Error(), "grant.host_functions") {
 		t.Fatalf("err = %v, want ErrBadConfig naming the permission", err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/sdk"
@@ -91,7 +91,7 @@ parameters = '{"type": "object", "properties": {"text": {"type": "string"}}}'
 	}
 }
 
-func TestPackOpener(t *testing.T) {
+func TestPackGoPlugin(t *testing.T) {
 	dir, exe := goPluginPack(t)
 	p, err := pack.Load(dir)
 	if err != nil {
@@ -99,7 +99,7 @@ func TestPackOpener(t *testing.T) {
 	}
 	base := helperConfig(t, "tools")
 	ctx := context.Background()
-	tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(base)}, runtime.PluginConfig{})
+	tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleGoPlugin: pack.GoPlugin(base)}, contract.PluginConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestPackOpener(t *testing.T) {
 
 // A go-plugin pack may call a host function only when the executable asks
 // for it, the manifest lists it and the user grants it.
-func TestPackOpener_HostFunctions(t *testing.T) {
+func TestPackGoPlugin_HostFunctions(t *testing.T) {
 	tests := []struct {
 		name     string
 		manifest []string
@@ -151,8 +151,8 @@ func TestPackOpener_HostFunctions(t *testing.T) {
 			base.LLM = &fakeLLM{}
 			base.Grant.HostFunctions = []string{sdk.PermissionLLM, sdk.PermissionTool} // replaced by the pack's grant
 			ctx := context.Background()
-			tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleGoPlugin: goplugin.PackOpener(base)},
-				runtime.PluginConfig{Grant: runtime.Permissions{HostFunctions: tt.grant}})
+			tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleGoPlugin: pack.GoPlugin(base)},
+				contract.PluginConfig{Grant: contract.Permissions{HostFunctions: tt.grant}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,10 +11,11 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	pb "github.com/toolbrain/toolbrain/runtime/goplugin/internal/proto"
 	"github.com/toolbrain/toolbrain/runtime/goplugin/internal/wire"
 	"github.com/toolbrain/toolbrain/runtime/internal/typed"
+	"github.com/toolbrain/toolbrain/runtime/limits"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -50,7 +51,7 @@ type Plugin struct {
 	kind    sdk.Kind
 	sdkVer  string
 	exports map[string]bool
-	perms   runtime.Permissions // the host functions it may call
+	perms   contract.Permissions // the host functions it may call
 
 	// mu guards the fields below and is held only to read or change them,
 	// never across a start or a stop (net/http's Server.Shutdown does the
@@ -112,7 +113,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Plugin, error) {
 	for _, f := range info.GetFunctions() {
 		p.exports[f] = true
 	}
-	p.perms = runtime.Permissions{HostFunctions: effective(info.GetHostFunctions(), cfg.Grant, cfg.manifest)}
+	p.perms = contract.Permissions{HostFunctions: effective(info.GetHostFunctions(), cfg.Grant, cfg.Manifest)}
 	p.cur, p.starts = c, 1
 	return p, nil
 }
@@ -133,12 +134,12 @@ func (p *Plugin) Version() string { return p.version }
 func (p *Plugin) SDKVersion() string { return p.sdkVer }
 
 // Limits are the effective limits.
-func (p *Plugin) Limits() runtime.Limits { return p.cfg.Limits }
+func (p *Plugin) Limits() limits.Limits { return p.cfg.Limits }
 
 // Permissions are the effective permissions: in HostFunctions, the host
 // functions' permissions that the plugin asks for and the configuration
 // grants (and, for a pack, its manifest lists).
-func (p *Plugin) Permissions() runtime.Permissions { return p.perms }
+func (p *Plugin) Permissions() contract.Permissions { return p.perms }
 
 // Exports reports whether the plugin serves function name.
 func (p *Plugin) Exports(name string) bool { return p.exports[name] }
@@ -152,7 +153,7 @@ func (p *Plugin) Restarts() int {
 }
 
 // Close stops the process: go-plugin asks it to shut down and kills it after
-// two seconds. Calls in flight fail; later calls fail with runtime.ErrClosed.
+// two seconds. Calls in flight fail; later calls fail with contract.ErrClosed.
 // A restart under way gives up at once (its process is killed when its start
 // returns). Close returns ctx.Err() when ctx is done first, leaving the stop
 // to finish in the background; it never waits for a start to finish.
@@ -180,7 +181,7 @@ func (p *Plugin) Close(ctx context.Context) error {
 
 // Call runs function with a JSON input and returns its JSON output. The call
 // stops at the plugin's timeout or when ctx is done, whichever comes first
-// (the error then wraps runtime.ErrTimeout, or ctx.Err()); gRPC passes the
+// (the error then wraps contract.ErrTimeout, or ctx.Err()); gRPC passes the
 // deadline and the cancellation on to the plugin's context. A timeout leaves
 // the process running. Errors name the plugin, its path and the function.
 // A panic in the host while it handles the plugin's answer is recovered as
@@ -206,7 +207,7 @@ const frameOverhead = 64
 
 func (p *Plugin) call(ctx context.Context, function string, input []byte) ([]byte, error) {
 	if !p.exports[function] {
-		return nil, runtime.ErrNoFunction
+		return nil, contract.ErrNoFunction
 	}
 	select {
 	case p.sem <- struct{}{}:
@@ -239,15 +240,15 @@ func (p *Plugin) call(ctx context.Context, function string, input []byte) ([]byt
 			return nil, err
 		}
 		if is := wire.Sentinel(resp.GetErrorCode()); is != nil {
-			return nil, fmt.Errorf("%w: %w", runtime.ErrPluginFailed, &remoteError{msg: resp.GetError(), is: is})
+			return nil, fmt.Errorf("%w: %w", contract.ErrPluginFailed, &remoteError{msg: resp.GetError(), is: is})
 		}
-		return nil, fmt.Errorf("%w: %s", runtime.ErrPluginFailed, resp.GetError())
+		return nil, fmt.Errorf("%w: %s", contract.ErrPluginFailed, resp.GetError())
 	}
 	if n := resp.GetOutputTooLarge(); n > 0 {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", runtime.ErrOutputLimit, n, p.cfg.Limits.MaxOutputBytes)
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", contract.ErrOutputLimit, n, p.cfg.Limits.MaxOutputBytes)
 	}
 	if len(resp.GetOutput()) > p.cfg.Limits.MaxOutputBytes {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", runtime.ErrOutputLimit, len(resp.GetOutput()), p.cfg.Limits.MaxOutputBytes)
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", contract.ErrOutputLimit, len(resp.GetOutput()), p.cfg.Limits.MaxOutputBytes)
 	}
 	return resp.GetOutput(), nil
 }
@@ -265,7 +266,7 @@ func (p *Plugin) expired(ctx, cctx context.Context) error {
 	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
 		return context.DeadlineExceeded
 	}
-	return fmt.Errorf("%w: no answer after %v", runtime.ErrTimeout, p.cfg.Limits.Timeout)
+	return fmt.Errorf("%w: no answer after %v", contract.ErrTimeout, p.cfg.Limits.Timeout)
 }
 
 // remoteError is a plugin's error that wrapped an sdk sentinel in the

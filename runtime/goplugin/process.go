@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	pb "github.com/toolbrain/toolbrain/runtime/goplugin/internal/proto"
 	"github.com/toolbrain/toolbrain/runtime/goplugin/internal/wire"
 	"github.com/toolbrain/toolbrain/sdk"
@@ -76,7 +76,7 @@ func (p *Plugin) conn(ctx context.Context) (*conn, error) {
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
-			return nil, runtime.ErrClosed
+			return nil, contract.ErrClosed
 		}
 		if c := p.cur; c != nil && !c.client.Exited() {
 			p.mu.Unlock()
@@ -113,7 +113,7 @@ func (p *Plugin) conn(ctx context.Context) (*conn, error) {
 			return nil, err
 		case closed:
 			c.kill()
-			return nil, runtime.ErrClosed
+			return nil, contract.ErrClosed
 		}
 		return c, nil
 	}
@@ -165,7 +165,7 @@ func (p *Plugin) start(ctx context.Context) (*conn, *pb.InfoResponse, error) {
 	if p.cfg.SHA256 != "" {
 		sum, err := hex.DecodeString(p.cfg.SHA256)
 		if err != nil || len(sum) != sha256.Size {
-			return nil, nil, fmt.Errorf("plugin %s: %w: sha256 %q is not 64 hex digits", p.path, runtime.ErrBadConfig, p.cfg.SHA256)
+			return nil, nil, fmt.Errorf("plugin %s: %w: sha256 %q is not 64 hex digits", p.path, contract.ErrBadConfig, p.cfg.SHA256)
 		}
 		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
@@ -244,7 +244,7 @@ func (p *Plugin) start(ctx context.Context) (*conn, *pb.InfoResponse, error) {
 	case !kind.Valid():
 		return fail(fmt.Errorf("%w: plugin %q declares unknown kind %q", ErrStart, info.GetName(), kind))
 	case p.cfg.Kind != "" && kind != p.cfg.Kind:
-		return fail(fmt.Errorf("%w: plugin %q is a %s plugin, configured as %s", runtime.ErrBadConfig, info.GetName(), kind, p.cfg.Kind))
+		return fail(fmt.Errorf("%w: plugin %q is a %s plugin, configured as %s", contract.ErrBadConfig, info.GetName(), kind, p.cfg.Kind))
 	}
 	c.streams = info.GetStream()
 	if hs != nil {
@@ -288,7 +288,7 @@ func (p *Plugin) handshake(ctx context.Context, c *conn) (plugin.ClientProtocol,
 		return nil, fmt.Errorf("%w: %w", ErrStart, ctx.Err())
 	case <-p.closing:
 		go func() { <-ch; c.kill() }()
-		return nil, runtime.ErrClosed
+		return nil, contract.ErrClosed
 	}
 }
 
@@ -312,27 +312,27 @@ func startError(err error, tail *lineTail) error {
 	return fmt.Errorf("%w: %w%s", ErrStart, err, tail.suffix())
 }
 
-// classify turns a failed gRPC call into the runtime's error, the caller's
+// classify turns a failed gRPC call into the contract's error, the caller's
 // cancellation first.
 func (p *Plugin) classify(ctx context.Context, c *conn, err error) error {
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: no answer after %v", runtime.ErrTimeout, p.cfg.Limits.Timeout)
+		return fmt.Errorf("%w: no answer after %v", contract.ErrTimeout, p.cfg.Limits.Timeout)
 	case errors.Is(err, errStreamAborted):
-		return fmt.Errorf("%w: %w", runtime.ErrTimeout, err)
+		return fmt.Errorf("%w: %w", contract.ErrTimeout, err)
 	case errors.Is(err, errStreamClosed):
 		return p.crashed(c, err.Error())
 	}
 	st, _ := status.FromError(err)
 	switch st.Code() {
 	case codes.DeadlineExceeded:
-		return fmt.Errorf("%w: no answer after %v", runtime.ErrTimeout, p.cfg.Limits.Timeout)
+		return fmt.Errorf("%w: no answer after %v", contract.ErrTimeout, p.cfg.Limits.Timeout)
 	case codes.ResourceExhausted:
-		return fmt.Errorf("%w: %s", runtime.ErrOutputLimit, st.Message())
+		return fmt.Errorf("%w: %s", contract.ErrOutputLimit, st.Message())
 	case codes.Unimplemented:
-		return fmt.Errorf("%w: %s", runtime.ErrNoFunction, st.Message())
+		return fmt.Errorf("%w: %s", contract.ErrNoFunction, st.Message())
 	case codes.Unavailable, codes.Canceled:
 		return p.crashed(c, st.Message())
 	}
@@ -365,7 +365,7 @@ func (p *Plugin) crashed(c *conn, msg string) error {
 	closed := p.closed
 	p.mu.Unlock()
 	if closed {
-		return runtime.ErrClosed
+		return contract.ErrClosed
 	}
 	// The connection breaks a moment before the process is reaped; wait
 	// for the exit status, which says more than "EOF". A process that

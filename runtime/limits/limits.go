@@ -2,8 +2,8 @@
 // time, output size, concurrent calls) and their defaults: the part of the
 // plugin contract that configuration names. It imports no engine, so that
 // core/config and other configuration readers can name a plugin's limits
-// without linking the WebAssembly runtime; runtime re-exports the type as
-// runtime.Limits and enforces it.
+// without linking the WebAssembly runtime; runtime/wasmhost and runtime/goplugin
+// enforce it.
 package limits
 
 import "time"
@@ -28,8 +28,8 @@ const (
 
 // Limits bound one plugin. The zero value means the defaults; a plugin's
 // manifest sets them and toolbrain.toml may override them field by field
-// (see [Limits.Override]). Package runtime checks them when it loads a
-// plugin (a field out of range fails the load with runtime.ErrBadConfig).
+// (see [Limits.Override]). The plugin hosts check them when they load a
+// plugin (a field out of range fails the load with contract.ErrBadConfig).
 type Limits struct {
 	// MemoryPages caps the plugin's linear memory, and separately the
 	// Extism kernel memory it allocates, in 64 KiB pages.

@@ -8,10 +8,11 @@ import (
 	"testing"
 
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/mcp"
 	"github.com/toolbrain/toolbrain/runtime/mcp/mcptest"
 	"github.com/toolbrain/toolbrain/runtime/pack"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -78,12 +79,12 @@ func calculatorPack(b *testing.B) *pack.Tools {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	h, err := runtime.NewHost(ctx, runtime.HostConfig{CacheDir: filepath.Join(b.TempDir(), "cache")})
+	h, err := wasmhost.NewHost(ctx, wasmhost.HostConfig{CacheDir: filepath.Join(b.TempDir(), "cache")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { h.Close(ctx) })
-	tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleWASM: pack.WASM(h)}, runtime.PluginConfig{})
+	tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleWASM: pack.WASM(h)}, contract.PluginConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}

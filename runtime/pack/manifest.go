@@ -11,7 +11,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
+	"github.com/toolbrain/toolbrain/runtime/limits"
 	"github.com/toolbrain/toolbrain/runtime/schema"
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -24,7 +25,7 @@ type ModuleKind string
 
 // Module kinds.
 const (
-	// ModuleWASM is a WebAssembly module run by runtime.Host; it exports
+	// ModuleWASM is a WebAssembly module run by wasmhost.Host; it exports
 	// call_tool and dispatches on the request's tool name.
 	ModuleWASM ModuleKind = "wasm"
 	// ModuleGoPlugin is an executable served through hashicorp/go-plugin
@@ -45,10 +46,10 @@ const (
 //	path = "calculator.wasm"
 //	sha256 = "9f86d0…"              # written by Build
 //
-//	[limits]                        # runtime.Limits (optional)
+//	[limits]                        # limits.Limits (optional)
 //	timeout = "1s"
 //
-//	[permissions]                   # runtime.Permissions (optional)
+//	[permissions]                   # contract.Permissions (optional)
 //	host_functions = ["log"]
 //
 //	[[tools]]
@@ -75,8 +76,8 @@ type Manifest struct {
 	Module ModuleRef `json:"module"`
 	// Limits and Permissions are what the module asks for; the user's
 	// configuration overrides the limits and grants the permissions.
-	Limits      runtime.Limits      `json:"limits"`
-	Permissions runtime.Permissions `json:"permissions"`
+	Limits      limits.Limits        `json:"limits"`
+	Permissions contract.Permissions `json:"permissions"`
 	// Tools are the tools the module serves, as the model sees them; each
 	// call's arguments are checked against their parameters schema.
 	Tools []sdk.ToolSpec `json:"tools"`
@@ -96,15 +97,15 @@ type ModuleRef struct {
 // rawManifest is the TOML shape; parameters stay untyped until converted
 // to JSON.
 type rawManifest struct {
-	Name        string              `toml:"name"`
-	Version     string              `toml:"version"`
-	SDKVersion  string              `toml:"sdk_version"`
-	Description string              `toml:"description"`
-	Files       []string            `toml:"files"`
-	Module      rawModule           `toml:"module"`
-	Limits      runtime.Limits      `toml:"limits"`
-	Permissions runtime.Permissions `toml:"permissions"`
-	Tools       []rawTool           `toml:"tools"`
+	Name        string               `toml:"name"`
+	Version     string               `toml:"version"`
+	SDKVersion  string               `toml:"sdk_version"`
+	Description string               `toml:"description"`
+	Files       []string             `toml:"files"`
+	Module      rawModule            `toml:"module"`
+	Limits      limits.Limits        `toml:"limits"`
+	Permissions contract.Permissions `toml:"permissions"`
+	Tools       []rawTool            `toml:"tools"`
 }
 
 type rawModule struct {

@@ -10,8 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/schema"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -23,12 +24,12 @@ type Module interface {
 }
 
 // Caller is implemented by modules that can call any exported function by
-// name (a *runtime.Plugin does); CallFile uses it for functions other than
+// name (a *wasmhost.Plugin does); CallFile uses it for functions other than
 // call_tool.
 type Caller interface {
 	// Call runs the exported function with input (JSON) and returns its
 	// output. An error means the function failed or does not exist; its
-	// sentinels are the runtime's (runtime.ErrNoFunction, ErrTimeout, ...).
+	// sentinels are runtime/contract's (contract.ErrNoFunction, ErrTimeout, ...).
 	Call(ctx context.Context, function string, input []byte) ([]byte, error)
 }
 
@@ -38,14 +39,14 @@ type Opener interface {
 	// Open starts p's module with cfg (the user's limits and grants) and
 	// returns it ready for calls. An error means the module could not be
 	// read, checked or started; it names the pack.
-	Open(ctx context.Context, p *Pack, cfg runtime.PluginConfig) (Module, error)
+	Open(ctx context.Context, p *Pack, cfg contract.PluginConfig) (Module, error)
 }
 
 // OpenerFunc adapts a function to [Opener].
-type OpenerFunc func(ctx context.Context, p *Pack, cfg runtime.PluginConfig) (Module, error)
+type OpenerFunc func(ctx context.Context, p *Pack, cfg contract.PluginConfig) (Module, error)
 
 // Open calls f.
-func (f OpenerFunc) Open(ctx context.Context, p *Pack, cfg runtime.PluginConfig) (Module, error) {
+func (f OpenerFunc) Open(ctx context.Context, p *Pack, cfg contract.PluginConfig) (Module, error) {
 	return f(ctx, p, cfg)
 }
 
@@ -56,7 +57,7 @@ func (f OpenerFunc) Open(ctx context.Context, p *Pack, cfg runtime.PluginConfig)
 type Openers map[ModuleKind]Opener
 
 // Open implements Opener.
-func (o Openers) Open(ctx context.Context, p *Pack, cfg runtime.PluginConfig) (Module, error) {
+func (o Openers) Open(ctx context.Context, p *Pack, cfg contract.PluginConfig) (Module, error) {
 	op, ok := o[p.Manifest.Module.Kind]
 	if !ok || op == nil {
 		return nil, fmt.Errorf("pack %s: %w %q", p.source, ErrNoOpener, p.Manifest.Module.Kind)
@@ -68,8 +69,8 @@ func (o Openers) Open(ctx context.Context, p *Pack, cfg runtime.PluginConfig) (M
 // module into h as a tool plugin, with the manifest's SDK version, limits
 // and permissions (cfg overrides the limits and grants permissions, as for
 // any plugin).
-func WASM(h *runtime.Host) Opener {
-	return OpenerFunc(func(ctx context.Context, p *Pack, cfg runtime.PluginConfig) (Module, error) {
+func WASM(h *wasmhost.Host) Opener {
+	return OpenerFunc(func(ctx context.Context, p *Pack, cfg contract.PluginConfig) (Module, error) {
 		if p.Manifest.Module.Kind != ModuleWASM {
 			return nil, fmt.Errorf("pack %s: %w %q (this opener runs wasm)", p.source, ErrNoOpener, p.Manifest.Module.Kind)
 		}
@@ -77,7 +78,7 @@ func WASM(h *runtime.Host) Opener {
 		if err != nil {
 			return nil, err
 		}
-		m := runtime.Manifest{
+		m := contract.Manifest{
 			Name: p.Manifest.Name, Version: p.Manifest.Version, SDKVersion: p.Manifest.SDKVersion,
 			Kind: sdk.KindTool, Limits: p.Manifest.Limits, Permissions: p.Manifest.Permissions,
 		}
@@ -89,7 +90,7 @@ func WASM(h *runtime.Host) Opener {
 	})
 }
 
-var _ Module = (*runtime.Plugin)(nil)
+var _ Module = (*wasmhost.Plugin)(nil)
 
 // Tools is an opened pack: its tools, served by its module, with every
 // call's arguments checked against the tool's schema first. It implements
@@ -105,7 +106,7 @@ var _ sdk.Tool = (*Tools)(nil)
 // Open verifies p's module and starts it with opener (often an [Openers]).
 // cfg is the user's configuration of the pack in toolbrain.toml.
 // Cancelling ctx abandons the start.
-func Open(ctx context.Context, p *Pack, opener Opener, cfg runtime.PluginConfig) (*Tools, error) {
+func Open(ctx context.Context, p *Pack, opener Opener, cfg contract.PluginConfig) (*Tools, error) {
 	if err := p.Verify(); err != nil {
 		return nil, err
 	}
@@ -141,17 +142,17 @@ func (t *Tools) Close(ctx context.Context) error { return t.module.Close(ctx) }
 // CallOptions configure [CallFile]. Host is required for WebAssembly.
 type CallOptions struct {
 	// Host runs WebAssembly modules.
-	Host *runtime.Host
+	Host *wasmhost.Host
 	// Openers open packs of other kinds (goplugin); the WASM opener on
 	// Host is added for "wasm" when missing.
 	Openers Openers
 	// Config is the plugin's user configuration (limit overrides, grants).
-	Config runtime.PluginConfig
+	Config contract.PluginConfig
 	// Manifest describes a bare .wasm file: Name defaults to the file's
 	// base name, and SDKVersion must be set unless the module exports
 	// toolbrain_sdk_version. Kind is left empty so that any exported
 	// function may be called. Ignored for packs.
-	Manifest runtime.Manifest
+	Manifest contract.Manifest
 }
 
 // CallFile calls one function of a plugin and returns its JSON output; it
@@ -175,7 +176,7 @@ func CallFile(ctx context.Context, path, function string, input []byte, opts Cal
 	}
 	if wasm {
 		if opts.Host == nil {
-			return nil, fmt.Errorf("call %s: no runtime.Host for a WebAssembly module", path)
+			return nil, fmt.Errorf("call %s: no wasmhost.Host for a WebAssembly module", path)
 		}
 		m := opts.Manifest
 		if m.Name == "" {
@@ -211,7 +212,7 @@ func CallFile(ctx context.Context, path, function string, input []byte, opts Cal
 	if function != sdk.ToolFunction {
 		c, ok := tools.Module().(Caller)
 		if !ok {
-			return nil, fmt.Errorf("call %s: %w: a %s module serves only %s", path, runtime.ErrNoFunction, p.Manifest.Module.Kind, sdk.ToolFunction)
+			return nil, fmt.Errorf("call %s: %w: a %s module serves only %s", path, contract.ErrNoFunction, p.Manifest.Module.Kind, sdk.ToolFunction)
 		}
 		return c.Call(ctx, function, input)
 	}

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/sdk"
 )
@@ -41,16 +41,16 @@ func TestOpen_PluggableOpener(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No opener for the kind.
-	if _, err := pack.Open(ctx, p, pack.Openers{pack.ModuleWASM: pack.WASM(nil)}, runtime.PluginConfig{}); !errors.Is(err, pack.ErrNoOpener) {
+	if _, err := pack.Open(ctx, p, pack.Openers{pack.ModuleWASM: pack.WASM(nil)}, contract.PluginConfig{}); !errors.Is(err, pack.ErrNoOpener) {
 		t.Fatalf("err = %v, want ErrNoOpener", err)
 	}
 	mod := &fakeModule{}
-	var gotCfg runtime.PluginConfig
-	opener := pack.OpenerFunc(func(ctx context.Context, p *pack.Pack, cfg runtime.PluginConfig) (pack.Module, error) {
+	var gotCfg contract.PluginConfig
+	opener := pack.OpenerFunc(func(ctx context.Context, p *pack.Pack, cfg contract.PluginConfig) (pack.Module, error) {
 		gotCfg = cfg
 		return mod, nil
 	})
-	cfg := runtime.PluginConfig{Config: map[string]string{"k": "v"}}
+	cfg := contract.PluginConfig{Config: map[string]string{"k": "v"}}
 	tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleGoPlugin: opener}, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -92,10 +92,10 @@ func TestOpen_PluggableOpener(t *testing.T) {
 	// A tampered module never reaches the opener.
 	os.WriteFile(filepath.Join(dir, "mod", "demo.wasm"), []byte("#!/bin/false\n"), 0o644)
 	called := false
-	_, err = pack.Open(ctx, p, pack.OpenerFunc(func(context.Context, *pack.Pack, runtime.PluginConfig) (pack.Module, error) {
+	_, err = pack.Open(ctx, p, pack.OpenerFunc(func(context.Context, *pack.Pack, contract.PluginConfig) (pack.Module, error) {
 		called = true
 		return mod, nil
-	}), runtime.PluginConfig{})
+	}), contract.PluginConfig{})
 	if !errors.Is(err, pack.ErrHashMismatch) || called {
 		t.Errorf("tampered: err %v, opener called %v", err, called)
 	}

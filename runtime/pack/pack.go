@@ -42,8 +42,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/schema"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -173,7 +173,7 @@ func (p *Pack) validateModule() error {
 	if err != nil {
 		return err
 	}
-	if err := runtime.ValidateModule(context.Background(), b); err != nil {
+	if err := wasmhost.ValidateModule(context.Background(), b); err != nil {
 		return fmt.Errorf("pack %s: module %s: %w", p.source, p.Manifest.Module.Path, err)
 	}
 	return nil

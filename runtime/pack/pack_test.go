@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolbrain/toolbrain/runtime"
 	"github.com/toolbrain/toolbrain/runtime/pack"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 )
 
 const goodManifest = `# a comment that Build keeps
@@ -457,7 +457,7 @@ func TestVerify_NotWebAssembly(t *testing.T) {
 			dir := writePack(t, goodManifest, tt.module)
 			_, err := pack.Build(dir, t.TempDir())
 			for what, err := range map[string]error{"build": err, "verify": verifyErr(dir), "install": installErr(dir, t.TempDir())} {
-				if !errors.Is(err, runtime.ErrBadModule) || !strings.Contains(err.Error(), "mod/demo.wasm") || !strings.Contains(err.Error(), tt.mention) {
+				if !errors.Is(err, wasmhost.ErrBadModule) || !strings.Contains(err.Error(), "mod/demo.wasm") || !strings.Contains(err.Error(), tt.mention) {
 					t.Errorf("%s: err = %v, want ErrBadModule naming mod/demo.wasm and %q", what, err, tt.mention)
 				}
 			}

@@ -4,7 +4,7 @@
 // [EmbeddedInterpreter]); any module of the interpreter plugin kind
 // (sdk/ABI.md) can replace it through [Options.Interpreter].
 //
-// A [Sandbox] owns a runtime.Host and a pool of started interpreter
+// A [Sandbox] owns a wasmhost.Host and a pool of started interpreter
 // instances. [Sandbox.Start] hands one to an [Episode]: successive
 // [Episode.Run] calls share its globals, and [Episode.Close] discards it, so
 // no state crosses episodes. [Run] does all of this for one program.

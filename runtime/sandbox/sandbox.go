@@ -12,7 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
+	"github.com/toolbrain/toolbrain/runtime/limits"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -109,10 +111,10 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.MaxCodeBytes, DefaultMaxCodeBytes)
 	def(&o.PoolSize, DefaultPoolSize)
 	if o.Timeout < 0 || o.MaxSteps < 0 || o.MaxOutputBytes < 0 || o.MaxToolCalls < 0 || o.MaxToolArgBytes < 0 || o.MaxCodeBytes < 0 {
-		return o, fmt.Errorf("sandbox: %w: negative limit", runtime.ErrBadConfig)
+		return o, fmt.Errorf("sandbox: %w: negative limit", contract.ErrBadConfig)
 	}
 	if len(o.ToolSpecs) > 0 && o.Tools == nil {
-		return o, fmt.Errorf("sandbox: %w: ToolSpecs without Tools to run them", runtime.ErrBadConfig)
+		return o, fmt.Errorf("sandbox: %w: ToolSpecs without Tools to run them", contract.ErrBadConfig)
 	}
 	return o, nil
 }
@@ -124,12 +126,12 @@ func (o Options) withDefaults() (Options, error) {
 // for concurrent use.
 type Sandbox struct {
 	opts     Options
-	host     *runtime.Host
-	manifest runtime.Manifest
-	cfg      runtime.PluginConfig
+	host     *wasmhost.Host
+	manifest contract.Manifest
+	cfg      contract.PluginConfig
 	tools    map[string]bool
 
-	pool     chan *runtime.Plugin
+	pool     chan *wasmhost.Plugin
 	stopFill context.CancelFunc // ends the filler's context
 	filler   sync.WaitGroup
 	mu       sync.Mutex
@@ -148,16 +150,16 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	for _, t := range opts.ToolSpecs {
 		s.tools[t.Name] = true
 	}
-	s.host, err = runtime.NewHost(ctx, runtime.HostConfig{CacheDir: opts.CacheDir, Tools: router{}})
+	s.host, err = wasmhost.NewHost(ctx, wasmhost.HostConfig{CacheDir: opts.CacheDir, Tools: router{}})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	s.manifest = runtime.Manifest{
+	s.manifest = contract.Manifest{
 		Name: opts.Name, Kind: sdk.KindInterpreter,
-		Permissions: runtime.Permissions{HostFunctions: []string{sdk.PermissionTool}},
+		Permissions: contract.Permissions{HostFunctions: []string{sdk.PermissionTool}},
 	}
-	s.cfg = runtime.PluginConfig{
-		Limits: runtime.Limits{
+	s.cfg = contract.PluginConfig{
+		Limits: limits.Limits{
 			MemoryPages: opts.MemoryPages,
 			Timeout:     opts.Timeout,
 			// The response carries the printed output and the final
@@ -165,7 +167,7 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 			MaxOutputBytes: 12*opts.MaxOutputBytes + 1<<20,
 			MaxInstances:   1, // one instance per episode: its globals are the episode's
 		},
-		Grant: runtime.Permissions{HostFunctions: []string{sdk.PermissionTool}},
+		Grant: contract.Permissions{HostFunctions: []string{sdk.PermissionTool}},
 	}
 	first, err := s.load(ctx)
 	if err != nil {
@@ -173,7 +175,7 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		return nil, err
 	}
 	if opts.PoolSize > 0 {
-		s.pool = make(chan *runtime.Plugin, opts.PoolSize)
+		s.pool = make(chan *wasmhost.Plugin, opts.PoolSize)
 		s.pool <- first
 		fillCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 		s.stopFill = stop
@@ -192,7 +194,7 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 func (s *Sandbox) ToolSpecs() []sdk.ToolSpec { return slices.Clone(s.opts.ToolSpecs) }
 
 // load starts one interpreter instance.
-func (s *Sandbox) load(ctx context.Context) (*runtime.Plugin, error) {
+func (s *Sandbox) load(ctx context.Context) (*wasmhost.Plugin, error) {
 	p, err := s.host.Load(ctx, s.opts.Interpreter, s.manifest, s.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
@@ -244,7 +246,7 @@ func (s *Sandbox) fill(ctx context.Context) {
 
 // take returns a started interpreter: a pooled one when one is ready,
 // otherwise a new one started now.
-func (s *Sandbox) take(ctx context.Context) (*runtime.Plugin, error) {
+func (s *Sandbox) take(ctx context.Context) (*wasmhost.Plugin, error) {
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
@@ -322,7 +324,7 @@ type Episode struct {
 	s  *Sandbox
 	mu sync.Mutex
 
-	plugin    *runtime.Plugin
+	plugin    *wasmhost.Plugin
 	task      *sdk.Task          // stamped on every tool call; never changed
 	life      context.Context    // cancelled by Close: a Run in progress stops
 	end       context.CancelFunc // cancels life
@@ -501,13 +503,13 @@ func (e *Episode) Run(ctx context.Context, code string) (Result, error) {
 // the instance survived.
 func classify(err error) (kind string, sentinel error, healthy bool) {
 	switch {
-	case errors.Is(err, runtime.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, contract.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "timeout", ErrTimeout, false
-	case errors.Is(err, runtime.ErrMemoryLimit):
+	case errors.Is(err, wasmhost.ErrMemoryLimit):
 		return "memory", ErrMemory, false
-	case errors.Is(err, runtime.ErrOutputLimit):
+	case errors.Is(err, contract.ErrOutputLimit):
 		return "output", ErrOutput, false
-	case errors.Is(err, runtime.ErrPluginFailed):
+	case errors.Is(err, contract.ErrPluginFailed):
 		return "crash", ErrCrashed, true
 	case errors.Is(err, context.Canceled):
 		return "cancelled", ErrCrashed, false

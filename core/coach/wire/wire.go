@@ -30,7 +30,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/train"
 	"github.com/toolbrain/toolbrain/core/train/loss"
 	"github.com/toolbrain/toolbrain/core/train/optim"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/runtime/mcp"
 	"github.com/toolbrain/toolbrain/runtime/pack"
@@ -285,14 +285,14 @@ func (e *Env) openPacks(ctx context.Context, cfg config.Config) ([]sdk.ToolSpec,
 	}
 	openers := pack.Openers{
 		pack.ModuleWASM:     pack.WASM(e.Scoring.WASM),
-		pack.ModuleGoPlugin: goplugin.PackOpener(goplugin.Config{LLM: e.Scoring.LLM()}),
+		pack.ModuleGoPlugin: pack.GoPlugin(goplugin.Config{LLM: e.Scoring.LLM()}),
 	}
 	for i, path := range cfg.Train.Packs {
 		p, err := pack.Load(path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("train.packs[%d]: %w", i, err)
 		}
-		tools, err := pack.Open(ctx, p, openers, runtime.PluginConfig{Limits: cfg.Plugins.Limits, Config: cfg.Train.PackConfig[p.Manifest.Name]})
+		tools, err := pack.Open(ctx, p, openers, contract.PluginConfig{Limits: cfg.Plugins.Limits, Config: cfg.Train.PackConfig[p.Manifest.Name]})
 		if err != nil {
 			return nil, nil, fmt.Errorf("train.packs[%d] %s: %w", i, path, err)
 		}

@@ -15,8 +15,9 @@ import (
 
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/plugins/packs/calculator"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/pack"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 	"github.com/toolbrain/toolbrain/sdk/plugintest"
 )
@@ -78,11 +79,11 @@ func assemble(t *testing.T) string {
 	return dir
 }
 
-func newHost(t *testing.T) *runtime.Host {
+func newHost(t *testing.T) *wasmhost.Host {
 	t.Helper()
 	// The cache shared with the runtime tests: compiling a Go module takes
 	// about two seconds on 2 cores, loading it from the cache milliseconds.
-	h, err := runtime.NewHost(context.Background(), runtime.HostConfig{CacheDir: filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache")})
+	h, err := wasmhost.NewHost(context.Background(), wasmhost.HostConfig{CacheDir: filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestCalculator_Pack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleWASM: pack.WASM(newHost(t))}, runtime.PluginConfig{})
+	tools, err := pack.Open(ctx, p, pack.Openers{pack.ModuleWASM: pack.WASM(newHost(t))}, contract.PluginConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestCalculator_Tampered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pack.Open(ctx, p, pack.WASM(host), runtime.PluginConfig{}); !errors.Is(err, pack.ErrHashMismatch) {
+		if _, err := pack.Open(ctx, p, pack.WASM(host), contract.PluginConfig{}); !errors.Is(err, pack.ErrHashMismatch) {
 			t.Errorf("Open(%s) = %v, want ErrHashMismatch", path, err)
 		}
 		if _, err := pack.CallFile(ctx, path, "", []byte(`{"name":"sqrt","arguments":{"x":4}}`), pack.CallOptions{Host: host}); !errors.Is(err, pack.ErrHashMismatch) {
@@ -311,12 +312,12 @@ func BenchmarkCalculator(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		h, err := runtime.NewHost(ctx, runtime.HostConfig{})
+		h, err := wasmhost.NewHost(ctx, wasmhost.HostConfig{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer h.Close(ctx)
-		tools, err := pack.Open(ctx, p, pack.WASM(h), runtime.PluginConfig{})
+		tools, err := pack.Open(ctx, p, pack.WASM(h), contract.PluginConfig{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/toolbrain/toolbrain/plugins/packs/email"
 	"github.com/toolbrain/toolbrain/plugins/packs/email/corpus"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
 	"github.com/toolbrain/toolbrain/runtime/pack"
 	"github.com/toolbrain/toolbrain/sdk"
@@ -53,7 +53,7 @@ func TestPack_GoPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tools, err := pack.Open(ctx, p, goplugin.PackOpener(goplugin.Config{}), runtime.PluginConfig{Config: map[string]string{"corpus": corpusDir}})
+	tools, err := pack.Open(ctx, p, pack.GoPlugin(goplugin.Config{}), contract.PluginConfig{Config: map[string]string{"corpus": corpusDir}})
 	if err != nil {
 		t.Fatal(err)
 	}

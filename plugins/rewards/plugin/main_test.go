@@ -12,8 +12,9 @@ import (
 
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/plugins/rewards"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/goplugin"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -51,12 +52,12 @@ func open(t *testing.T, config map[string]string) *goplugin.Plugin {
 // in-process reward, the WebAssembly plugin and this process, against
 // hand-written expectations. One test body, every transport.
 func TestExactMatch_EveryTransport(t *testing.T) {
-	h, err := runtime.NewHost(context.Background(), runtime.HostConfig{CacheDir: filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache")})
+	h, err := wasmhost.NewHost(context.Background(), wasmhost.HostConfig{CacheDir: filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close(context.Background())
-	wasm, err := h.LoadFile(context.Background(), pluginbuild.Path(t, "exactmatch-go.wasm"), runtime.Manifest{Name: "exactmatch-go", Kind: sdk.KindReward}, runtime.PluginConfig{})
+	wasm, err := h.LoadFile(context.Background(), pluginbuild.Path(t, "exactmatch-go.wasm"), contract.Manifest{Name: "exactmatch-go", Kind: sdk.KindReward}, contract.PluginConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

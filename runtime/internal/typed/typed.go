@@ -1,6 +1,6 @@
 // Package typed gives a plugin that calls its functions by name, JSON in
 // and out, the typed method of every sdk kind. The WebAssembly plugin
-// (runtime.Plugin) and the go-plugin one (runtime/goplugin.Plugin) embed
+// (runtime/wasmhost.Plugin) and the go-plugin one (runtime/goplugin.Plugin) embed
 // its [Methods] under an unexported name, so that the methods are theirs
 // and the type is no part of either package's API.
 package typed

@@ -11,7 +11,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk/plugintest"
 )
 
@@ -24,18 +25,18 @@ func TestWASM_SameScores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m runtime.Manifest
+	var m contract.Manifest
 	if _, err := toml.DecodeFile(filepath.Join("..", "..", "..", "wasm", "emailreward-go", "manifest.toml"), &m); err != nil {
 		t.Fatal(err)
 	}
-	h, err := runtime.NewHost(ctx, runtime.HostConfig{})
+	h, err := wasmhost.NewHost(ctx, wasmhost.HostConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close(ctx)
 	for _, tt := range rewardCases {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := runtime.PluginConfig{Grant: runtime.Permissions{HostFunctions: []string{"config"}}, Config: map[string]string{}}
+			cfg := contract.PluginConfig{Grant: contract.Permissions{HostFunctions: []string{"config"}}, Config: map[string]string{}}
 			if tt.r.MaxTurns != 0 {
 				cfg.Config["max_turns"] = strconv.Itoa(tt.r.MaxTurns)
 			}
@@ -58,7 +59,7 @@ func TestWASM_SameScores(t *testing.T) {
 			}
 		})
 	}
-	p, err := h.Load(ctx, wasm, m, runtime.PluginConfig{Grant: runtime.Permissions{HostFunctions: []string{"config"}}})
+	p, err := h.Load(ctx, wasm, m, contract.PluginConfig{Grant: contract.Permissions{HostFunctions: []string{"config"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

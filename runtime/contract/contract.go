@@ -1,57 +1,11 @@
-package runtime
+package contract
 
 import (
-	"fmt"
-	"log/slog"
-	"runtime"
 	"slices"
-	"time"
 
 	"github.com/toolbrain/toolbrain/runtime/limits"
 	"github.com/toolbrain/toolbrain/sdk"
 )
-
-// Default limits, used for every zero field of [Limits]; see package
-// runtime/limits, their home.
-const (
-	DefaultMemoryPages    = limits.DefaultMemoryPages
-	DefaultTimeout        = limits.DefaultTimeout
-	DefaultMaxOutputBytes = limits.DefaultMaxOutputBytes
-	DefaultCompileTimeout = limits.DefaultCompileTimeout
-)
-
-// Limits bound one plugin; see [limits.Limits]. The type lives in
-// runtime/limits, which imports no engine, so that configuration packages
-// (core/config) can name it without linking wazero.
-type Limits = limits.Limits
-
-// withDefaults fills the zero fields of l and validates it. An error
-// wraps ErrBadConfig and names the field.
-func withDefaults(l Limits) (Limits, error) {
-	if l.MemoryPages == 0 {
-		l.MemoryPages = DefaultMemoryPages
-	}
-	if l.Timeout == 0 {
-		l.Timeout = DefaultTimeout
-	}
-	if l.MaxOutputBytes == 0 {
-		l.MaxOutputBytes = DefaultMaxOutputBytes
-	}
-	if l.MaxInstances == 0 {
-		l.MaxInstances = runtime.GOMAXPROCS(0)
-	}
-	switch {
-	case l.MemoryPages > 65536:
-		return l, fmt.Errorf("%w: memory_pages %d above the 4 GiB of wasm32", ErrBadConfig, l.MemoryPages)
-	case l.Timeout < 0:
-		return l, fmt.Errorf("%w: negative timeout %v", ErrBadConfig, l.Timeout)
-	case l.MaxOutputBytes < 0:
-		return l, fmt.Errorf("%w: negative max_output_bytes %d", ErrBadConfig, l.MaxOutputBytes)
-	case l.MaxInstances < 0:
-		return l, fmt.Errorf("%w: negative max_instances %d", ErrBadConfig, l.MaxInstances)
-	}
-	return l, nil
-}
 
 // Permissions is what a plugin may use. A manifest lists what the plugin asks
 // for, the configuration what it grants; the plugin gets the intersection
@@ -101,7 +55,7 @@ type Manifest struct {
 	// "" leaves the kind open (a module used through Call alone).
 	Kind sdk.Kind `toml:"kind" json:"kind,omitempty"`
 	// Limits the plugin asks for.
-	Limits Limits `toml:"limits" json:"limits,omitempty"`
+	Limits limits.Limits `toml:"limits" json:"limits,omitempty"`
 	// Permissions the plugin asks for.
 	Permissions Permissions `toml:"permissions" json:"permissions,omitempty"`
 }
@@ -109,7 +63,7 @@ type Manifest struct {
 // PluginConfig is the user's side of one plugin in toolbrain.toml.
 type PluginConfig struct {
 	// Limits override the manifest's field by field.
-	Limits Limits `toml:"limits"`
+	Limits limits.Limits `toml:"limits"`
 	// Grant is what the user allows; the plugin gets Grant ∩ its manifest.
 	Grant Permissions `toml:"grant"`
 	// Config holds the values the plugin reads with config_get.
@@ -134,21 +88,4 @@ type PluginConfig struct {
 	// collection: grant this to plugins you build or review, never to
 	// downloaded ones.
 	Trusted bool `toml:"trusted"`
-}
-
-// HostConfig configures a [Host]. The zero value works: no disk cache, no
-// tools, no LLM, logs to slog.Default.
-type HostConfig struct {
-	// CacheDir keeps compiled modules on disk across processes; "" keeps
-	// them in memory only.
-	CacheDir string `toml:"cache_dir"`
-	// CompileTimeout bounds compiling one module; 0 means
-	// DefaultCompileTimeout.
-	CompileTimeout time.Duration `toml:"-"`
-	// Logger receives plugin log messages; nil means slog.Default().
-	Logger *slog.Logger `toml:"-"`
-	// Tools answers toolbrain_call_tool; nil makes that call fail.
-	Tools sdk.Tool `toml:"-"`
-	// LLM answers toolbrain_llm; nil makes that call fail.
-	LLM sdk.LLM `toml:"-"`
 }

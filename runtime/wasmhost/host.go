@@ -1,4 +1,4 @@
-package runtime
+package wasmhost
 
 import (
 	"context"
@@ -18,7 +18,9 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/toolbrain/toolbrain/internal/capread"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/internal/typed"
+	"github.com/toolbrain/toolbrain/runtime/limits"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -152,7 +154,7 @@ func (h *Host) compile(ctx context.Context, wasm []byte, trusted bool) (wazero.R
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return nil, compiledModule{}, ErrClosed
+		return nil, compiledModule{}, contract.ErrClosed
 	}
 	rt, err := h.runtimeFor(ctx, trusted)
 	if err != nil {
@@ -216,7 +218,7 @@ func (h *Host) compileNew(ctx context.Context, rt wazero.Runtime, wasm []byte, k
 }
 
 // LoadFile reads a .wasm file and loads it (see [Host.Load]).
-func (h *Host) LoadFile(ctx context.Context, path string, m Manifest, cfg PluginConfig) (*Plugin, error) {
+func (h *Host) LoadFile(ctx context.Context, path string, m contract.Manifest, cfg contract.PluginConfig) (*Plugin, error) {
 	wasm, err := capread.File(path, MaxModuleBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
@@ -238,17 +240,17 @@ func (h *Host) LoadFile(ctx context.Context, path string, m Manifest, cfg Plugin
 // A panic inside wazero while loading (a module it should have refused) is
 // recovered and returned as an ErrBadModule naming the plugin: no input
 // reaches a panic of the caller.
-func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConfig) (p *Plugin, err error) {
+func (h *Host) Load(ctx context.Context, wasm []byte, m contract.Manifest, cfg contract.PluginConfig) (p *Plugin, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p, err = nil, fmt.Errorf("plugin %q: %w: the WebAssembly runtime panicked: %v", m.Name, ErrBadModule, r)
 		}
 	}()
 	if m.Name == "" {
-		return nil, fmt.Errorf("%w: manifest has no name", ErrBadConfig)
+		return nil, fmt.Errorf("%w: manifest has no name", contract.ErrBadConfig)
 	}
 	if m.Kind != "" && !m.Kind.Valid() {
-		return nil, fmt.Errorf("plugin %q: %w: unknown kind %q", m.Name, ErrBadConfig, m.Kind)
+		return nil, fmt.Errorf("plugin %q: %w: unknown kind %q", m.Name, contract.ErrBadConfig, m.Kind)
 	}
 	limits, err := withDefaults(m.Limits.Override(cfg.Limits))
 	if err != nil {
@@ -281,7 +283,7 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest, cfg PluginConf
 		return fmt.Errorf("plugin %q: %s: %w", p.name, function, err)
 	})
 	if m.Kind != "" && !p.exports[m.Kind.Function()] {
-		return nil, fmt.Errorf("plugin %q: %w %q, which a %s plugin must", m.Name, ErrNoFunction, m.Kind.Function(), m.Kind)
+		return nil, fmt.Errorf("plugin %q: %w %q, which a %s plugin must", m.Name, contract.ErrNoFunction, m.Kind.Function(), m.Kind)
 	}
 	// Instantiate once now: a module that cannot start should fail at load,
 	// not on the first reward of a training run.
@@ -328,7 +330,7 @@ func (h *Host) compileTimeout() time.Duration {
 	if h.cfg.CompileTimeout > 0 {
 		return h.cfg.CompileTimeout
 	}
-	return DefaultCompileTimeout
+	return limits.DefaultCompileTimeout
 }
 
 // compileWithin compiles wasm on rt, giving up after limit (see

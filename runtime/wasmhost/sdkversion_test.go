@@ -1,4 +1,4 @@
-package runtime_test
+package wasmhost_test
 
 import (
 	"bytes"
@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 )
 
 // bareModule is the smallest module an upstream PDK might give: a memory
@@ -28,13 +29,13 @@ var bareModule = []byte{
 func TestLoad_NoSDKVersion(t *testing.T) {
 	var log bytes.Buffer
 	ctx := context.Background()
-	h, err := runtime.NewHost(ctx, runtime.HostConfig{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	h, err := wasmhost.NewHost(ctx, wasmhost.HostConfig{Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close(ctx)
 	for range 2 {
-		p, err := h.Load(ctx, bareModule, runtime.Manifest{Name: "bare"}, runtime.PluginConfig{})
+		p, err := h.Load(ctx, bareModule, contract.Manifest{Name: "bare"}, contract.PluginConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}

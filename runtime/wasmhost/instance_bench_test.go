@@ -1,4 +1,4 @@
-package runtime
+package wasmhost
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
+	"github.com/toolbrain/toolbrain/runtime/contract"
 )
 
 // BenchmarkInstance_Start is one more instance of a loaded plugin, what a
@@ -21,7 +22,7 @@ func BenchmarkInstance_Start(b *testing.B) {
 	for _, file := range []string{"exactmatch-go.wasm", "exactmatch-as.wasm", "exactmatch-wat.wasm"} {
 		for _, mode := range []string{"guarded", "trusted"} {
 			b.Run(file+"/"+mode, func(b *testing.B) {
-				p, err := h.LoadFile(context.Background(), pluginbuild.Path(b, file), Manifest{Name: "x"}, PluginConfig{Trusted: mode == "trusted"})
+				p, err := h.LoadFile(context.Background(), pluginbuild.Path(b, file), contract.Manifest{Name: "x"}, contract.PluginConfig{Trusted: mode == "trusted"})
 				if err != nil {
 					b.Fatal(err)
 				}

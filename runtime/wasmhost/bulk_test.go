@@ -1,4 +1,4 @@
-package runtime_test
+package wasmhost_test
 
 import (
 	"bytes"
@@ -12,7 +12,9 @@ import (
 
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/plugins/rewards"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
+	"github.com/toolbrain/toolbrain/runtime/limits"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -55,7 +57,7 @@ func wat(t *testing.T, src string) []byte {
 }
 
 func TestBulkCopy(t *testing.T) {
-	h := newHost(t, runtime.HostConfig{})
+	h := newHost(t, wasmhost.HostConfig{})
 	wasm := wat(t, bulkWAT)
 	small := []byte(`{"expected":"é"}`)
 	page := bytes.Repeat([]byte("x"), 65536)
@@ -63,24 +65,24 @@ func TestBulkCopy(t *testing.T) {
 		name     string
 		function string
 		input    []byte
-		limits   runtime.Limits
+		limits   limits.Limits
 		want     []byte
 		err      error
 	}{
 		{name: "echo", function: "echo", input: small, want: small},
 		{name: "empty input", function: "echo", input: nil, want: []byte{}},
 		{name: "a whole page", function: "echo", input: page, want: page},
-		{name: "input longer than the buffer", function: "echo", input: append(page, 'y'), err: runtime.ErrTrap},
-		{name: "read past memory", function: "read_oob", input: small, err: runtime.ErrTrap},
-		{name: "write past memory", function: "write_oob", input: small, err: runtime.ErrTrap},
+		{name: "input longer than the buffer", function: "echo", input: append(page, 'y'), err: wasmhost.ErrTrap},
+		{name: "read past memory", function: "read_oob", input: small, err: wasmhost.ErrTrap},
+		{name: "write past memory", function: "write_oob", input: small, err: wasmhost.ErrTrap},
 		{name: "zero-length read", function: "length", input: small, want: []byte{}},
-		{name: "output limit", function: "echo", input: small, limits: runtime.Limits{MaxOutputBytes: 4}, err: runtime.ErrOutputLimit},
+		{name: "output limit", function: "echo", input: small, limits: limits.Limits{MaxOutputBytes: 4}, err: contract.ErrOutputLimit},
 	}
 	for _, mode := range []string{"guarded", "trusted"} {
 		trusted := mode == "trusted"
 		for _, tt := range tests {
 			t.Run(mode+"/"+tt.name, func(t *testing.T) {
-				p, err := h.Load(context.Background(), wasm, runtime.Manifest{Name: "bulk", SDKVersion: "1.0"}, runtime.PluginConfig{Limits: tt.limits, Trusted: trusted})
+				p, err := h.Load(context.Background(), wasm, contract.Manifest{Name: "bulk", SDKVersion: "1.0"}, contract.PluginConfig{Limits: tt.limits, Trusted: trusted})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -104,7 +106,7 @@ func TestBulkCopy(t *testing.T) {
 // does not (other field order, larger than the plugin's first buffer),
 // against the native reward.
 func TestExactMatchGo_Modes(t *testing.T) {
-	h := newHost(t, runtime.HostConfig{})
+	h := newHost(t, wasmhost.HostConfig{})
 	long := strings.Repeat("ü\"\\ ", 3000) // 21 KB once escaped
 	inputs := []struct {
 		name string
@@ -117,7 +119,7 @@ func TestExactMatchGo_Modes(t *testing.T) {
 	}
 	for _, mode := range []string{"guarded", "trusted"} {
 		t.Run(mode, func(t *testing.T) {
-			p := load(t, h, "exactmatch-go.wasm", runtime.Manifest{Kind: sdk.KindReward}, runtime.PluginConfig{Trusted: mode == "trusted"})
+			p := load(t, h, "exactmatch-go.wasm", contract.Manifest{Kind: sdk.KindReward}, contract.PluginConfig{Trusted: mode == "trusted"})
 			for _, tt := range inputs {
 				t.Run(tt.name, func(t *testing.T) {
 					req, err := rewards.DecodeAnswers([]byte(tt.in))
@@ -135,7 +137,7 @@ func TestExactMatchGo_Modes(t *testing.T) {
 				})
 			}
 			// A malformed request is the plugin's error, not a trap.
-			if _, err := p.Call(context.Background(), sdk.RewardFunction, []byte(`{"expected":`)); !errors.Is(err, runtime.ErrPluginFailed) || !strings.Contains(err.Error(), "reward request") {
+			if _, err := p.Call(context.Background(), sdk.RewardFunction, []byte(`{"expected":`)); !errors.Is(err, contract.ErrPluginFailed) || !strings.Contains(err.Error(), "reward request") {
 				t.Fatalf("malformed request: %v", err)
 			}
 		})

@@ -1,4 +1,4 @@
-package runtime
+package wasmhost
 
 // ScanModule exposes the module scan to the external tests.
 var ScanModule = scanModule

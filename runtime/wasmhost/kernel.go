@@ -1,4 +1,4 @@
-package runtime
+package wasmhost
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -202,7 +203,7 @@ func envFunctions() map[string]struct {
 	})
 	add("output_set", []api.ValueType{i64, i64}, none, func(in *instance, s []uint64) {
 		if s[1] > uint64(in.limits.MaxOutputBytes) {
-			in.fail(fmt.Errorf("%w: output of %d bytes, limit %d", ErrOutputLimit, s[1], in.limits.MaxOutputBytes))
+			in.fail(fmt.Errorf("%w: output of %d bytes, limit %d", contract.ErrOutputLimit, s[1], in.limits.MaxOutputBytes))
 		}
 		if _, err := in.k.span(s[0], s[1]); err != nil && s[1] > 0 {
 			in.fail(err)
@@ -393,7 +394,7 @@ func bulkFunctions() map[string]bulkFunction {
 				in := current(ctx)
 				src, n := s[0], s[1]
 				if n > uint64(in.limits.MaxOutputBytes) {
-					in.fail(fmt.Errorf("%w: output of %d bytes, limit %d", ErrOutputLimit, n, in.limits.MaxOutputBytes))
+					in.fail(fmt.Errorf("%w: output of %d bytes, limit %d", contract.ErrOutputLimit, n, in.limits.MaxOutputBytes))
 				}
 				var b []byte
 				ok := src <= math.MaxUint32 && n <= math.MaxUint32

@@ -1,4 +1,4 @@
-// Package runtime hosts ToolBrain plugins: tools, rewards, judges, algorithms
+// Package wasmhost hosts ToolBrain plugins: tools, rewards, judges, algorithms
 // and interpreters compiled to WebAssembly, run on wazero behind Extism's
 // plugin ABI so that plugins built with upstream Extism PDKs load unchanged.
 //
@@ -12,12 +12,12 @@
 //
 // # Limits
 //
-// Every call runs under [Limits]: linear-memory pages (the plugin's own memory
+// Every call runs under [limits.Limits]: linear-memory pages (the plugin's own memory
 // and the Extism kernel memory it allocates through the host each count
 // against it), a wall-clock timeout after which the instance is closed, and a
 // cap on output bytes. A plugin that breaks one gets an error naming the
-// plugin and the limit (errors.Is with [ErrTimeout], [ErrMemoryLimit],
-// [ErrOutputLimit]); the instance is discarded and the Plugin keeps serving.
+// plugin and the limit (errors.Is with [contract.ErrTimeout], [ErrMemoryLimit],
+// [contract.ErrOutputLimit]); the instance is discarded and the Plugin keeps serving.
 //
 // # Speed
 //
@@ -26,7 +26,7 @@
 // and toolbrain_output_write ([HostInputRead], [HostOutputWrite]) that copy
 // the whole input or output in one. And the timeout: wazero stops a runaway
 // plugin by leaving compiled code for Go at every loop head, which a Go
-// plugin pays on every branch; [PluginConfig.Trusted] turns that off for
+// plugin pays on every branch; [contract.PluginConfig.Trusted] turns that off for
 // plugins the user vouches for.
 //
 // Loading a plugin costs what wazero takes to decode and validate the
@@ -44,7 +44,7 @@
 //
 // A plugin has no file system, network or environment, and may call only the
 // host functions that both its manifest asks for and the configuration grants
-// ([Permissions]); calling another fails with sdk.ErrPermissionDenied.
+// ([contract.Permissions]); calling another fails with sdk.ErrPermissionDenied.
 //
 // # Why not github.com/extism/go-sdk
 //
@@ -54,4 +54,4 @@
 // failure from any other trap. The ABI is small (about twenty functions over a
 // byte arena), so this package implements the kernel in Go; the ABI it
 // implements is described in sdk/ABI.md.
-package runtime
+package wasmhost

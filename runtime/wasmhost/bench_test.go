@@ -1,4 +1,4 @@
-package runtime_test
+package wasmhost_test
 
 import (
 	"context"
@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
 // BenchmarkReward is a reward call with a 2 KB trace on a warm instance, per
 // language. Goal: ≤ 60 µs p50.
 func BenchmarkReward(b *testing.B) {
-	h := newHost(b, runtime.HostConfig{})
+	h := newHost(b, wasmhost.HostConfig{})
 	req := sdk.RewardRequest{Expected: "42 EUR", Trace: trace2KB("42 EUR")}
 	in, _ := json.Marshal(req)
 	b.Logf("input %d bytes", len(in))
@@ -25,7 +26,7 @@ func BenchmarkReward(b *testing.B) {
 		// termination checks in compiled code).
 		for _, mode := range []string{"guarded", "trusted"} {
 			b.Run(file+"/"+mode, func(b *testing.B) {
-				p := load(b, h, file, runtime.Manifest{}, runtime.PluginConfig{Trusted: mode == "trusted"})
+				p := load(b, h, file, contract.Manifest{}, contract.PluginConfig{Trusted: mode == "trusted"})
 				b.SetBytes(int64(len(in)))
 				b.ReportAllocs()
 				// Preallocated, so that recording adds nothing to allocs/op.
@@ -59,17 +60,17 @@ func BenchmarkLoad_FromDiskCache(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			warm, _ := runtime.NewHost(context.Background(), runtime.HostConfig{CacheDir: dir})
-			if _, err := warm.Load(context.Background(), wasm, runtime.Manifest{Name: "x"}, runtime.PluginConfig{}); err != nil {
+			warm, _ := wasmhost.NewHost(context.Background(), wasmhost.HostConfig{CacheDir: dir})
+			if _, err := warm.Load(context.Background(), wasm, contract.Manifest{Name: "x"}, contract.PluginConfig{}); err != nil {
 				b.Fatal(err)
 			}
 			warm.Close(context.Background())
 			for b.Loop() {
-				h, err := runtime.NewHost(context.Background(), runtime.HostConfig{CacheDir: dir})
+				h, err := wasmhost.NewHost(context.Background(), wasmhost.HostConfig{CacheDir: dir})
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := h.Load(context.Background(), wasm, runtime.Manifest{Name: "x"}, runtime.PluginConfig{}); err != nil {
+				if _, err := h.Load(context.Background(), wasm, contract.Manifest{Name: "x"}, contract.PluginConfig{}); err != nil {
 					b.Fatal(err)
 				}
 				h.Close(context.Background())

@@ -1,4 +1,4 @@
-package runtime_test
+package wasmhost_test
 
 import (
 	"context"
@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -17,17 +18,17 @@ func TestLoad_CompileDoesNotBlockOtherLoads(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles a module that takes about a second")
 	}
-	h := newHost(t, runtime.HostConfig{CompileTimeout: time.Minute})
+	h := newHost(t, wasmhost.HostConfig{CompileTimeout: time.Minute})
 	slow := nestedBlocks(12345) // a size no other test compiles
-	m := runtime.Manifest{Name: "nested", Kind: sdk.KindReward, SDKVersion: "1.0"}
+	m := contract.Manifest{Name: "nested", Kind: sdk.KindReward, SDKVersion: "1.0"}
 	started := make(chan struct{})
 	slowDone := make(chan time.Duration, 2)
 	for range 2 {
 		go func() {
 			started <- struct{}{}
 			t0 := time.Now()
-			_, err := h.Load(context.Background(), slow, m, runtime.PluginConfig{})
-			if !errors.Is(err, runtime.ErrNoFunction) { // it compiles, then lacks its kind's export
+			_, err := h.Load(context.Background(), slow, m, contract.PluginConfig{})
+			if !errors.Is(err, contract.ErrNoFunction) { // it compiles, then lacks its kind's export
 				t.Errorf("slow load: %v", err)
 			}
 			slowDone <- time.Since(t0)
@@ -37,7 +38,7 @@ func TestLoad_CompileDoesNotBlockOtherLoads(t *testing.T) {
 	<-started
 	t0 := time.Now()
 	for n := 1; n <= 3; n++ {
-		if _, err := h.Load(context.Background(), nestedBlocks(n), m, runtime.PluginConfig{}); !errors.Is(err, runtime.ErrNoFunction) {
+		if _, err := h.Load(context.Background(), nestedBlocks(n), m, contract.PluginConfig{}); !errors.Is(err, contract.ErrNoFunction) {
 			t.Fatalf("small load %d: %v", n, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package runtime_test
+package wasmhost_test
 
 import (
 	"bytes"
@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
+	"github.com/toolbrain/toolbrain/runtime/limits"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 )
 
 // hiddenMemory defines a memory that is not exported and starts at 1025
@@ -52,7 +54,7 @@ func TestScan_BuiltPlugins(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := runtime.ScanModule(b); err != nil {
+			if _, err := wasmhost.ScanModule(b); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -60,32 +62,32 @@ func TestScan_BuiltPlugins(t *testing.T) {
 }
 
 func TestLoad_HostileModules(t *testing.T) {
-	h := newHost(t, runtime.HostConfig{CacheDir: t.TempDir()})
+	h := newHost(t, wasmhost.HostConfig{CacheDir: t.TempDir()})
 	tests := []struct {
 		name string
 		wasm []byte
 		want error
 	}{
-		{"hidden memory above the limit", hiddenMemory, runtime.ErrMemoryLimit},
-		{"hidden memory with a maximum", []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 5, 6, 1, 1, 0x81, 0x08, 0x82, 0x08}, runtime.ErrMemoryLimit},
-		{"empty", nil, runtime.ErrBadModule},
-		{"magic only", []byte{0, 'a', 's', 'm'}, runtime.ErrBadModule},
-		{"random bytes", []byte("\x1f\x8b\x08 not a module at all"), runtime.ErrBadModule},
-		{"truncated section", []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 5, 0x7f, 1}, runtime.ErrBadModule},
+		{"hidden memory above the limit", hiddenMemory, wasmhost.ErrMemoryLimit},
+		{"hidden memory with a maximum", []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 5, 6, 1, 1, 0x81, 0x08, 0x82, 0x08}, wasmhost.ErrMemoryLimit},
+		{"empty", nil, wasmhost.ErrBadModule},
+		{"magic only", []byte{0, 'a', 's', 'm'}, wasmhost.ErrBadModule},
+		{"random bytes", []byte("\x1f\x8b\x08 not a module at all"), wasmhost.ErrBadModule},
+		{"truncated section", []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 5, 0x7f, 1}, wasmhost.ErrBadModule},
 		// Lengths and counts far above the bytes that follow: wazero
 		// allocated them before reading (2^28 imports: 28 GiB).
-		{"2^28 imports", wasmWith(2, big28, 0), runtime.ErrBadModule},
-		{"2^28 exports", wasmWith(7, big28, 0), runtime.ErrBadModule},
-		{"2^28 functions", wasmWith(3, big28, 0), runtime.ErrBadModule},
-		{"2^28 data segments", wasmWith(11, big28, 0), runtime.ErrBadModule},
-		{"2^28 element segments", wasmWith(9, big28, 0), runtime.ErrBadModule},
-		{"2^28 parameters", wasmWith(1, []byte{1, 0x60}, big28, 0), runtime.ErrBadModule},
-		{"data segment of 2^28 bytes", wasmWith(11, []byte{1, 1}, big28, 0), runtime.ErrBadModule},
-		{"2^28 locals", append(wasmWith(1, []byte{1, 0x60, 0, 0}), append(wasmSection(3, []byte{1, 0}), wasmSection(10, []byte{1, 8, 1, 0x80, 0x80, 0x80, 0x80, 0x01, 0x7f, 0x0b})...)...), runtime.ErrBadModule},
-		{"table of 2^27 elements", wasmWith(4, []byte{1, 0x70, 0x00, 0x80, 0x80, 0x80, 0x40}), runtime.ErrBadModule},
-		{"imported table of 2^27 elements", wasmWith(2, []byte{1, 1, 'e', 1, 't', 1, 0x70, 0x00, 0x80, 0x80, 0x80, 0x40}), runtime.ErrBadModule},
-		{"custom section name of 2^28 bytes", wasmWith(0, big28, 'x'), runtime.ErrBadModule},
-		{"2^28 function names", wasmWith(0, []byte{4, 'n', 'a', 'm', 'e', 1, 6}, big28, 0), runtime.ErrBadModule},
+		{"2^28 imports", wasmWith(2, big28, 0), wasmhost.ErrBadModule},
+		{"2^28 exports", wasmWith(7, big28, 0), wasmhost.ErrBadModule},
+		{"2^28 functions", wasmWith(3, big28, 0), wasmhost.ErrBadModule},
+		{"2^28 data segments", wasmWith(11, big28, 0), wasmhost.ErrBadModule},
+		{"2^28 element segments", wasmWith(9, big28, 0), wasmhost.ErrBadModule},
+		{"2^28 parameters", wasmWith(1, []byte{1, 0x60}, big28, 0), wasmhost.ErrBadModule},
+		{"data segment of 2^28 bytes", wasmWith(11, []byte{1, 1}, big28, 0), wasmhost.ErrBadModule},
+		{"2^28 locals", append(wasmWith(1, []byte{1, 0x60, 0, 0}), append(wasmSection(3, []byte{1, 0}), wasmSection(10, []byte{1, 8, 1, 0x80, 0x80, 0x80, 0x80, 0x01, 0x7f, 0x0b})...)...), wasmhost.ErrBadModule},
+		{"table of 2^27 elements", wasmWith(4, []byte{1, 0x70, 0x00, 0x80, 0x80, 0x80, 0x40}), wasmhost.ErrBadModule},
+		{"imported table of 2^27 elements", wasmWith(2, []byte{1, 1, 'e', 1, 't', 1, 0x70, 0x00, 0x80, 0x80, 0x80, 0x40}), wasmhost.ErrBadModule},
+		{"custom section name of 2^28 bytes", wasmWith(0, big28, 'x'), wasmhost.ErrBadModule},
+		{"2^28 function names", wasmWith(0, []byte{4, 'n', 'a', 'm', 'e', 1, 6}, big28, 0), wasmhost.ErrBadModule},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,7 +96,7 @@ func TestLoad_HostileModules(t *testing.T) {
 					t.Errorf("took %v: the module reached the decoder", d)
 				}
 			}(time.Now())
-			_, err := h.Load(context.Background(), tt.wasm, runtime.Manifest{Name: "hostile", SDKVersion: "1.0"}, runtime.PluginConfig{})
+			_, err := h.Load(context.Background(), tt.wasm, contract.Manifest{Name: "hostile", SDKVersion: "1.0"}, contract.PluginConfig{})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -118,14 +120,14 @@ func TestValidateModule(t *testing.T) {
 		mention string
 	}{
 		{"good", good, nil, ""},
-		{"empty", nil, runtime.ErrBadModule, "empty"},
-		{"text", []byte("#!/bin/sh\necho hi\n"), runtime.ErrBadModule, "magic"},
-		{"truncated", good[:len(good)/2], runtime.ErrBadModule, ""},
-		{"hidden memory above 4 GiB", []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 5, 5, 1, 0, 0x81, 0x80, 0x04}, runtime.ErrBadModule, ""},
+		{"empty", nil, wasmhost.ErrBadModule, "empty"},
+		{"text", []byte("#!/bin/sh\necho hi\n"), wasmhost.ErrBadModule, "magic"},
+		{"truncated", good[:len(good)/2], wasmhost.ErrBadModule, ""},
+		{"hidden memory above 4 GiB", []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 5, 5, 1, 0, 0x81, 0x80, 0x04}, wasmhost.ErrBadModule, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := runtime.ValidateModule(context.Background(), tt.wasm)
+			err := wasmhost.ValidateModule(context.Background(), tt.wasm)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -147,9 +149,9 @@ func TestDiskCache_DamagedEntry(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	loadOnce := func() error {
-		h := newHost(t, runtime.HostConfig{CacheDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		h := newHost(t, wasmhost.HostConfig{CacheDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		defer h.Close(context.Background())
-		_, err := h.Load(context.Background(), wasm, runtime.Manifest{Name: "w", SDKVersion: "1.0"}, runtime.PluginConfig{})
+		_, err := h.Load(context.Background(), wasm, contract.Manifest{Name: "w", SDKVersion: "1.0"}, contract.PluginConfig{})
 		return err
 	}
 	if err := loadOnce(); err != nil {
@@ -217,10 +219,10 @@ func uleb(n int) []byte {
 // TestLoad_CompileTimeout: a module that takes too long to compile fails
 // at the host's compile timeout instead of hanging its caller.
 func TestLoad_CompileTimeout(t *testing.T) {
-	h := newHost(t, runtime.HostConfig{CacheDir: t.TempDir(), CompileTimeout: 50 * time.Millisecond})
+	h := newHost(t, wasmhost.HostConfig{CacheDir: t.TempDir(), CompileTimeout: 50 * time.Millisecond})
 	start := time.Now()
-	_, err := h.Load(context.Background(), nestedBlocks(10000), runtime.Manifest{Name: "nested", SDKVersion: "1.0"}, runtime.PluginConfig{})
-	if !errors.Is(err, runtime.ErrBadModule) || !strings.Contains(err.Error(), "compiling took longer than 50ms") {
+	_, err := h.Load(context.Background(), nestedBlocks(10000), contract.Manifest{Name: "nested", SDKVersion: "1.0"}, contract.PluginConfig{})
+	if !errors.Is(err, wasmhost.ErrBadModule) || !strings.Contains(err.Error(), "compiling took longer than 50ms") {
 		t.Fatalf("err = %v", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -228,7 +230,7 @@ func TestLoad_CompileTimeout(t *testing.T) {
 	}
 	// The same module compiles when given the time: the limit, not the
 	// module, failed the load.
-	if _, err := runtime.ScanModule(nestedBlocks(10000)); err != nil {
+	if _, err := wasmhost.ScanModule(nestedBlocks(10000)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -250,9 +252,9 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add(hiddenMemory)
 	f.Add([]byte{})
-	h := newHost(f, runtime.HostConfig{CacheDir: f.TempDir()})
+	h := newHost(f, wasmhost.HostConfig{CacheDir: f.TempDir()})
 	f.Fuzz(func(t *testing.T, wasm []byte) {
-		p, err := h.Load(context.Background(), wasm, runtime.Manifest{Name: "fuzz", SDKVersion: "1.0"}, runtime.PluginConfig{Limits: runtime.Limits{Timeout: 100e6}})
+		p, err := h.Load(context.Background(), wasm, contract.Manifest{Name: "fuzz", SDKVersion: "1.0"}, contract.PluginConfig{Limits: limits.Limits{Timeout: 100e6}})
 		if err != nil {
 			if strings.Contains(err.Error(), "panicked") {
 				t.Fatalf("wazero panicked: %v", err)

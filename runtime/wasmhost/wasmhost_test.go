@@ -1,4 +1,4 @@
-package runtime_test
+package wasmhost_test
 
 import (
 	"context"
@@ -13,7 +13,9 @@ import (
 
 	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/plugins/rewards"
-	"github.com/toolbrain/toolbrain/runtime"
+	"github.com/toolbrain/toolbrain/runtime/contract"
+	"github.com/toolbrain/toolbrain/runtime/limits"
+	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -22,12 +24,12 @@ import (
 // milliseconds. wazero keys entries by its version and the module's hash.
 var testCache = filepath.Join(os.TempDir(), "toolbrain-test-wasm-cache")
 
-func newHost(t testing.TB, cfg runtime.HostConfig) *runtime.Host {
+func newHost(t testing.TB, cfg wasmhost.HostConfig) *wasmhost.Host {
 	t.Helper()
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = testCache
 	}
-	h, err := runtime.NewHost(context.Background(), cfg)
+	h, err := wasmhost.NewHost(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +37,7 @@ func newHost(t testing.TB, cfg runtime.HostConfig) *runtime.Host {
 	return h
 }
 
-func load(t testing.TB, h *runtime.Host, file string, m runtime.Manifest, cfg runtime.PluginConfig) *runtime.Plugin {
+func load(t testing.TB, h *wasmhost.Host, file string, m contract.Manifest, cfg contract.PluginConfig) *wasmhost.Plugin {
 	t.Helper()
 	if m.Name == "" {
 		m.Name = strings.TrimSuffix(file, ".wasm")
@@ -68,7 +70,7 @@ func trace2KB(answer string) sdk.Trace {
 }
 
 func TestExactMatch_AllLanguages(t *testing.T) {
-	h := newHost(t, runtime.HostConfig{})
+	h := newHost(t, wasmhost.HostConfig{})
 	cases := []struct {
 		name     string
 		expected string
@@ -85,7 +87,7 @@ func TestExactMatch_AllLanguages(t *testing.T) {
 	}
 	for _, file := range exactMatchPlugins {
 		t.Run(file, func(t *testing.T) {
-			p := load(t, h, file, runtime.Manifest{Kind: sdk.KindReward}, runtime.PluginConfig{})
+			p := load(t, h, file, contract.Manifest{Kind: sdk.KindReward}, contract.PluginConfig{})
 			if p.SDKVersion() != sdk.Version {
 				t.Fatalf("SDK version %q", p.SDKVersion())
 			}
@@ -130,25 +132,25 @@ func equal(a, b []float64) bool {
 // Each hostile function is contained with a clear error, and the same plugin
 // (and the host) keep serving.
 func TestHostile_WAT(t *testing.T) {
-	h := newHost(t, runtime.HostConfig{})
+	h := newHost(t, wasmhost.HostConfig{})
 	const timeout = 300 * time.Millisecond
-	p := load(t, h, "hostile-wat.wasm", runtime.Manifest{Name: "hostile", Kind: sdk.KindReward},
-		runtime.PluginConfig{Limits: runtime.Limits{Timeout: timeout, MemoryPages: 64, MaxOutputBytes: 1 << 20}})
-	other := load(t, h, "exactmatch-wat.wasm", runtime.Manifest{}, runtime.PluginConfig{})
+	p := load(t, h, "hostile-wat.wasm", contract.Manifest{Name: "hostile", Kind: sdk.KindReward},
+		contract.PluginConfig{Limits: limits.Limits{Timeout: timeout, MemoryPages: 64, MaxOutputBytes: 1 << 20}})
+	other := load(t, h, "exactmatch-wat.wasm", contract.Manifest{}, contract.PluginConfig{})
 	tests := []struct {
 		name    string
 		fn      string
 		want    error
 		mention []string
 	}{
-		{name: "loops forever", fn: "loop", want: runtime.ErrTimeout, mention: []string{"hostile", "300ms"}},
-		{name: "grows memory", fn: "grow", want: runtime.ErrMemoryLimit, mention: []string{"64 pages"}},
-		{name: "100 MB output", fn: "bigout", want: runtime.ErrMemoryLimit, mention: []string{"kernel alloc"}},
-		{name: "traps", fn: "trap", want: runtime.ErrTrap, mention: []string{"divide by zero"}},
-		{name: "wild pointer", fn: "wild", want: runtime.ErrTrap, mention: []string{"outside"}},
+		{name: "loops forever", fn: "loop", want: contract.ErrTimeout, mention: []string{"hostile", "300ms"}},
+		{name: "grows memory", fn: "grow", want: wasmhost.ErrMemoryLimit, mention: []string{"64 pages"}},
+		{name: "100 MB output", fn: "bigout", want: wasmhost.ErrMemoryLimit, mention: []string{"kernel alloc"}},
+		{name: "traps", fn: "trap", want: wasmhost.ErrTrap, mention: []string{"divide by zero"}},
+		{name: "wild pointer", fn: "wild", want: wasmhost.ErrTrap, mention: []string{"outside"}},
 		{name: "tool not granted", fn: "calltool", want: sdk.ErrPermissionDenied, mention: []string{sdk.HostCallTool, `"tool"`}},
 		{name: "log not granted", fn: "log", want: sdk.ErrPermissionDenied, mention: []string{"log_info"}},
-		{name: "unknown function", fn: "nope", want: runtime.ErrNoFunction},
+		{name: "unknown function", fn: "nope", want: contract.ErrNoFunction},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,10 +185,10 @@ func TestHostile_WAT(t *testing.T) {
 		})
 	}
 	t.Run("output limit", func(t *testing.T) {
-		big := load(t, h, "hostile-wat.wasm", runtime.Manifest{Name: "hostile-big"},
-			runtime.PluginConfig{Limits: runtime.Limits{MemoryPages: 2048, MaxOutputBytes: 1 << 20}})
+		big := load(t, h, "hostile-wat.wasm", contract.Manifest{Name: "hostile-big"},
+			contract.PluginConfig{Limits: limits.Limits{MemoryPages: 2048, MaxOutputBytes: 1 << 20}})
 		_, err := big.Call(context.Background(), "bigout", nil)
-		if !errors.Is(err, runtime.ErrOutputLimit) || !strings.Contains(err.Error(), "104857600") {
+		if !errors.Is(err, contract.ErrOutputLimit) || !strings.Contains(err.Error(), "104857600") {
 			t.Fatalf("err = %v, want ErrOutputLimit naming the size", err)
 		}
 	})
@@ -208,7 +210,7 @@ func TestHostile_WAT(t *testing.T) {
 }
 
 func TestHostile_Go(t *testing.T) {
-	h := newHost(t, runtime.HostConfig{})
+	h := newHost(t, wasmhost.HostConfig{})
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret.txt")
 	if err := os.WriteFile(secret, []byte("s3cret"), 0o600); err != nil {
@@ -222,11 +224,11 @@ func TestHostile_Go(t *testing.T) {
 		Env         string `json:"env"`
 		EnvFound    bool   `json:"env_found"`
 	}
-	asks := runtime.Permissions{AllowedPaths: []string{dir}, Env: []string{"TOOLBRAIN_TEST_SECRET"}}
+	asks := contract.Permissions{AllowedPaths: []string{dir}, Env: []string{"TOOLBRAIN_TEST_SECRET"}}
 	tests := []struct {
 		name  string
-		asks  runtime.Permissions
-		grant runtime.Permissions
+		asks  contract.Permissions
+		grant contract.Permissions
 		want  result
 	}{
 		{name: "nothing granted", asks: asks},
@@ -235,7 +237,7 @@ func TestHostile_Go(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := load(t, h, "hostile-go.wasm", runtime.Manifest{Name: "hostile-go", Permissions: tt.asks}, runtime.PluginConfig{Grant: tt.grant})
+			p := load(t, h, "hostile-go.wasm", contract.Manifest{Name: "hostile-go", Permissions: tt.asks}, contract.PluginConfig{Grant: tt.grant})
 			out, err := p.Call(context.Background(), "probe", probe)
 			if err != nil {
 				t.Fatal(err)
@@ -253,13 +255,13 @@ func TestHostile_Go(t *testing.T) {
 			}
 		})
 	}
-	p := load(t, h, "hostile-go.wasm", runtime.Manifest{Name: "hostile-go"}, runtime.PluginConfig{Limits: runtime.Limits{MemoryPages: 512}})
+	p := load(t, h, "hostile-go.wasm", contract.Manifest{Name: "hostile-go"}, contract.PluginConfig{Limits: limits.Limits{MemoryPages: 512}})
 	_, err := p.Call(context.Background(), "panic", nil)
-	if !errors.Is(err, runtime.ErrTrap) || !strings.Contains(err.Error(), "hostile plugin panics") {
+	if !errors.Is(err, wasmhost.ErrTrap) || !strings.Contains(err.Error(), "hostile plugin panics") {
 		t.Fatalf("panic: err = %v, want ErrTrap with the panic message", err)
 	}
 	_, err = p.Call(context.Background(), "hog", nil)
-	if !errors.Is(err, runtime.ErrMemoryLimit) || !strings.Contains(err.Error(), "512 pages") {
+	if !errors.Is(err, wasmhost.ErrMemoryLimit) || !strings.Contains(err.Error(), "512 pages") {
 		t.Fatalf("hog: err = %v, want ErrMemoryLimit naming 512 pages", err)
 	}
 	if _, err := p.Call(context.Background(), "probe", probe); err != nil {
@@ -268,7 +270,7 @@ func TestHostile_Go(t *testing.T) {
 }
 
 func TestLoad_Errors(t *testing.T) {
-	h := newHost(t, runtime.HostConfig{})
+	h := newHost(t, wasmhost.HostConfig{})
 	read := func(name string) []byte {
 		b, err := os.ReadFile(pluginbuild.Path(t, name))
 		if err != nil {
@@ -279,18 +281,18 @@ func TestLoad_Errors(t *testing.T) {
 	tests := []struct {
 		name    string
 		wasm    []byte
-		m       runtime.Manifest
-		cfg     runtime.PluginConfig
+		m       contract.Manifest
+		cfg     contract.PluginConfig
 		want    error
 		mention []string
 	}{
-		{name: "unknown import", wasm: read("unknown_import.wasm"), m: runtime.Manifest{Name: "u", SDKVersion: "1.0"}, want: runtime.ErrUnknownImport, mention: []string{"steal_secrets"}},
-		{name: "future sdk", wasm: read("future.wasm"), m: runtime.Manifest{Name: "f"}, want: sdk.ErrIncompatibleVersion, mention: []string{"2.0", sdk.Version}},
-		{name: "future sdk in manifest", wasm: read("exactmatch-as.wasm"), m: runtime.Manifest{Name: "f", SDKVersion: "1.9"}, want: nil},
-		{name: "not wasm", wasm: []byte("hello"), m: runtime.Manifest{Name: "x", SDKVersion: "1.0"}, want: runtime.ErrBadModule},
-		{name: "no name", wasm: read("exactmatch-wat.wasm"), want: runtime.ErrBadConfig},
-		{name: "missing kind function", wasm: read("exactmatch-wat.wasm"), m: runtime.Manifest{Name: "j", Kind: sdk.KindJudge}, want: runtime.ErrNoFunction, mention: []string{"judge"}},
-		{name: "memory below module minimum", wasm: read("exactmatch-go.wasm"), m: runtime.Manifest{Name: "g"}, cfg: runtime.PluginConfig{Limits: runtime.Limits{MemoryPages: 4}}, want: runtime.ErrMemoryLimit},
+		{name: "unknown import", wasm: read("unknown_import.wasm"), m: contract.Manifest{Name: "u", SDKVersion: "1.0"}, want: wasmhost.ErrUnknownImport, mention: []string{"steal_secrets"}},
+		{name: "future sdk", wasm: read("future.wasm"), m: contract.Manifest{Name: "f"}, want: sdk.ErrIncompatibleVersion, mention: []string{"2.0", sdk.Version}},
+		{name: "future sdk in manifest", wasm: read("exactmatch-as.wasm"), m: contract.Manifest{Name: "f", SDKVersion: "1.9"}, want: nil},
+		{name: "not wasm", wasm: []byte("hello"), m: contract.Manifest{Name: "x", SDKVersion: "1.0"}, want: wasmhost.ErrBadModule},
+		{name: "no name", wasm: read("exactmatch-wat.wasm"), want: contract.ErrBadConfig},
+		{name: "missing kind function", wasm: read("exactmatch-wat.wasm"), m: contract.Manifest{Name: "j", Kind: sdk.KindJudge}, want: contract.ErrNoFunction, mention: []string{"judge"}},
+		{name: "memory below module minimum", wasm: read("exactmatch-go.wasm"), m: contract.Manifest{Name: "g"}, cfg: contract.PluginConfig{Limits: limits.Limits{MemoryPages: 4}}, want: wasmhost.ErrMemoryLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -321,7 +323,7 @@ func (adder) CallTool(_ context.Context, req sdk.ToolCallRequest) (sdk.ToolCallR
 }
 
 func TestPermissions_HostFunctions(t *testing.T) {
-	h := newHost(t, runtime.HostConfig{Tools: adder{}})
+	h := newHost(t, wasmhost.HostConfig{Tools: adder{}})
 	tool := []string{sdk.PermissionTool}
 	tests := []struct {
 		name  string
@@ -336,8 +338,8 @@ func TestPermissions_HostFunctions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := load(t, h, "hostile-wat.wasm", runtime.Manifest{Name: "perm", Permissions: runtime.Permissions{HostFunctions: tt.asks}},
-				runtime.PluginConfig{Grant: runtime.Permissions{HostFunctions: tt.grant}})
+			p := load(t, h, "hostile-wat.wasm", contract.Manifest{Name: "perm", Permissions: contract.Permissions{HostFunctions: tt.asks}},
+				contract.PluginConfig{Grant: contract.Permissions{HostFunctions: tt.grant}})
 			_, err := p.Call(context.Background(), "calltool", nil)
 			if tt.ok != (err == nil) || (err != nil && !errors.Is(err, sdk.ErrPermissionDenied)) {
 				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
@@ -348,10 +350,10 @@ func TestPermissions_HostFunctions(t *testing.T) {
 
 // Run with -race: many goroutines share each plugin's pool.
 func TestConcurrentCalls(t *testing.T) {
-	h := newHost(t, runtime.HostConfig{})
-	var plugins []*runtime.Plugin
+	h := newHost(t, wasmhost.HostConfig{})
+	var plugins []*wasmhost.Plugin
 	for _, f := range exactMatchPlugins {
-		plugins = append(plugins, load(t, h, f, runtime.Manifest{}, runtime.PluginConfig{Limits: runtime.Limits{MaxInstances: 3}}))
+		plugins = append(plugins, load(t, h, f, contract.Manifest{}, contract.PluginConfig{Limits: limits.Limits{MaxInstances: 3}}))
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
@@ -388,9 +390,9 @@ func TestDiskCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	loadOnce := func() time.Duration {
-		h := newHost(t, runtime.HostConfig{CacheDir: dir})
+		h := newHost(t, wasmhost.HostConfig{CacheDir: dir})
 		start := time.Now()
-		p, err := h.Load(context.Background(), wasm, runtime.Manifest{Name: "g"}, runtime.PluginConfig{})
+		p, err := h.Load(context.Background(), wasm, contract.Manifest{Name: "g"}, contract.PluginConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,21 +416,21 @@ func TestDiskCache(t *testing.T) {
 }
 
 func TestCall_ContextCancel(t *testing.T) {
-	h := newHost(t, runtime.HostConfig{})
-	p := load(t, h, "hostile-wat.wasm", runtime.Manifest{Name: "c"}, runtime.PluginConfig{Limits: runtime.Limits{Timeout: 10 * time.Second}})
+	h := newHost(t, wasmhost.HostConfig{})
+	p := load(t, h, "hostile-wat.wasm", contract.Manifest{Name: "c"}, contract.PluginConfig{Limits: limits.Limits{Timeout: 10 * time.Second}})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := p.Call(ctx, "loop", nil)
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, runtime.ErrTimeout) {
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, contract.ErrTimeout) {
 		t.Fatalf("err = %v, want the caller's context error", err)
 	}
 }
 
 func TestPlugin_Closed(t *testing.T) {
-	h := newHost(t, runtime.HostConfig{})
-	p := load(t, h, "exactmatch-wat.wasm", runtime.Manifest{}, runtime.PluginConfig{})
+	h := newHost(t, wasmhost.HostConfig{})
+	p := load(t, h, "exactmatch-wat.wasm", contract.Manifest{}, contract.PluginConfig{})
 	p.Close(context.Background())
-	if _, err := p.Call(context.Background(), "reward", nil); !errors.Is(err, runtime.ErrClosed) {
+	if _, err := p.Call(context.Background(), "reward", nil); !errors.Is(err, contract.ErrClosed) {
 		t.Fatalf("err = %v, want ErrClosed", err)
 	}
 }

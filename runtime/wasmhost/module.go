@@ -1,4 +1,4 @@
-package runtime
+package wasmhost
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/toolbrain/toolbrain/runtime/limits"
 )
 
 // wasmMagic starts every WebAssembly binary: "\0asm" and version 1.
@@ -426,7 +427,7 @@ func ValidateModule(ctx context.Context, wasm []byte) (err error) {
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 	defer rt.Close(ctx)
-	compiled, err := compileWithin(ctx, rt, wasm, DefaultCompileTimeout)
+	compiled, err := compileWithin(ctx, rt, wasm, limits.DefaultCompileTimeout)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadModule, err)
 	}

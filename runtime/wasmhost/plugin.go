@@ -1,4 +1,4 @@
-package runtime
+package wasmhost
 
 import (
 	"bytes"
@@ -16,7 +16,9 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/internal/typed"
+	"github.com/toolbrain/toolbrain/runtime/limits"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -46,8 +48,8 @@ type Plugin struct {
 	kind       sdk.Kind
 	sdkVersion string
 	compiled   wazero.CompiledModule
-	limits     Limits
-	perms      Permissions
+	limits     limits.Limits
+	perms      contract.Permissions
 	config     map[string]string
 	exports    map[string]bool
 
@@ -77,10 +79,10 @@ func (p *Plugin) Name() string { return p.name }
 func (p *Plugin) SDKVersion() string { return p.sdkVersion }
 
 // Limits are the effective limits.
-func (p *Plugin) Limits() Limits { return p.limits }
+func (p *Plugin) Limits() limits.Limits { return p.limits }
 
 // Permissions are the effective permissions.
-func (p *Plugin) Permissions() Permissions { return p.perms }
+func (p *Plugin) Permissions() contract.Permissions { return p.perms }
 
 // Exports reports whether the module exports function name.
 func (p *Plugin) Exports(name string) bool { return p.exports[name] }
@@ -136,7 +138,7 @@ func (p *Plugin) Call(ctx context.Context, function string, input []byte) (out [
 
 func (p *Plugin) call(ctx context.Context, function string, input []byte) ([]byte, error) {
 	if !p.exports[function] {
-		return nil, ErrNoFunction
+		return nil, contract.ErrNoFunction
 	}
 	select {
 	case p.sem <- struct{}{}:
@@ -161,7 +163,7 @@ func (p *Plugin) get(ctx context.Context) (*instance, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, ErrClosed
+		return nil, contract.ErrClosed
 	}
 	if n := len(p.idle); n > 0 {
 		in := p.idle[n-1]
@@ -189,8 +191,8 @@ type instance struct {
 	p      *Plugin
 	mod    api.Module
 	k      kernel
-	limits Limits
-	perms  Permissions
+	limits limits.Limits
+	perms  contract.Permissions
 	fns    map[string]api.Function
 	stderr stderrBuffer
 
@@ -256,7 +258,7 @@ func (in *instance) call(ctx context.Context, function string, input []byte) (ou
 	f := in.fns[function]
 	if f == nil {
 		if f = in.mod.ExportedFunction(function); f == nil {
-			return nil, ErrNoFunction, true
+			return nil, contract.ErrNoFunction, true
 		}
 		in.fns[function] = f
 	}
@@ -283,7 +285,7 @@ func (in *instance) call(ctx context.Context, function string, input []byte) (ou
 		if b, e := in.k.bytes(in.k.errOff); e == nil && len(b) > 0 {
 			msg = string(b)
 		}
-		return nil, fmt.Errorf("%w: %s", ErrPluginFailed, msg), true
+		return nil, fmt.Errorf("%w: %s", contract.ErrPluginFailed, msg), true
 	}
 	if in.k.outLen == 0 {
 		return []byte{}, nil, true
@@ -308,7 +310,7 @@ func (in *instance) classify(ctx context.Context, err error) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("%w: stopped after %v", ErrTimeout, in.limits.Timeout)
+			return fmt.Errorf("%w: stopped after %v", contract.ErrTimeout, in.limits.Timeout)
 		case sys.ExitCodeContextCanceled:
 			return ctx.Err()
 		}
