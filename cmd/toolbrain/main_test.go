@@ -70,6 +70,8 @@ func TestRun_UsageErrors(t *testing.T) {
 		{name: "decode id outside vocab", args: []string{"tokenize", "--tokenizer", testdata + "/tokenizers/llama3", "--decode", "99999999"}, code: 1, inStderr: "outside the vocabulary"},
 		{name: "unknown reward", args: []string{"config", "check", "testdata/bad_reward.toml"}, code: 1, inStderr: `rewards[0]: rewards: unknown reward "exact"`},
 		{name: "option for another algorithm", args: []string{"config", "check", "testdata/bad_algorithm.toml"}, code: 1, inStderr: "scale_rewards does not apply to rloo"},
+		{name: "main job: no penalty for a wrong answer", args: []string{"run", "--wrong", "0"}, code: 2, inStderr: "--wrong must be a finite number below 0"},
+		{name: "main job: wrong answer rewarded", args: []string{"run", "--wrong", "0.5"}, code: 2, inStderr: "got 0.5"},
 		{name: "config with unknown key", args: []string{"config", "check", "testdata/bad.toml"}, code: 1, inStderr: `bad.toml:3: unknown key "generate.temprature"`},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 
 	"github.com/toolbrain/toolbrain/core/coach"
@@ -19,7 +20,7 @@ import (
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
-const runSynopsis = "[--seed N] [--steps N] [--out DIR] [--resume] [--inboxes N] [--tasks-per-inbox N] [--config FILE] [--model M]"
+const runSynopsis = "[--seed N] [--steps N] [--out DIR] [--resume] [--inboxes N] [--tasks-per-inbox N] [--config FILE] [--model M] [--wrong R]"
 
 // runMain is the main job: the email-search CodeAct agent. It generates an
 // email corpus from the seed, loads the distilled base shipped in the
@@ -36,11 +37,15 @@ func runMain(ctx context.Context, o *cmdIO, args []string) error {
 	modelName := fs.String("model", "", "start from this checkpoint instead of the shipped base (a directory or Hugging Face id)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	resume := fs.Bool("resume", false, "continue the run in --out from its last checkpoint (after Ctrl-C)")
+	wrong := fs.Float64("wrong", reward.DefaultWrong, "reward of a wrong answer (no answer scores 0, a right one 1): below 0, so guessing never pays more than abstaining")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *steps < 0 {
 		return fmt.Errorf("%w: --steps must not be negative", errUsage)
+	}
+	if !(*wrong < 0) || math.IsInf(*wrong, 0) {
+		return fmt.Errorf("%w: --wrong must be a finite number below 0, got %v", errUsage, *wrong)
 	}
 	cfg, cfgName, err := jobConfig(*cfgPath)
 	if err != nil {
@@ -89,7 +94,7 @@ func runMain(ctx context.Context, o *cmdIO, args []string) error {
 		// The ART·E-style reward (plugins/packs/email/reward), in process;
 		// plugins/build.sh also builds it as the WebAssembly plugin
 		// emailreward-go for [[rewards]].
-		Rewards: []coach.Reward{{Name: "email", Weight: 1, Reward: rewards.PerTrace{Of: reward.Reward{}}}},
+		Rewards: []coach.Reward{{Name: "email", Weight: 1, Reward: rewards.PerTrace{Of: reward.Reward{Wrong: *wrong}}}},
 	}, true)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfgName, err)
