@@ -67,7 +67,7 @@ var hostile = []struct {
 	{"wrong argument type", "add(a='x', b=1)", []error{ErrTool}, "line 1: add: invalid arguments for tool \"add\""},
 	{"missing argument", "add(1)", []error{ErrTool}, "missing propert"},
 	{"extra argument", "add(a=1, b=2, c=3)", []error{ErrTool}, "add: invalid arguments"},
-	{"huge argument", "echo(text='x' * 1000000)", []error{ErrTool}, "arguments of 1000011 bytes exceed the limit of 65536"},
+	{"huge argument", "echo(text='x' * 200000)", []error{ErrTool}, "arguments of 200011 bytes exceed the limit of 65536"},
 	{"unencodable argument", "echo(text=echo)", []error{ErrTool}, "arguments are not JSON"},
 	{"nan argument", "add(a=float('nan'), b=1)", []error{ErrTool}, "nan is not a JSON number"},
 	{"too many positional", "add(1, 2, 3)", []error{ErrRuntime, ErrTool}, "takes 2 positional arguments but 3 were given"},
