@@ -47,8 +47,24 @@ var (
 	ErrWeights = errors.New("lora: invalid adapter weights")
 )
 
-// Modules are the projections an adapter may target.
+// Modules are the projections of a decoder layer, the ones an adapter may
+// target: attention's first (AttentionModules), then the MLP's, in the
+// order the graph reads them. This list and ModulePath are the one home of
+// module names and paths; core/model and core/train read them from here.
 var Modules = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+// AttentionModules are the Modules under self_attn; the rest are under mlp.
+var AttentionModules = Modules[:4]
+
+// ModulePath returns the Hugging Face prefix of a layer's projection, e.g.
+// "model.layers.3.self_attn.q_proj" for (3, "q_proj").
+func ModulePath(layer int, module string) string {
+	sub := "mlp"
+	if slices.Contains(AttentionModules, module) {
+		sub = "self_attn"
+	}
+	return "model.layers." + strconv.Itoa(layer) + "." + sub + "." + module
+}
 
 // Config is the part of adapter_config.json that matters for inference and
 // training.
@@ -379,11 +395,7 @@ func New(cfg Config, numLayers int, shape Shape, seed int64) (*Adapter, error) {
 	a := &Adapter{Config: cfg, Modules: map[string]Pair{}}
 	for l := 0; l < numLayers; l++ {
 		for _, m := range cfg.TargetModules {
-			sub := "mlp"
-			if m == "q_proj" || m == "k_proj" || m == "v_proj" || m == "o_proj" {
-				sub = "self_attn"
-			}
-			path := "model.layers." + strconv.Itoa(l) + "." + sub + "." + m
+			path := ModulePath(l, m)
 			out, in, ok := shape(path)
 			if !ok {
 				return nil, fmt.Errorf("%w: the base model has no module %s", ErrConfig, path)

@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads better unqualified
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/toolbrain/toolbrain/core/lora"
 )
 
 // Linear is one projection y = x·Wᵀ + b + scale·(x·Aᵀ)·Bᵀ, all as graph
@@ -36,6 +37,17 @@ type Layer struct {
 	InputNorm, PostAttentionNorm *Node // [hidden]
 	Q, K, V, O                   Linear
 	Gate, Up, Down               Linear
+}
+
+// Linear returns the projection of l named module (one of lora.Modules),
+// or false for another name.
+func (l *Layer) Linear(module string) (*Linear, bool) {
+	for i, lin := range []*Linear{&l.Q, &l.K, &l.V, &l.O, &l.Gate, &l.Up, &l.Down} {
+		if lora.Modules[i] == module {
+			return lin, true
+		}
+	}
+	return nil, false
 }
 
 // Weights is the whole decoder as graph nodes.

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+
+	"github.com/toolbrain/toolbrain/core/lora"
 )
 
 // HostTensor is a float32 tensor in host memory, row-major.
@@ -57,21 +59,9 @@ type tensorSpec struct {
 	kind  tensorKind
 }
 
-// Module names of a layer's projections, in the order the graph reads them.
-var (
-	attnModules = []string{"q_proj", "k_proj", "v_proj", "o_proj"}
-	mlpModules  = []string{"gate_proj", "up_proj", "down_proj"}
-)
-
 // ModulePath returns the Hugging Face prefix of a layer's projection, e.g.
-// "model.layers.3.self_attn.q_proj" for (3, "q_proj").
-func ModulePath(layer int, module string) string {
-	sub := "mlp"
-	if slices.Contains(attnModules, module) {
-		sub = "self_attn"
-	}
-	return "model.layers." + strconv.Itoa(layer) + "." + sub + "." + module
-}
+// "model.layers.3.self_attn.q_proj" for (3, "q_proj"): lora.ModulePath.
+func ModulePath(layer int, module string) string { return lora.ModulePath(layer, module) }
 
 // LinearShape returns the [out, in] shape of a projection module
 // ("q_proj", ..., "down_proj"), or false for an unknown module.
@@ -115,7 +105,7 @@ func (c Config) specs() []tensorSpec {
 		out = append(out,
 			tensorSpec{p + "input_layernorm.weight", []int{d}, kindNorm},
 			tensorSpec{p + "post_attention_layernorm.weight", []int{d}, kindNorm})
-		for _, m := range append(slices.Clone(attnModules), mlpModules...) {
+		for _, m := range lora.Modules {
 			s, _ := c.LinearShape(m)
 			path := ModulePath(l, m)
 			out = append(out, tensorSpec{path + ".weight", []int{s[0], s[1]}, kindLinear})

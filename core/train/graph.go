@@ -3,13 +3,12 @@ package train
 import (
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/toolbrain/toolbrain/core/lora"
 	"github.com/toolbrain/toolbrain/core/model"
 	"github.com/toolbrain/toolbrain/core/train/loss"
 )
@@ -146,26 +145,18 @@ func (t *Trainer) policyWeights(base, ps []*graph.Node, rng **graph.Node, dropou
 }
 
 // linearAt returns the projection at a module path such as
-// "model.layers.0.self_attn.q_proj". Paths come from a validated adapter.
+// "model.layers.0.self_attn.q_proj" (lora.ModulePath). Paths come from a
+// validated adapter; another one is a bug, reported as the graph's error.
 func linearAt(w *model.Weights, path string) *model.Linear {
-	f := strings.Split(path, ".")
-	layer, _ := strconv.Atoi(f[2])
-	l := &w.Layers[layer]
-	switch f[4] {
-	case "q_proj":
-		return &l.Q
-	case "k_proj":
-		return &l.K
-	case "v_proj":
-		return &l.V
-	case "o_proj":
-		return &l.O
-	case "gate_proj":
-		return &l.Gate
-	case "up_proj":
-		return &l.Up
+	for l := range w.Layers {
+		for _, m := range lora.Modules {
+			if lora.ModulePath(l, m) == path {
+				lin, _ := w.Layers[l].Linear(m)
+				return lin
+			}
+		}
 	}
-	return &l.Down
+	panic(fmt.Errorf("train: no projection at %q", path))
 }
 
 // stepExec returns the compiled step for a variant.
