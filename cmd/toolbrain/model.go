@@ -34,7 +34,7 @@ func (f *modelFlags) register(fs interface {
 	fs.StringVar(&f.model, "model", "", "checkpoint directory or Hugging Face id (default: [core] model)")
 	fs.StringVar(&f.adapter, "adapter", "", "PEFT LoRA adapter directory (default: [core] adapter)")
 	fs.StringVar(&f.quant, "quant", "", "quantize linear weights at load: int8 or nf4 (default: [core] quant)")
-	fs.StringVar(&f.backend, "backend", "", "gomlx backend: go or xla[:plugin] (default: [core] backend)")
+	fs.StringVar(&f.backend, "backend", "", "gomlx backend: cpu (ToolBrain's own), go (gomlx's pure Go) or xla[:plugin] (default: [core] backend)")
 }
 
 // loaded is a model ready to run, with what came with it.
