@@ -3,6 +3,8 @@ package train
 import (
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -148,10 +150,10 @@ func (t *Trainer) policyWeights(base, ps []*graph.Node, rng **graph.Node, dropou
 // "model.layers.0.self_attn.q_proj" (lora.ModulePath). Paths come from a
 // validated adapter; another one is a bug, reported as the graph's error.
 func linearAt(w *model.Weights, path string) *model.Linear {
-	for l := range w.Layers {
-		for _, m := range lora.Modules {
-			if lora.ModulePath(l, m) == path {
-				lin, _ := w.Layers[l].Linear(m)
+	f := strings.Split(path, ".")
+	if len(f) == 5 {
+		if layer, err := strconv.Atoi(f[2]); err == nil && layer >= 0 && layer < len(w.Layers) && lora.ModulePath(layer, f[4]) == path {
+			if lin, ok := w.Layers[layer].Linear(f[4]); ok {
 				return lin
 			}
 		}
