@@ -4,7 +4,7 @@
 // A plugin granted sdk.PermissionLLM sends an sdk.LLMRequest (chat messages,
 // max_tokens, temperature, stop strings) and gets an sdk.LLMResponse (the
 // text). The WebAssembly host forwards each such call to
-// wasmhost.HostConfig.LLM; a [Client] from this package fills that field:
+// wasmhost.HostConfig.LLM; an [sdk.LLM] from this package fills that field:
 //
 //	judge, err := llm.NewEndpoint(llm.EndpointConfig{BaseURL: "http://localhost:8000/v1", Model: "qwen2.5-7b-instruct"})
 //	host, err := wasmhost.NewHost(ctx, wasmhost.HostConfig{LLM: judge})

@@ -76,7 +76,7 @@ type EndpointConfig struct {
 	MaxTokens int
 }
 
-// Endpoint is a [Client] for an OpenAI-compatible chat-completions API.
+// Endpoint is an [sdk.LLM] for an OpenAI-compatible chat-completions API.
 // It is safe for concurrent use; create it with [NewEndpoint].
 type Endpoint struct {
 	url    string // BaseURL + "/chat/completions"

@@ -9,19 +9,11 @@ import (
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
-// Client answers toolbrain_llm requests: it is [sdk.LLM], the one
-// interface of a language model, so a Client wires in as
-//
-//	wasmhost.HostConfig{LLM: client}
-//
-// Implementations are safe for concurrent use, and Complete returns an error
-// wrapping ctx.Err() once ctx is done.
-type Client = sdk.LLM
-
-// Compile-time checks that both clients satisfy Client.
+// Compile-time checks that both models are an [sdk.LLM], the one interface
+// of a language model (wasmhost.HostConfig.LLM, judges, teachers).
 var (
-	_ Client = (*Endpoint)(nil)
-	_ Client = (*Local)(nil)
+	_ sdk.LLM = (*Endpoint)(nil)
+	_ sdk.LLM = (*Local)(nil)
 )
 
 // DefaultMaxTokens is the completion length used when neither the request

@@ -71,7 +71,7 @@ type LocalConfig struct {
 	Options LocalOptions
 }
 
-// Local is a [Client] that answers with a model on this machine through
+// Local is an [sdk.LLM] that answers with a model on this machine through
 // core/chattemplate, core/tokenizer and core/generate. It is safe for
 // concurrent use.
 //

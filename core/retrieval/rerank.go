@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/toolbrain/toolbrain/core/llm"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -25,7 +24,7 @@ type Reranker interface {
 // keeps that order entirely, so a weak model can only reorder, never lose
 // a candidate.
 type LLMReranker struct {
-	Client llm.Client
+	Client sdk.LLM
 	// MaxTokens caps the answer (0: 64).
 	MaxTokens int
 }

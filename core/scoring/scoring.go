@@ -41,7 +41,7 @@ import (
 type Host struct {
 	WASM *wasmhost.Host
 	// Judge is the [judge] model; nil when none is configured.
-	Judge llm.Client
+	Judge sdk.LLM
 
 	cfg     config.Config
 	mu      sync.Mutex
@@ -94,7 +94,7 @@ func (h *Host) LLM() sdk.LLM {
 
 // judgeModel builds the [judge] model: an OpenAI-compatible endpoint or a
 // local checkpoint; nil and a no-op close when none is configured.
-func judgeModel(cfg config.Config) (llm.Client, func(), error) {
+func judgeModel(cfg config.Config) (sdk.LLM, func(), error) {
 	j := cfg.Judge
 	switch {
 	case j.Endpoint != "":

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/toolbrain/toolbrain/core/llm"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
@@ -30,7 +29,7 @@ const (
 	maxAvoid = 40
 )
 
-// LLM is the generator backed by a model: any [llm.Client], such as an
+// LLM is the generator backed by a model: any [sdk.LLM], such as an
 // OpenAI-compatible endpoint ([llm.NewEndpoint]) or a local checkpoint
 // ([llm.OpenLocal]). It prompts with the tools (name, description, JSON
 // schema), the sample data (its first MaxSampleBytes) and the questions
@@ -46,7 +45,7 @@ const (
 // all; then Generate fails with [ErrUnparsable].
 type LLM struct {
 	// Client answers the prompts (required).
-	Client llm.Client
+	Client sdk.LLM
 	// Attempts per batch (0 = DefaultAttempts).
 	Attempts int
 	// Batch is the tasks asked for per request (0 = DefaultBatch).

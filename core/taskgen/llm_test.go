@@ -12,6 +12,7 @@ import (
 
 	"github.com/toolbrain/toolbrain/core/llm"
 	"github.com/toolbrain/toolbrain/core/taskgen"
+	"github.com/toolbrain/toolbrain/sdk"
 )
 
 func TestParseCandidates(t *testing.T) {
@@ -108,7 +109,7 @@ func (o *openAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func endpoint(t *testing.T, o *openAI) llm.Client {
+func endpoint(t *testing.T, o *openAI) sdk.LLM {
 	t.Helper()
 	srv := httptest.NewServer(o)
 	t.Cleanup(srv.Close)
