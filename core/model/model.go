@@ -268,7 +268,7 @@ func (m *Model) CheckAdapter(a *lora.Adapter) error {
 func (c Config) ModuleShape(path string) (out, in int, ok bool) {
 	for l := 0; l < c.NumHiddenLayers; l++ {
 		for _, mod := range lora.Modules {
-			if ModulePath(l, mod) == path {
+			if lora.ModulePath(l, mod) == path {
 				s, _ := c.LinearShape(mod)
 				return s[0], s[1], true
 			}
@@ -344,18 +344,18 @@ func (l layout) weights(in []*graph.Node) *Weights {
 	}
 	w := &Weights{Embed: byName["model.embed_tokens.weight"], Norm: byName["model.norm.weight"], LMHead: byName["lm_head.weight"]}
 	var scale *graph.Node
-	lora := map[string][2]*graph.Node{}
+	adapters := map[string][2]*graph.Node{}
 	if len(l.paths) > 0 {
 		off := l.baseInputs()
 		for i, p := range l.paths {
-			lora[p] = [2]*graph.Node{in[off+2*i], in[off+2*i+1]}
+			adapters[p] = [2]*graph.Node{in[off+2*i], in[off+2*i+1]}
 		}
 		scale = in[off+2*len(l.paths)]
 	}
 	lin := func(layer int, module string) Linear {
-		p := ModulePath(layer, module)
+		p := lora.ModulePath(layer, module)
 		li := Linear{W: byName[p+".weight"], WScale: rowScale[p+".weight"], B: byName[p+".bias"]}
-		if ab, ok := lora[p]; ok {
+		if ab, ok := adapters[p]; ok {
 			li.LoRAA, li.LoRAB, li.LoRAScale = ab[0], ab[1], scale
 		}
 		return li

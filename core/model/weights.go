@@ -59,10 +59,6 @@ type tensorSpec struct {
 	kind  tensorKind
 }
 
-// ModulePath returns the Hugging Face prefix of a layer's projection, e.g.
-// "model.layers.3.self_attn.q_proj" for (3, "q_proj"): lora.ModulePath.
-func ModulePath(layer int, module string) string { return lora.ModulePath(layer, module) }
-
 // LinearShape returns the [out, in] shape of a projection module
 // ("q_proj", ..., "down_proj"), or false for an unknown module.
 func (c Config) LinearShape(module string) ([2]int, bool) {
@@ -107,7 +103,7 @@ func (c Config) specs() []tensorSpec {
 			tensorSpec{p + "post_attention_layernorm.weight", []int{d}, kindNorm})
 		for _, m := range lora.Modules {
 			s, _ := c.LinearShape(m)
-			path := ModulePath(l, m)
+			path := lora.ModulePath(l, m)
 			out = append(out, tensorSpec{path + ".weight", []int{s[0], s[1]}, kindLinear})
 			if c.hasBias(m) {
 				out = append(out, tensorSpec{path + ".bias", []int{s[0]}, kindBias})
