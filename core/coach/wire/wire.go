@@ -250,12 +250,9 @@ func Open(ctx context.Context, cfg config.Config, o Options, needTasks bool) (en
 		if len(specs) == 0 && !allDeclare(e.Tasks, e.EvalTasks) {
 			return nil, errors.New("train.packs: a tool_calling athlete needs at least one tool pack or [[mcp]] server (or tasks that declare their tools)")
 		}
-		ac.Tools, ac.Tool = specs, e.Tool
-		if ac.Tool == nil {
-			// Every task declares its tools (BFCL): their calls are
-			// checked by the reward, never run; the empty set refuses any.
-			ac.Tool = tools
-		}
+		// The routed set even when empty (every task declares its tools,
+		// as BFCL's do: their calls are checked by the reward, never run).
+		ac.Tools, ac.Tool = specs, tools
 	}
 	if e.Agent, err = agent.New(kind, ac); err != nil {
 		return nil, err
