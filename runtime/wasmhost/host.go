@@ -181,6 +181,10 @@ func (h *Host) compile(ctx context.Context, wasm []byte, trusted bool) (wazero.R
 	}
 }
 
+// testHookCompile, when set (by tests only), runs in compileNew just before
+// the compile: a test holds a compile open there, at any machine speed.
+var testHookCompile func(wasm []byte)
+
 // compileNew compiles wasm on rt and records it under key; it runs once per
 // key at a time (h.flight), without h.mu.
 func (h *Host) compileNew(ctx context.Context, rt wazero.Runtime, wasm []byte, key compileKey) (compiledModule, error) {
@@ -193,6 +197,9 @@ func (h *Host) compileNew(ctx context.Context, rt wazero.Runtime, wasm []byte, k
 	mins, err := preflight(wasm)
 	if err != nil {
 		return compiledModule{}, err
+	}
+	if testHookCompile != nil {
+		testHookCompile(wasm)
 	}
 	m, err := compileWithin(ctx, rt, wasm, h.compileTimeout())
 	if err != nil && h.cache != nil && isCacheError(err) {
