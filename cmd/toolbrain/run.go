@@ -132,7 +132,7 @@ func runMain(ctx context.Context, o *cmdIO, args []string) error {
 		return err
 	}
 	fmt.Fprintf(o.stdout, "held-out success after RL: %s\n", percent(*sum.EvalAfter))
-	fmt.Fprintf(o.stdout, "run directory: %s (metrics.jsonl, curves, report.md, adapter/)\n", *out)
+	fmt.Fprintf(o.stdout, "run directory: %s (metrics.jsonl, curves, report.md, adapter/, eval/: the held-out traces)\n", *out)
 	return nil
 }
 

@@ -408,6 +408,17 @@ func TestRun_ResumeEqualsUninterrupted(t *testing.T) {
 	if n := strings.Count(string(metrics), "\n"); n != 4 { // step 0 (eval before) + 3 steps
 		t.Errorf("metrics.jsonl has %d lines, want 4:\n%s", n, metrics)
 	}
+	for _, step := range []string{"step-000000.jsonl", "step-000003.jsonl"} { // before and after
+		f, err := os.Open(filepath.Join(whole, coach.EvalTracesDir, step))
+		if err != nil {
+			t.Fatalf("eval traces: %v", err)
+		}
+		trs, err := agent.ReadJSONL(f)
+		f.Close()
+		if err != nil || len(trs) != 2 || trs[0].TaskID != eval[0].ID || len(trs[0].Turns) == 0 {
+			t.Errorf("eval traces %s: %d traces (%v), want one per held-out task with its turns", step, len(trs), err)
+		}
+	}
 
 	parts := t.TempDir()
 	c, _ = newCoach(t, k, coach.MethodGRPO, 1e-2, reward)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/toolbrain/toolbrain/core/agent"
 	"github.com/toolbrain/toolbrain/core/train"
 	"github.com/toolbrain/toolbrain/internal/atomicfile"
 	"github.com/toolbrain/toolbrain/sdk"
@@ -25,9 +26,13 @@ const (
 	MetricsFile = "metrics.jsonl" // one StepMetrics line a step; step 0 holds the evaluation before training
 	AdapterDir  = "adapter"       // the trained adapter (PEFT), written at the end
 	ReportFile  = "report.md"     // the summary, written at the end
-	CurvesFile  = "curves.png"    // training reward and success by step
-	LossFile    = "loss.png"      // loss and KL by step
-	EvalFile    = "eval.png"      // held-out success by step, when evaluated
+	// EvalTracesDir holds one JSONL file of held-out traces for each
+	// evaluation, named by step (eval/step-000000.jsonl is the one before
+	// training): what the agent wrote, the tools' replies and its answer.
+	EvalTracesDir = "eval"
+	CurvesFile    = "curves.png" // training reward and success by step
+	LossFile      = "loss.png"   // loss and KL by step
+	EvalFile      = "eval.png"   // held-out success by step, when evaluated
 )
 
 // ErrInterrupted is returned by Run when ctx ended: the last completed
@@ -119,8 +124,11 @@ func (c *Coach) Run(ctx context.Context, o RunOptions) (Summary, error) {
 		return nil
 	}
 	evaluate := func(step int) (*EvalResult, error) {
-		r, _, _, err := Evaluate(ctx, c.exec, c.scorer, o.EvalTasks, EvalOptions{SuccessThreshold: c.cfg.SuccessThreshold})
+		r, traces, _, err := Evaluate(ctx, c.exec, c.scorer, o.EvalTasks, EvalOptions{SuccessThreshold: c.cfg.SuccessThreshold})
 		if err != nil {
+			return nil, err
+		}
+		if err := writeEvalTraces(o.Dir, step, traces); err != nil {
 			return nil, err
 		}
 		log.Info("eval", "step", step, "success", r.SuccessRate, "ci95_low", r.CILow, "ci95_high", r.CIHigh, "mean_reward", r.MeanReward)
@@ -298,4 +306,21 @@ func readMetrics(path string, upTo int) ([]StepMetrics, error) {
 		}
 	}
 	return out, nil
+}
+
+// writeEvalTraces writes one evaluation's traces to the run directory
+// (EvalTracesDir), atomically.
+func writeEvalTraces(dir string, step int, traces []sdk.Trace) error {
+	var buf bytes.Buffer
+	if err := agent.WriteJSONL(&buf, traces...); err != nil {
+		return fmt.Errorf("coach: eval traces: %w", err)
+	}
+	path := filepath.Join(dir, EvalTracesDir, fmt.Sprintf("step-%06d.jsonl", step))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("coach: %w", err)
+	}
+	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("coach: %w", err)
+	}
+	return nil
 }
