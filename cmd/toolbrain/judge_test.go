@@ -15,7 +15,7 @@ import (
 )
 
 // TestPluginCall_JudgeThroughEndpoint runs the ranking judge plugin
-// (judge-go.wasm) through `plugin call`: its toolbrain_llm calls reach the
+// (judge.wasm) through `plugin call`: its toolbrain_llm calls reach the
 // OpenAI-compatible endpoint configured in [judge], with the API key from
 // the named environment variable, and the endpoint's ranking comes back.
 func TestPluginCall_JudgeThroughEndpoint(t *testing.T) {
@@ -47,8 +47,8 @@ func TestPluginCall_JudgeThroughEndpoint(t *testing.T) {
 	write(t, cfg, "[judge]\nendpoint = \""+srv.URL+"/v1\"\nmodel = \"judge-7b\"\napi_key_env = \"JUDGE_KEY\"\n")
 	in := filepath.Join(dir, "group.json")
 	write(t, in, `{"expected": "Paris", "traces": [{"final_answer": "Lyon", "turns": []}, {"final_answer": "Paris", "turns": []}]}`)
-	wasm := pluginbuild.Path(t, "judge-go.wasm")
-	manifest := "../../plugins/wasm/judge-go/manifest.toml"
+	wasm := pluginbuild.Path(t, "judge.wasm")
+	manifest := "../../plugins/judge/wasm/manifest.toml"
 
 	out := mustTB(t, "plugin", "call", "--plugin", wasm, "--manifest", manifest, "--grant", "llm,config",
 		"--function", "judge", "--input", in, "--config", cfg)

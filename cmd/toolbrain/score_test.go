@@ -47,8 +47,8 @@ plugin = "`+pluginbuild.Path(t, "exactmatch-go.wasm")+`"
 weight = 0.5
 
 [[rewards]]
-plugin = "`+pluginbuild.Path(t, "judge-go.wasm")+`"
-manifest = "../../plugins/wasm/judge-go/manifest.toml"
+plugin = "`+pluginbuild.Path(t, "judge.wasm")+`"
+manifest = "../../plugins/judge/wasm/manifest.toml"
 grant = ["llm", "config"]
 rubric = "prefer the right answer"
 weight = 2.0
@@ -108,7 +108,7 @@ model = "judge"
 	flat := append(adv.Advantages[0], adv.Advantages[1]...)
 	for i, w := range want {
 		g := got[i]
-		if g.ID != w.id || g.Group != w.group || math.Abs(g.Reward-w.reward) > 1e-12 || g.Components["judge-go"] != w.judge {
+		if g.ID != w.id || g.Group != w.group || math.Abs(g.Reward-w.reward) > 1e-12 || g.Components["judge"] != w.judge {
 			t.Errorf("line %d: %+v, want id %s group %d reward %v judge %v", i, g, w.id, w.group, w.reward, w.judge)
 		}
 		if g.Advantage == nil {

@@ -16,7 +16,7 @@
 // Each is configured by a small struct whose zero value means the reference
 // implementation's defaults, and built from toolbrain.toml's [algorithm]
 // table by [FromConfig]. The same code runs as a WebAssembly plugin
-// (plugins/wasm/algorithms-go).
+// (wasm/ here).
 //
 // # Errors
 //

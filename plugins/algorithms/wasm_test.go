@@ -6,55 +6,24 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/toolbrain/toolbrain/internal/pluginbuild"
 	"github.com/toolbrain/toolbrain/plugins/algorithms"
 	"github.com/toolbrain/toolbrain/runtime/contract"
 	"github.com/toolbrain/toolbrain/runtime/wasmhost"
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
-var (
-	wasmOnce sync.Once
-	wasmPath string
-	wasmOut  []byte
-	wasmErr  error
-)
-
-// algorithmsWasm builds plugins/wasm/algorithms-go once per test process.
-// The go build cache makes a rebuild take well under a second; the .wasm is
-// never committed. (plugins/build.sh builds the same file into plugins/build
-// once its loop lists algorithms-go.)
+// algorithmsWasm is plugins/build/algorithms.wasm, built by plugins/build.sh
+// from wasm/ here.
 func algorithmsWasm(t testing.TB) []byte {
 	t.Helper()
-	wasmOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "toolbrain-algorithms-wasm")
-		if err != nil {
-			wasmErr = err
-			return
-		}
-		wasmPath = filepath.Join(dir, "algorithms-go.wasm")
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Dir(filepath.Dir(filepath.Dir(file)))
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", wasmPath, "./plugins/wasm/algorithms-go")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		wasmOut, wasmErr = cmd.CombinedOutput()
-	})
-	if wasmErr != nil {
-		if _, err := exec.LookPath("go"); err != nil && os.Getenv("CI") == "" {
-			t.Skipf("SKIPPING: no go toolchain to build the WebAssembly plugin: %v", wasmErr)
-		}
-		t.Fatalf("build algorithms-go.wasm: %v\n%s", wasmErr, wasmOut)
-	}
-	b, err := os.ReadFile(wasmPath)
+	b, err := os.ReadFile(pluginbuild.Path(t, "algorithms.wasm"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@
 //     group of traces, asks for a ranking from best to worst, and turns the
 //     ranking into rewards. It is the Go counterpart of the Python
 //     reference's reward_llm_judge_via_ranking, and also runs as the
-//     WebAssembly plugin plugins/wasm/judge-go.
+//     WebAssembly plugin built from wasm/ here.
 //   - [Relative], a relative judge in the style of ART's RULER: one request
 //     scores the whole group from 0 to 1, the traces against each other,
 //     with the prompt the agents shared sent once ([ParseScores]).

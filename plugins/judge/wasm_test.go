@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -23,72 +21,29 @@ import (
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
-// pluginsDir is plugins/, from this file's location.
-func pluginsDir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(file))
-}
-
 var (
 	wasmOnce  sync.Once
 	wasmBytes []byte
 	wasmErr   error
 )
 
-// judgeWasm is plugins/build/judge-go.wasm, built by plugins/build.sh. Its
-// staleness check does not look at plugins/judge, so when a source here is
-// newer than the module, the module is rebuilt from source into a
-// temporary file instead: a test never runs yesterday's judge.
+// judgeWasm is plugins/build/judge.wasm, built by plugins/build.sh from
+// wasm/ here (rebuilt whenever a file of plugins/judge is newer).
 func judgeWasm(t *testing.T) []byte {
 	t.Helper()
-	path := pluginbuild.Path(t, "judge-go.wasm")
-	wasmOnce.Do(func() {
-		st, err := os.Stat(path)
-		if err != nil {
-			wasmErr = err
-			return
-		}
-		stale := false
-		for _, dir := range []string{filepath.Join(pluginsDir(), "judge"), filepath.Join(pluginsDir(), "wasm", "judge-go")} {
-			files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
-			for _, f := range files {
-				if fs, err := os.Stat(f); err == nil && !strings.HasSuffix(f, "_test.go") && fs.ModTime().After(st.ModTime()) {
-					stale = true
-				}
-			}
-		}
-		if !stale {
-			wasmBytes, wasmErr = os.ReadFile(path)
-			return
-		}
-		dir, err := os.MkdirTemp("", "toolbrain-judge-wasm")
-		if err != nil {
-			wasmErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		fresh := filepath.Join(dir, "judge-go.wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", fresh, "./plugins/wasm/judge-go")
-		cmd.Dir = filepath.Dir(pluginsDir())
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			wasmErr = fmt.Errorf("rebuild judge-go.wasm (plugins/judge is newer than %s): %w\n%s", path, err, out)
-			return
-		}
-		wasmBytes, wasmErr = os.ReadFile(fresh)
-		t.Logf("plugins/judge is newer than %s: rebuilt from source", path)
-	})
+	path := pluginbuild.Path(t, "judge.wasm")
+	wasmOnce.Do(func() { wasmBytes, wasmErr = os.ReadFile(path) })
 	if wasmErr != nil {
 		t.Fatal(wasmErr)
 	}
 	return wasmBytes
 }
 
-// manifest decodes plugins/wasm/judge-go/manifest.toml strictly.
+// manifest decodes wasm/manifest.toml strictly.
 func manifest(t *testing.T) contract.Manifest {
 	t.Helper()
 	var m contract.Manifest
-	md, err := toml.DecodeFile(filepath.Join(pluginsDir(), "wasm", "judge-go", "manifest.toml"), &m)
+	md, err := toml.DecodeFile(filepath.Join("wasm", "manifest.toml"), &m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@
 // toolbrain.toml as a list with weights: [Weighted] over per-trace rewards,
 // [WeightedGroup] when the list also holds rewards that score a whole group
 // (an LLM judge, through judge.GroupReward). ExactMatch is also built as a
-// WebAssembly plugin (plugins/wasm/exactmatch-go) from this same code.
+// WebAssembly plugin (wasm/exactmatch-go) from this same code.
 package rewards
 
 import (

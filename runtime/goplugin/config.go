@@ -3,7 +3,6 @@ package goplugin
 import (
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"time"
 
@@ -28,8 +27,8 @@ type Config struct {
 	// Limits, field by field as in limits.Limits: Timeout is the
 	// wall-clock limit of one call, MaxOutputBytes caps a call's output,
 	// MaxInstances caps concurrent calls into the process (0 means
-	// GOMAXPROCS). MemoryPages does not apply to a native process and is
-	// ignored.
+	// GOMAXPROCS). MemoryPages does not apply to a native process: it is
+	// checked as for any plugin, then ignored (Plugin.Limits reports 0).
 	Limits limits.Limits
 	// StartTimeout bounds a (re)start of the process; 0 means
 	// DefaultStartTimeout.
@@ -77,14 +76,12 @@ type Config struct {
 
 // withDefaults fills zero fields and validates.
 func (c Config) withDefaults() (Config, error) {
-	l := c.Limits
+	l, err := c.Limits.WithDefaults()
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", contract.ErrBadConfig, err)
+	}
+	l.MemoryPages = 0 // a native process has no linear memory to cap
 	switch {
-	case l.Timeout < 0:
-		return c, fmt.Errorf("%w: negative timeout %v", contract.ErrBadConfig, l.Timeout)
-	case l.MaxOutputBytes < 0:
-		return c, fmt.Errorf("%w: negative max_output_bytes %d", contract.ErrBadConfig, l.MaxOutputBytes)
-	case l.MaxInstances < 0:
-		return c, fmt.Errorf("%w: negative max_instances %d", contract.ErrBadConfig, l.MaxInstances)
 	case c.StartTimeout < 0:
 		return c, fmt.Errorf("%w: negative start timeout %v", contract.ErrBadConfig, c.StartTimeout)
 	case c.Kind != "" && !c.Kind.Valid():
@@ -95,15 +92,6 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("%w: grant.host_functions: unknown permission %q (want %q or %q; %q and %q need no grant for a process)",
 				contract.ErrBadConfig, perm, sdk.PermissionTool, sdk.PermissionLLM, sdk.PermissionLog, sdk.PermissionConfig)
 		}
-	}
-	if l.Timeout == 0 {
-		l.Timeout = limits.DefaultTimeout
-	}
-	if l.MaxOutputBytes == 0 {
-		l.MaxOutputBytes = limits.DefaultMaxOutputBytes
-	}
-	if l.MaxInstances == 0 {
-		l.MaxInstances = runtime.GOMAXPROCS(0)
 	}
 	c.Limits = l
 	if c.StartTimeout == 0 {

@@ -364,6 +364,7 @@ func TestOpen_Errors(t *testing.T) {
 		{name: "configure fails", path: os.Args[0], cfg: helperConfig(t, "badconfig"), want: goplugin.ErrStart, text: "api_key is required"},
 		{name: "kind mismatch", path: os.Args[0], cfg: kindMismatch, want: contract.ErrBadConfig, text: "tool plugin, configured as reward"},
 		{name: "negative timeout", path: os.Args[0], cfg: goplugin.Config{Limits: limits.Limits{Timeout: -1}}, want: contract.ErrBadConfig},
+		{name: "memory above wasm32", path: os.Args[0], cfg: goplugin.Config{Limits: limits.Limits{MemoryPages: limits.MaxMemoryPages + 1}}, want: limits.ErrOutOfRange, text: "memory_pages"},
 		{name: "unknown kind", path: os.Args[0], cfg: goplugin.Config{Kind: "oracle"}, want: contract.ErrBadConfig},
 	}
 	for _, tt := range tests {
@@ -499,6 +500,16 @@ func TestCall_Errors(t *testing.T) {
 			t.Fatalf("after Close: %v", err)
 		}
 	})
+}
+
+// The effective limits are limits.WithDefaults' with no memory cap: a
+// process has no linear memory.
+func TestOpen_EffectiveLimits(t *testing.T) {
+	p := openHelper(t, "tools", goplugin.Config{Limits: limits.Limits{MemoryPages: 7, MaxInstances: 3}})
+	want := limits.Limits{Timeout: limits.DefaultTimeout, MaxOutputBytes: limits.DefaultMaxOutputBytes, MaxInstances: 3}
+	if got := p.Limits(); got != want {
+		t.Fatalf("Limits() = %+v, want %+v", got, want)
+	}
 }
 
 // Concurrent calls share the process and each gets its own answer (run

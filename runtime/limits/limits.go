@@ -6,7 +6,12 @@
 // enforce it.
 package limits
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+)
 
 // Default limits, used for every zero field of [Limits].
 const (
@@ -24,7 +29,13 @@ const (
 	// seconds. Past the bound the load fails and the compile finishes,
 	// unobserved, in the background.
 	DefaultCompileTimeout = 2 * time.Minute
+	// MaxMemoryPages is the most a wasm32 memory can hold: 4 GiB.
+	MaxMemoryPages = 65536
 )
+
+// ErrOutOfRange means a field of [Limits] is out of range; the plugin
+// hosts wrap it in contract.ErrBadConfig.
+var ErrOutOfRange = errors.New("plugin limit out of range")
 
 // Limits bound one plugin. The zero value means the defaults; a plugin's
 // manifest sets them and toolbrain.toml may override them field by field
@@ -59,4 +70,34 @@ func (l Limits) Override(o Limits) Limits {
 		l.MaxInstances = o.MaxInstances
 	}
 	return l
+}
+
+// WithDefaults returns l checked and with every zero field set to its
+// default: [DefaultMemoryPages], [DefaultTimeout], [DefaultMaxOutputBytes],
+// and GOMAXPROCS instances. Both plugin hosts start from it. An error wraps
+// [ErrOutOfRange] and names the field as toolbrain.toml spells it.
+func (l Limits) WithDefaults() (Limits, error) {
+	switch {
+	case l.MemoryPages > MaxMemoryPages:
+		return l, fmt.Errorf("%w: memory_pages %d above the 4 GiB (%d pages) of wasm32", ErrOutOfRange, l.MemoryPages, MaxMemoryPages)
+	case l.Timeout < 0:
+		return l, fmt.Errorf("%w: negative timeout %v", ErrOutOfRange, l.Timeout)
+	case l.MaxOutputBytes < 0:
+		return l, fmt.Errorf("%w: negative max_output_bytes %d", ErrOutOfRange, l.MaxOutputBytes)
+	case l.MaxInstances < 0:
+		return l, fmt.Errorf("%w: negative max_instances %d", ErrOutOfRange, l.MaxInstances)
+	}
+	if l.MemoryPages == 0 {
+		l.MemoryPages = DefaultMemoryPages
+	}
+	if l.Timeout == 0 {
+		l.Timeout = DefaultTimeout
+	}
+	if l.MaxOutputBytes == 0 {
+		l.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if l.MaxInstances == 0 {
+		l.MaxInstances = runtime.GOMAXPROCS(0)
+	}
+	return l, nil
 }

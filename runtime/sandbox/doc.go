@@ -1,6 +1,6 @@
 // Package sandbox runs model-written code (CodeAct) in a WebAssembly
 // interpreter: by default Starlark, a Python dialect, compiled to wasip1 from
-// plugins/interpreter/starlark and embedded in the binary (see
+// plugins/interpreter/starlark/wasm and embedded in the binary (see
 // [EmbeddedInterpreter]); any module of the interpreter plugin kind
 // (sdk/ABI.md) can replace it through [Options.Interpreter].
 //

@@ -259,9 +259,9 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m contract.Manifest, cfg c
 	if m.Kind != "" && !m.Kind.Valid() {
 		return nil, fmt.Errorf("plugin %q: %w: unknown kind %q", m.Name, contract.ErrBadConfig, m.Kind)
 	}
-	limits, err := withDefaults(m.Limits.Override(cfg.Limits))
+	limits, err := m.Limits.Override(cfg.Limits).WithDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("plugin %q: %w", m.Name, err)
+		return nil, fmt.Errorf("plugin %q: %w: %w", m.Name, contract.ErrBadConfig, err)
 	}
 	rt, compiled, err := h.compile(ctx, wasm, cfg.Trusted)
 	if err != nil {

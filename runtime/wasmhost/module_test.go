@@ -48,7 +48,7 @@ func wasmWith(id byte, parts ...any) []byte {
 // TestScan_BuiltPlugins: every plugin the project builds passes the scan
 // that guards wazero's decoder (it must not refuse real modules).
 func TestScan_BuiltPlugins(t *testing.T) {
-	for _, name := range []string{"exactmatch-go.wasm", "exactmatch-as.wasm", "exactmatch-wat.wasm", "hostile-go.wasm", "hostile-wat.wasm", "interpreter-starlark.wasm", "judge-go.wasm", "calculator.wasm", "future.wasm"} {
+	for _, name := range []string{"exactmatch-go.wasm", "exactmatch-as.wasm", "exactmatch-wat.wasm", "hostile-go.wasm", "hostile-wat.wasm", "interpreter-starlark.wasm", "judge.wasm", "calculator.wasm", "future.wasm"} {
 		t.Run(name, func(t *testing.T) {
 			b, err := os.ReadFile(pluginbuild.Path(t, name))
 			if err != nil {

@@ -292,6 +292,8 @@ func TestLoad_Errors(t *testing.T) {
 		{name: "not wasm", wasm: []byte("hello"), m: contract.Manifest{Name: "x", SDKVersion: "1.0"}, want: wasmhost.ErrBadModule},
 		{name: "no name", wasm: read("exactmatch-wat.wasm"), want: contract.ErrBadConfig},
 		{name: "missing kind function", wasm: read("exactmatch-wat.wasm"), m: contract.Manifest{Name: "j", Kind: sdk.KindJudge}, want: contract.ErrNoFunction, mention: []string{"judge"}},
+		{name: "memory above wasm32", wasm: read("exactmatch-wat.wasm"), m: contract.Manifest{Name: "big", Limits: limits.Limits{MemoryPages: limits.MaxMemoryPages + 1}}, want: contract.ErrBadConfig, mention: []string{`plugin "big"`, "memory_pages 65537"}},
+		{name: "negative timeout from the user", wasm: read("exactmatch-wat.wasm"), m: contract.Manifest{Name: "t"}, cfg: contract.PluginConfig{Limits: limits.Limits{Timeout: -time.Second}}, want: limits.ErrOutOfRange, mention: []string{"negative timeout"}},
 		{name: "memory below module minimum", wasm: read("exactmatch-go.wasm"), m: contract.Manifest{Name: "g"}, cfg: contract.PluginConfig{Limits: limits.Limits{MemoryPages: 4}}, want: wasmhost.ErrMemoryLimit},
 	}
 	for _, tt := range tests {

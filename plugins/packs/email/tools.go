@@ -10,7 +10,7 @@
 //     the tool pack's declaration (toolpack.toml, which [Specs] mirrors) and
 //     the go-plugin executable that serves them (./plugin);
 //   - reward: the ART·E-style reward's logic, run natively or as the
-//     WebAssembly plugin plugins/wasm/emailreward-go;
+//     WebAssembly plugin built from reward/wasm;
 //   - expert: a scripted agent, the teacher whose conversations are SFT
 //     data.
 //

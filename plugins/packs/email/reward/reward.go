@@ -24,7 +24,7 @@
 // citation bonus also applies to wrong and missing answers: having found
 // the right message is progress a tiny policy needs to be paid for early.
 //
-// The logic lives here, natively testable; plugins/wasm/emailreward-go
+// The logic lives here, natively testable; its wasm/ guest
 // serves it as a WebAssembly reward plugin.
 package reward
 

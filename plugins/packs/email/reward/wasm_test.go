@@ -16,17 +16,17 @@ import (
 	"github.com/toolbrain/toolbrain/sdk/plugintest"
 )
 
-// TestWASM_SameScores runs every case through plugins/build/emailreward-go.wasm
-// (built by plugins/build.sh from plugins/wasm/emailreward-go), configured
+// TestWASM_SameScores runs every case through plugins/build/email-reward.wasm
+// (built by plugins/build.sh from wasm/ here), configured
 // as the case's Reward is, and wants the native scores.
 func TestWASM_SameScores(t *testing.T) {
 	ctx := context.Background()
-	wasm, err := os.ReadFile(pluginbuild.Path(t, "emailreward-go.wasm"))
+	wasm, err := os.ReadFile(pluginbuild.Path(t, "email-reward.wasm"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var m contract.Manifest
-	if _, err := toml.DecodeFile(filepath.Join("..", "..", "..", "wasm", "emailreward-go", "manifest.toml"), &m); err != nil {
+	if _, err := toml.DecodeFile(filepath.Join("wasm", "manifest.toml"), &m); err != nil {
 		t.Fatal(err)
 	}
 	h, err := wasmhost.NewHost(ctx, wasmhost.HostConfig{})

@@ -5,7 +5,7 @@
 // ("expected" first in the request, "final_answer" first in the trace) instead of a JSON
 // parser, and compares the strings in their canonical escaped form.
 //
-// Build: npm ci && npm run build (plugins/build.sh does it).
+// Build: npm ci && npm run build -- --outFile exactmatch-as.wasm (plugins/build.sh does it).
 import { Host } from "@extism/as-pdk";
 
 function myAbort(message: string | null, fileName: string | null, lineNumber: u32, columnNumber: u32): void {}

@@ -7,7 +7,7 @@
 //
 // Build (plugins/build.sh does it):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o exactmatch-go.wasm ./plugins/wasm/exactmatch-go
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o exactmatch-go.wasm ./plugins/rewards/wasm/exactmatch-go
 //
 // # Why it does not use pdk.Input and encoding/json
 //

@@ -1,6 +1,6 @@
 //go:build wasip1
 
-// Command emailreward-go is the email-search environment's reward
+// Command wasm (the plugin emailreward-go) is the email-search environment's reward
 // (plugins/packs/email/reward: 1 for a correct answer plus small bonuses for
 // few turns and for reading the gold message, −1 for a wrong answer, 0 for
 // none) as a WebAssembly reward plugin written with the upstream Extism Go
@@ -11,9 +11,9 @@
 // config_get, so the manifest asks for the "config" permission) may set
 // max_turns, turn_bonus, cite_bonus and wrong; none means the defaults.
 //
-// Build (plugins/build.sh does it):
+// Build (plugins/build.sh does it, into plugins/build/email-reward.wasm):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o emailreward-go.wasm ./plugins/wasm/emailreward-go
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o email-reward.wasm ./plugins/packs/email/reward/wasm
 //
 // It reads its input with pdk.Input and encoding/json, so it runs on any
 // Extism host; an email trace is a few KB, which this decodes in about a

@@ -1,5 +1,5 @@
 ;; Hostile plugin functions for the runtime's containment tests; each export misbehaves in
-;; one way. Build: wat2wasm hostile.wat -o hostile-wat.wasm (plugins/build.sh does it).
+;; one way. Build: wat2wasm main.wat -o hostile-wat.wasm (plugins/build.sh does it).
 (module
   (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
   (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))

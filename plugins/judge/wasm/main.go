@@ -1,6 +1,6 @@
 //go:build wasip1
 
-// Command judge-go is ToolBrain's LLM judges as a WebAssembly judge plugin
+// Command wasm (the plugin judge-go) is ToolBrain's LLM judges as a WebAssembly judge plugin
 // written with the upstream Extism Go PDK. It runs plugins/judge: it renders
 // the group's traces into a prompt, asks the coach's judge model through the
 // toolbrain_llm host function, reads the verdict from the answer (asking
@@ -19,9 +19,9 @@
 // The manifest's timeout is long because a call lasts as long as the
 // model takes to answer, twice when the first answer is unreadable.
 //
-// Build (plugins/build.sh does it):
+// Build (plugins/build.sh does it, into plugins/build/judge.wasm):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o judge-go.wasm ./plugins/wasm/judge-go
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o judge.wasm ./plugins/judge/wasm
 package main
 
 import (

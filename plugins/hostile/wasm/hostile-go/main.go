@@ -5,7 +5,7 @@
 // runtime's tests check that it gets nothing unless the configuration grants
 // the path or the variable. It also panics on demand.
 //
-// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o hostile-go.wasm ./plugins/wasm/hostile-go
+// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o hostile-go.wasm ./plugins/hostile/wasm/hostile-go
 package main
 
 import (

@@ -9,7 +9,7 @@
 ;; strings are compared in their escaped JSON form, which is equal exactly when the decoded
 ;; strings are, because the host's encoder escapes canonically.
 ;;
-;; Build: wat2wasm exactmatch.wat -o exactmatch-wat.wasm (plugins/build.sh does it).
+;; Build: wat2wasm main.wat -o exactmatch-wat.wasm (plugins/build.sh does it).
 (module
   (import "extism:host/env" "input_length" (func $input_length (result i64)))
   (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))

@@ -1,6 +1,6 @@
 //go:build wasip1
 
-// Command starlark is ToolBrain's default CodeAct interpreter plugin: the
+// Command wasm is ToolBrain's default CodeAct interpreter plugin: the
 // Starlark interpreter of package interp behind the interpreter plugin ABI
 // (sdk/ABI.md, "Interpreter plugins"). It exports interpret, which runs one
 // turn of code and keeps the globals for the next call on the same instance,
@@ -9,7 +9,7 @@
 // Build (plugins/build.sh does it, and copies the module to
 // runtime/sandbox/embedded/ for embedding):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o interpreter-starlark.wasm ./plugins/interpreter/starlark
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags="-s -w" -o interpreter-starlark.wasm ./plugins/interpreter/starlark/wasm
 package main
 
 import (

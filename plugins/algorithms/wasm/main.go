@@ -1,6 +1,6 @@
 //go:build wasip1
 
-// Command algorithms-go is ToolBrain's first-party RL algorithms (GRPO,
+// Command wasm is ToolBrain's first-party RL algorithms (GRPO,
 // Dr. GRPO, RLOO, REINFORCE++-baseline, DPO pairs) as a WebAssembly
 // algorithm plugin written with the upstream Extism Go PDK. It runs the same
 // Go code as the native plugins/algorithms package, so both give bit-identical
@@ -11,10 +11,9 @@
 // "config" permission): name, scale_rewards, epsilon, normalize_advantages,
 // as in algorithms.Config; no key means GRPO with TRL's defaults.
 //
-// Build (the tests in plugins/algorithms do it; plugins/build.sh will once its
-// Go loop lists algorithms-go):
+// Build (plugins/build.sh does it, into plugins/build/algorithms.wasm):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o algorithms-go.wasm ./plugins/wasm/algorithms-go
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o algorithms.wasm ./plugins/algorithms/wasm
 package main
 
 import (
