@@ -131,6 +131,9 @@ type Train struct {
 	TopK         int     `toml:"top_k"`
 	// RolloutBatch caps the episodes decoded together.
 	RolloutBatch int `toml:"rollout_batch"`
+	// MicroBatch is the rows of one forward/backward pass of an update
+	// (0 = the whole batch).
+	MicroBatch int `toml:"micro_batch"`
 }
 
 // Retrieval is the [retrieval] table: per-task tool selection. When
@@ -316,6 +319,7 @@ func Default() Config {
 			SFTMinReward: 1, LoRAR: 8, LoRAAlpha: 16, LoRATargets: []string{"q_proj", "v_proj"},
 			CheckpointInterval: 10, SuccessThreshold: 1,
 			MaxTurns: 4, MaxNewTokens: 256, MaxLen: 2048, Temperature: 1, TopP: 1, RolloutBatch: 64,
+			MicroBatch: 8,
 		},
 		Generate: Generate{
 			MaxNewTokens: 32,
@@ -660,6 +664,10 @@ func (t Train) validate(bad func(key, format string, args ...any) error) error {
 		return bad("train.top_k", "got %d, want >= 0 (0 = off)", t.TopK)
 	case t.RolloutBatch < 1:
 		return bad("train.rollout_batch", "got %d, want >= 1", t.RolloutBatch)
+	case t.MicroBatch < 0:
+		return bad("train.micro_batch", "got %d, want >= 0 (0 = the whole batch)", t.MicroBatch)
+	case t.Method == "dpo" && t.MicroBatch%2 != 0:
+		return bad("train.micro_batch", "got %d, want an even number for dpo (its rows are chosen/rejected pairs)", t.MicroBatch)
 	}
 	for i, p := range t.Packs {
 		if p == "" {

@@ -88,6 +88,8 @@ func TestParse_Errors(t *testing.T) {
 		{name: "wrong type", src: "[generate]\nmax_new_tokens = \"ten\"\n", want: []string{"t.toml:2: generate.max_new_tokens: incompatible types"}},
 		{name: "out of range", src: "[generate]\n\ntop_p = 1.5\n", want: []string{"t.toml:3", "generate.top_p", "got 1.5"}},
 		{name: "negative top_k", src: "[generate]\ntop_k = -1\n", want: []string{"t.toml:2", "generate.top_k"}},
+		{name: "negative micro_batch", src: "[train]\nmicro_batch = -1\n", want: []string{"t.toml:2", "train.micro_batch", "got -1"}},
+		{name: "odd dpo micro_batch", src: "[train]\nmethod = \"dpo\"\nmicro_batch = 3\n", want: []string{"t.toml:3", "train.micro_batch", "even"}},
 		{name: "bad quant", src: "[core]\nquant = \"int3\"\n", want: []string{"t.toml:2", "core.quant", "int3"}},
 		{name: "bad backend", src: "[core]\nbackend = \"tpu\"\n", want: []string{"t.toml:2", "core.backend"}},
 		{name: "backend name prefix", src: "[core]\nbackend = \"cpux\"\n", want: []string{"t.toml:2", "core.backend"}},

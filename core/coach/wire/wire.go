@@ -392,6 +392,7 @@ func (e *Env) NewCoach(steps int) (*coach.Coach, *train.Trainer, error) {
 		Optimizer:   optim.AdamW{LR: t.LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: t.WeightDecay},
 		Schedule:    optim.Schedule{Kind: t.Schedule, WarmupSteps: t.WarmupSteps, TotalSteps: steps},
 		MaxGradNorm: t.MaxGradNorm,
+		MicroBatch:  t.MicroBatch,
 	}
 	if e.Adapter != nil {
 		// [core] adapter: continue training it; the trainer applies it.
