@@ -35,7 +35,8 @@
 // intermediate this op reads last (through any view), or an input the
 // caller donated (backends.Executable allows reusing those), and never a
 // constant, a graph output, or storage another input of the op shares.
-// Option inplace=false restores the copy.
+// Run in parallel, such a scatter waits for every other reader of that
+// storage (interop.go). Option inplace=false restores the copy.
 package cpu
 
 import (

@@ -138,8 +138,8 @@ type sched struct {
 }
 
 // parallel runs the nodes over the worker pool: the calling goroutine
-// runs nodes until every node ran, and blocks only while all remaining
-// work is already running elsewhere.
+// runs nodes until every node ran; while all remaining nodes are already
+// running elsewhere, it helps with the pool's work or sleeps.
 func (st *state) parallel() error {
 	p := st.e.plan
 	s := &sched{state: st, p: p, pool: st.e.builder.backend.tasks,
@@ -170,7 +170,13 @@ func (st *state) parallel() error {
 			continue
 		}
 		s.mu.Unlock()
-		<-s.wake
+		// Waiting, the owner is one of the pool's hands: the node running
+		// elsewhere may have split its work.
+		select {
+		case <-s.wake:
+		case j := <-s.pool.jobs:
+			j.help()
+		}
 	}
 }
 
