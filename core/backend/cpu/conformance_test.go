@@ -42,12 +42,13 @@ func reference(t testing.TB) backends.Backend {
 
 // cpuBackends is one backend per GEMM kernel this CPU runs, so every op
 // test also covers each CPU path (AVX-512, AVX2, generic), and the best
-// kernel with each schedule: in creation order, and every op handed to
-// the worker pool (the small graphs here otherwise run in order).
+// kernel with each parallel schedule: independent ops in parallel, and
+// every op handed to the worker pool (the small graphs here otherwise run
+// in creation order).
 func cpuBackends(t testing.TB) map[string]backends.Backend {
 	t.Helper()
 	out := map[string]backends.Backend{}
-	for _, k := range []string{"avx512", "avx2", "generic", "interop=false", "interop=all"} {
+	for _, k := range []string{"avx512", "avx2", "generic", "interop=true", "interop=all"} {
 		config := "kernel=" + k
 		if strings.HasPrefix(k, "interop") {
 			config = k

@@ -16,15 +16,16 @@
 // # How it runs a graph
 //
 // The builder records nodes in creation order, which is a topological
-// order. The executable runs a node once all its inputs are computed, on
-// a fixed pool of workers (sched.go): independent nodes run at the same
-// time, and big ops split their own work (GEMM panels, elementwise
-// ranges) over the same workers. No worker ever waits for work that is
-// queued, so the deadlock seen with simplego's parallel scheduling cannot
-// happen here (see sched.go). Option interop=false runs the nodes one
-// after another in creation order instead, the big ops still split. Each
-// intermediate's storage goes back to a free list (pool.go) once its last
-// reader ran; AllocStats counts what had to be allocated fresh.
+// order, and the executable runs them one after another in that order.
+// Big ops split their own work (GEMM panels, elementwise ranges) over a
+// fixed pool of workers (sched.go). Option interop=true also runs
+// independent nodes at the same time on that pool, a node as soon as its
+// inputs are computed; no worker ever waits for queued work, so the
+// deadlock seen with simplego's parallel scheduling cannot happen here.
+// It is off by default: on 2 cores the ops' own splits already keep both
+// busy, and it measured no faster (interop.go). Each intermediate's
+// storage goes back to a free list (pool.go) once its last reader ran;
+// AllocStats counts what had to be allocated fresh.
 //
 // # Why a scatter may write into its operand
 //
@@ -105,9 +106,10 @@ var _ backends.Backend = (*Backend)(nil)
 //	                             the calling goroutine included
 //	                             (default GOMAXPROCS)
 //	interop=true|false|all       run independent ops at the same time
-//	                             (default true; false: one after another
-//	                             in creation order; all: hand off even
-//	                             the smallest ops, to test the scheduler)
+//	                             (true), or one after another in creation
+//	                             order (false, the default); all: hand
+//	                             off even the smallest ops, to test the
+//	                             scheduler
 //	inplace=true|false           let a scatter write into its operand's
 //	                             storage when nothing else reads it
 //	                             (default true)
@@ -163,8 +165,8 @@ func New(config string) (*Backend, error) {
 type interopMode int
 
 const (
-	interopOn  interopMode = iota // independent large ops in parallel
-	interopOff                    // creation order
+	interopOff interopMode = iota // creation order (the default)
+	interopOn                     // independent large ops in parallel
 	interopAll                    // every op handed off (testing)
 )
 

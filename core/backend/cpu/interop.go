@@ -22,6 +22,15 @@ import (
 // idle workers. A graph with fewer than two large nodes runs in creation
 // order, without the scheduler.
 //
+// # Why it is off by default
+//
+// On the 2-core machine of docs/PERFORMANCE.md the benchmark shape's
+// training step, forward pass and decode step measured no faster with it
+// (go test -bench Interop ./core/train/bench): the ops large enough to be
+// worth a hand-off already split over both cores themselves, and the
+// rest are too small to pay for one. Option interop=true turns it on, for
+// machines with more cores or graphs with more independent branches.
+//
 // # Ordering rules
 //
 // A node waits for the nodes whose values it reads. A scatter that writes

@@ -14,10 +14,10 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
-// Schedules every executor test runs under: creation order, the default,
-// every op handed off, and more workers than this machine has cores (more
-// interleavings).
-var schedules = []string{"interop=false", "", "interop=all", "interop=all,workers=8", "workers=5"}
+// Schedules every executor test runs under: creation order (the
+// default), independent large ops in parallel, every op handed off, and
+// more workers than this machine has cores (more interleavings).
+var schedules = []string{"", "interop=true", "interop=all", "interop=all,workers=8", "interop=true,workers=5"}
 
 const side = 128 // branches work on side×side matrices: large nodes
 
@@ -109,7 +109,7 @@ func execute(t *testing.T, config string, build func(*testing.T, *Builder) []bac
 // in-place scatter gives bit-identical results in every schedule, run
 // after run (go test -race checks the schedule's ordering too).
 func TestInterop_SameAsSequential(t *testing.T) {
-	want := execute(t, "interop=false", branchy, 1)[0]
+	want := execute(t, "", branchy, 1)[0]
 	x := ramp(side*side, 0.1)[3*side]
 	u := ramp(3*side, 0.5)
 	if got, w := want[0][3*side], (x+x)+u[0]+u[2*side]; got != w {
@@ -257,7 +257,7 @@ func TestAllocStats_SecondExecute(t *testing.T) {
 				later = later.Add(s)
 				// Buffers below minPooled elements are always fresh; in
 				// creation order every other one comes from the pool.
-				if config == "interop=false" && s.FreshBytes >= s.FreshBuffers*minPooled {
+				if config == "" && s.FreshBytes >= s.FreshBuffers*minPooled {
 					t.Errorf("Execute #%d in creation order: %+v, want only buffers below %d elements fresh", i+2, s, minPooled)
 				}
 			}
