@@ -177,7 +177,7 @@ func (b *Builder) DotGeneral(lhsOp backends.Op, lhsContracting, lhsBatch []int, 
 	default:
 		return nil, unsupportedDType(op, ls.DType)
 	}
-	return b.add(op, out, ns, func(args []*buffer) *buffer {
+	return b.addSplitting(op, out, ns, func(args []*buffer) *buffer {
 		l, r := args[0], args[1]
 		if d.lhs.transpose != nil {
 			l = b.backend.transposed(l, *d.lhs.transpose)

@@ -3,6 +3,8 @@ package cpu
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/gomlx/gomlx/backends"
 )
 
 // # Why independent ops run at the same time, and when they do not
@@ -17,10 +19,12 @@ import (
 // Handing a node to another worker costs a wake-up (microseconds), more
 // than a small op itself: a node whose inputs and output together hold
 // fewer than minInterop elements is never handed off but run by the
-// goroutine that made it ready, right away. Of several large nodes made
-// ready at once, that goroutine keeps one and publishes the others for
-// idle workers. A graph with fewer than two large nodes runs in creation
-// order, without the scheduler.
+// goroutine that made it ready, right away. Nor is a node that splits its
+// own work over the workers (a product, a large elementwise op): it keeps
+// them busy by itself. Of several other large nodes made ready at once,
+// that goroutine keeps one and publishes the others for idle workers. A
+// graph with fewer than two such nodes runs in creation order, without
+// the scheduler.
 //
 // # Why it is off by default
 //
@@ -44,6 +48,13 @@ import (
 // minInterop: nodes touching fewer elements (inputs plus output) run on
 // the goroutine that made them ready instead of being handed off.
 const minInterop = 1 << 14
+
+// splitsItself reports whether n's run keeps every worker busy on its
+// own: a product, or an elementwise op big enough to split (parallel.go).
+// Handing it to another worker gains nothing.
+func splitsItself(n *node) bool {
+	return n.splits && (n.op == backends.OpTypeDotGeneral || n.shape.Size() >= 2*grain)
+}
 
 // interopPlan is the dependency graph of an executable's nodes.
 type interopPlan struct {
@@ -94,7 +105,7 @@ func (e *Executable) planInterop() *interopPlan {
 				}
 			}
 		}
-		if nd.param < 0 && nd.constant == nil && size >= least {
+		if nd.param < 0 && nd.constant == nil && size >= least && (least == 0 || !splitsItself(nd)) {
 			p.large[i] = true
 			largeNodes++
 		}
