@@ -230,6 +230,9 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 		seen[v] = true
 		outs[i] = v
 	}
+	// A pool worker may still hold a stale hint to this run: let it not
+	// keep the values alive.
+	st.vals, st.owned, st.in = nil, nil, nil
 	return outs, nil
 }
 

@@ -10,7 +10,7 @@ import (
 // # Why one fixed pool, and why it cannot deadlock
 //
 // Two kinds of work share the backend's workers: independent ops of a
-// graph (the executor's inter-op parallelism, exec.go) and the pieces of
+// graph (the executor's inter-op parallelism, interop.go) and the pieces of
 // one big op (a GEMM's panels, an elementwise op's ranges). gomlx's
 // simplego runs both on one pool and can deadlock on 2 cores: a worker
 // running an op waits for that op's pieces, which wait in the queue for a
