@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
+
+	"github.com/toolbrain/toolbrain/core/backend/cpu"
 )
 
 // BenchConfig is the benchmark shape of the reference figures in
@@ -42,6 +44,10 @@ type BenchResult struct {
 	// resident bytes of the projections and of everything else.
 	LinearWeightBytes int64 `json:"linear_weight_bytes"`
 	OtherWeightBytes  int64 `json:"other_weight_bytes"`
+	// AllocPerStep is what the backend allocated per warm call or decode
+	// step (fresh storage, and buffers its free list served), when it is
+	// the "cpu" backend.
+	AllocPerStep *cpu.StepAlloc `json:"alloc_per_step,omitempty"`
 }
 
 // Qwen25HalfBConfig has the shapes of Qwen2.5-0.5B (hidden 896, 24
@@ -96,13 +102,21 @@ func BenchForward(ctx context.Context, backend backends.Backend, cfg Config, bat
 		return r, err
 	}
 	r.FirstCallMS = ms(time.Since(t0))
+	meter := cpu.NewMeter(backend)
 	t0 = time.Now()
-	for range iters {
-		if _, err := m.Logits(ctx, ids); err != nil {
-			return r, err
+	err = meter.Measure(func() error {
+		for range iters {
+			if _, err := m.Logits(ctx, ids); err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return r, err
 	}
 	warm := time.Since(t0)
+	r.AllocPerStep = meter.PerStep(iters)
 	r.WarmCallMS = ms(warm) / float64(iters)
 	r.TokensPerSec = float64(batch*seq*iters) / warm.Seconds()
 	return r, nil
@@ -129,6 +143,7 @@ func BenchDecode(ctx context.Context, backend backends.Backend, cfg Config, batc
 	rng := rand.New(rand.NewPCG(3, 4))
 	r := BenchResult{Kind: "decode", Batch: batch, Seq: maxLen, Iters: maxLen - 1}
 	withBytes(&r, m, opts)
+	meter := cpu.NewMeter(backend)
 	step := func() (time.Duration, error) {
 		toks := randomIDs(rng, batch, 1, cfg.VocabSize)
 		t0 := time.Now()
@@ -143,7 +158,11 @@ func BenchDecode(ctx context.Context, backend backends.Backend, cfg Config, batc
 	var total, at20, at500 time.Duration
 	var n20, n500 int
 	for pos := 1; pos < maxLen; pos++ {
-		d, err := step()
+		var d time.Duration
+		err := meter.Measure(func() (err error) {
+			d, err = step()
+			return err
+		})
 		if err != nil {
 			return r, err
 		}
@@ -158,6 +177,7 @@ func BenchDecode(ctx context.Context, backend backends.Backend, cfg Config, batc
 		}
 	}
 	r.WarmCallMS = ms(total) / float64(maxLen-1)
+	r.AllocPerStep = meter.PerStep(maxLen - 1)
 	r.TokensPerSec = float64(batch*(maxLen-1)) / total.Seconds()
 	if n20 > 0 {
 		r.StepMSAt20 = ms(at20) / float64(n20)

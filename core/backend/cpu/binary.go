@@ -43,7 +43,7 @@ func (b *Builder) binary(op backends.OpType, lhs, rhs backends.Op) (backends.Op,
 	if run == nil {
 		return nil, unsupportedDType(op, l.DType)
 	}
-	return b.add(op, out, ns, func(ins []*buffer) *buffer {
+	return b.addSplitting(op, out, ns, func(ins []*buffer) *buffer {
 		o := b.backend.alloc(out)
 		run(o.flat, ins[0].flat, ins[1].flat)
 		return o

@@ -44,6 +44,9 @@ type node struct {
 	// shape). The executor calls it only when no one reads that storage
 	// afterwards: see Executable.canReuse.
 	inPlace func(ins []*buffer) *buffer
+	// splits: run divides its work over the backend's workers once the
+	// op is large enough (parallel.go, the GEMM).
+	splits bool
 	// attrs are the op's parameters where a later op's build may need
 	// them to recognise a pattern (see coded.go): *gatherAttrs for
 	// Gather, the view for BroadcastInDim.
@@ -93,6 +96,14 @@ func (b *Builder) nodesOf(op backends.OpType, ops ...backends.Op) ([]*node, erro
 func (b *Builder) add(op backends.OpType, shape shapes.Shape, inputs []*node, run func(ins []*buffer) *buffer) *node {
 	n := &node{id: len(b.nodes), op: op, shape: shape, inputs: inputs, builder: b, run: run, param: -1}
 	b.nodes = append(b.nodes, n)
+	return n
+}
+
+// addSplitting is add for an op whose run splits its own work over the
+// workers when large.
+func (b *Builder) addSplitting(op backends.OpType, shape shapes.Shape, inputs []*node, run func(ins []*buffer) *buffer) *node {
+	n := b.add(op, shape, inputs, run)
+	n.splits = true
 	return n
 }
 

@@ -112,7 +112,7 @@ func matchNF4(codes, scale *node, out shapes.Shape) *codedWeight {
 
 // codedDot adds the DotGeneral of lhs and the coded weight w planned as d.
 func (b *Builder) codedDot(out shapes.Shape, d dotPlan, lhs *node, w *codedWeight) *node {
-	n := b.add(backends.OpTypeDotGeneral, out, append([]*node{lhs}, w.inputs...), func(args []*buffer) *buffer {
+	n := b.addSplitting(backends.OpTypeDotGeneral, out, append([]*node{lhs}, w.inputs...), func(args []*buffer) *buffer {
 		l := args[0]
 		if d.lhs.transpose != nil {
 			l = b.backend.transposed(l, *d.lhs.transpose)

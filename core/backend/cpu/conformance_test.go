@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -40,12 +41,19 @@ func reference(t testing.TB) backends.Backend {
 }
 
 // cpuBackends is one backend per GEMM kernel this CPU runs, so every op
-// test also covers each CPU path (AVX-512, AVX2, generic).
+// test also covers each CPU path (AVX-512, AVX2, generic), and the best
+// kernel with each parallel schedule: independent ops in parallel, and
+// every op handed to the worker pool (the small graphs here otherwise run
+// in creation order).
 func cpuBackends(t testing.TB) map[string]backends.Backend {
 	t.Helper()
 	out := map[string]backends.Backend{}
-	for _, k := range []string{"avx512", "avx2", "generic"} {
-		b, err := cpu.New("kernel=" + k)
+	for _, k := range []string{"avx512", "avx2", "generic", "interop=true", "interop=all"} {
+		config := "kernel=" + k
+		if strings.HasPrefix(k, "interop") {
+			config = k
+		}
+		b, err := cpu.New(config)
 		if err != nil {
 			continue // not on this CPU
 		}

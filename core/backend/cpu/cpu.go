@@ -16,11 +16,16 @@
 // # How it runs a graph
 //
 // The builder records nodes in creation order, which is a topological
-// order; the executable runs them one after another, freeing each
-// intermediate buffer after its last use. Parallelism lives inside the big
-// ops (the GEMM splits over goroutines), so independent ops never compete
-// for a worker pool: the deadlock seen with simplego's parallel scheduling
-// cannot happen here.
+// order, and the executable runs them one after another in that order.
+// Big ops split their own work (GEMM panels, elementwise ranges) over a
+// fixed pool of workers (sched.go). Option interop=true also runs
+// independent nodes at the same time on that pool, a node as soon as its
+// inputs are computed; no worker ever waits for queued work, so the
+// deadlock seen with simplego's parallel scheduling cannot happen here.
+// It is off by default: on 2 cores the ops' own splits already keep both
+// busy, and it measured no faster (interop.go). Each intermediate's
+// storage goes back to a free list (pool.go) once its last reader ran;
+// AllocStats counts what had to be allocated fresh.
 //
 // # Why a scatter may write into its operand
 //
@@ -31,7 +36,8 @@
 // intermediate this op reads last (through any view), or an input the
 // caller donated (backends.Executable allows reusing those), and never a
 // constant, a graph output, or storage another input of the op shares.
-// Option inplace=false restores the copy.
+// Run in parallel, such a scatter waits for every other reader of that
+// storage (interop.go). Option inplace=false restores the copy.
 package cpu
 
 import (
@@ -81,6 +87,12 @@ type Backend struct {
 	noFuseQuant bool
 	// codedDots counts the products with quantised weights recognised.
 	codedDots atomic.Int64
+	// tasks is the worker pool both inter-op and intra-op work run on.
+	tasks *taskPool
+	// interop chooses how nodes are scheduled (option interop=…).
+	interop interopMode
+	// allocs counts storage allocations (see AllocStats).
+	allocs allocCounters
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -89,7 +101,15 @@ var _ backends.Backend = (*Backend)(nil)
 //
 //	kernel=avx512|avx2|generic   force a GEMM micro-kernel (default: the
 //	                             fastest this CPU runs)
-//	workers=N                    goroutines per matmul (default GOMAXPROCS)
+//	workers=N                    size of the worker pool that runs
+//	                             independent ops and splits big ones,
+//	                             the calling goroutine included
+//	                             (default GOMAXPROCS)
+//	interop=true|false|all       run independent ops at the same time
+//	                             (true), or one after another in creation
+//	                             order (false, the default); all: hand
+//	                             off even the smallest ops, to test the
+//	                             scheduler
 //	inplace=true|false           let a scatter write into its operand's
 //	                             storage when nothing else reads it
 //	                             (default true)
@@ -120,6 +140,12 @@ func New(config string) (*Backend, error) {
 				return nil, fmt.Errorf("cpu backend option %q: want true or false", o)
 			}
 			b.copyOperands = !v
+		case "interop":
+			m, ok := interopModes[value]
+			if !ok {
+				return nil, fmt.Errorf("cpu backend option %q: want true, false or all", o)
+			}
+			b.interop = m
 		case "fusequant":
 			v, err := strconv.ParseBool(value)
 			if err != nil {
@@ -127,11 +153,24 @@ func New(config string) (*Backend, error) {
 			}
 			b.noFuseQuant = !v
 		default:
-			return nil, fmt.Errorf("cpu backend: unknown option %q (want kernel=…, workers=…, inplace=… or fusequant=…)", o)
+			return nil, fmt.Errorf("cpu backend: unknown option %q (want kernel=…, workers=…, interop=…, inplace=… or fusequant=…)", o)
 		}
 	}
+	b.tasks = newTaskPool(b.workers)
+	b.kernel = b.kernel.WithSplitter(b.tasks.split)
 	return b, nil
 }
+
+// interopMode is the interop option's value.
+type interopMode int
+
+const (
+	interopOff interopMode = iota // creation order (the default)
+	interopOn                     // independent large ops in parallel
+	interopAll                    // every op handed off (testing)
+)
+
+var interopModes = map[string]interopMode{"true": interopOn, "false": interopOff, "all": interopAll}
 
 // CodedDots is how many matmuls with int8 or NF4 weights the graphs built
 // on b run on the weights' codes (see coded.go): a quantised model whose
@@ -165,9 +204,11 @@ func (b *Backend) Capabilities() backends.Capabilities {
 
 func (b *Backend) Builder(name string) backends.Builder { return newBuilder(b, name) }
 
-// Finalize marks the backend finalized and drops its recycled buffers.
+// Finalize marks the backend finalized, stops its workers and drops its
+// recycled buffers.
 func (b *Backend) Finalize() {
 	b.finalized.Store(true)
+	b.tasks.close()
 	b.drain()
 }
 func (b *Backend) IsFinalized() bool { return b.finalized.Load() }
@@ -263,10 +304,10 @@ func (b *Backend) BufferFromFlatData(_ backends.DeviceNum, flat any, shape shape
 	if !supportedDTypes[shape.DType] {
 		return nil, fmt.Errorf("cpu backend: dtype %s: %w (use backend = \"go\")", shape.DType, ErrUnsupported)
 	}
-	buf := newBuffer(shape)
-	if reflect.TypeOf(flat) != reflect.TypeOf(buf.flat) || reflect.ValueOf(flat).Len() != shape.Size() {
+	if reflect.TypeOf(flat) != reflect.TypeOf(makeFlat(shape.DType, 0)) || reflect.ValueOf(flat).Len() != shape.Size() {
 		return nil, fmt.Errorf("cpu backend: BufferFromFlatData of %T (len %d) for shape %s", flat, reflect.ValueOf(flat).Len(), shape)
 	}
+	buf := b.fresh(shape)
 	reflect.Copy(reflect.ValueOf(buf.flat), reflect.ValueOf(flat))
 	return buf, nil
 }
@@ -277,7 +318,7 @@ func (b *Backend) NewSharedBuffer(_ backends.DeviceNum, shape shapes.Shape) (bac
 	if !supportedDTypes[shape.DType] {
 		return nil, nil, fmt.Errorf("cpu backend: dtype %s: %w (use backend = \"go\")", shape.DType, ErrUnsupported)
 	}
-	buf := newBuffer(shape)
+	buf := b.fresh(shape)
 	return buf, buf.flat, nil
 }
 
@@ -297,11 +338,12 @@ func (b *Backend) BufferCopyToDevice(source backends.Buffer, deviceNum backends.
 	if deviceNum != 0 {
 		return nil, fmt.Errorf("cpu backend: device %d: there is only device 0", deviceNum)
 	}
-	return copyBuffer(bb), nil
+	return b.copyOf(bb), nil
 }
 
-func copyBuffer(b *buffer) *buffer {
-	out := newBuffer(b.shape)
-	reflect.Copy(reflect.ValueOf(out.flat), reflect.ValueOf(b.flat))
+// copyOf returns a fresh copy of x.
+func (b *Backend) copyOf(x *buffer) *buffer {
+	out := b.fresh(x.shape)
+	reflect.Copy(reflect.ValueOf(out.flat), reflect.ValueOf(x.flat))
 	return out
 }

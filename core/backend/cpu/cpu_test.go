@@ -19,6 +19,7 @@ func TestNew_Errors(t *testing.T) {
 		{name: "unknown kernel", config: "kernel=tpu"},
 		{name: "zero workers", config: "workers=0"},
 		{name: "bad workers", config: "workers=two"},
+		{name: "bad interop", config: "interop=maybe"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,9 +2,7 @@ package cpu
 
 import (
 	"fmt"
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -161,7 +159,7 @@ func (b *Builder) DotGeneral(lhsOp backends.Op, lhsContracting, lhsBatch []int, 
 	d := dotPlan{
 		batch: nb, m: nm, n: nn, k: nk,
 		lhs: planOperand(ls, lb, lx, lc, true), rhs: planOperand(rs, rb, rx, rc, false),
-		kernel: b.backend.kernel, workers: b.backend.workers,
+		kernel: b.backend.kernel, workers: b.backend.workers, split: b.backend.tasks.split,
 	}
 	if src := b.matchCoded(ns[1]); src != nil && ls.DType == dtypes.Float32 && d.rhs.transpose == nil {
 		return b.codedDot(out, d, ns[0], src), nil
@@ -179,7 +177,7 @@ func (b *Builder) DotGeneral(lhsOp backends.Op, lhsContracting, lhsBatch []int, 
 	default:
 		return nil, unsupportedDType(op, ls.DType)
 	}
-	return b.add(op, out, ns, func(args []*buffer) *buffer {
+	return b.addSplitting(op, out, ns, func(args []*buffer) *buffer {
 		l, r := args[0], args[1]
 		if d.lhs.transpose != nil {
 			l = b.backend.transposed(l, *d.lhs.transpose)
@@ -208,6 +206,7 @@ type dotPlan struct {
 	lhs, rhs       operandLayout
 	kernel         gemm.Kernel
 	workers        int
+	split          gemm.Splitter
 }
 
 // smallBatchFlops: batched products smaller than this each run on one
@@ -245,18 +244,11 @@ func (d dotPlan) each(one func(bi, workers int)) {
 		}
 		return
 	}
-	workers := min(d.workers, d.batch, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for bi := w * d.batch / workers; bi < (w+1)*d.batch/workers; bi++ {
-				one(bi, 1)
-			}
-		}()
-	}
-	wg.Wait()
+	d.split(min(d.workers, d.batch), d.batch, func(lo, hi int) {
+		for bi := lo; bi < hi; bi++ {
+			one(bi, 1)
+		}
+	})
 }
 
 func dotLoop[T number](d dotPlan, out, lhs, rhs []T) {

@@ -34,6 +34,10 @@ type Executable struct {
 	// input of the op shares it. For a parameter the caller must also
 	// have donated the buffer (checked per call).
 	reusable []bool
+	// plan schedules the nodes over the worker pool; nil runs them one
+	// after another (interop=false, one worker, or a graph too small to
+	// gain from it).
+	plan *interopPlan
 }
 
 var _ backends.Executable = (*Executable)(nil)
@@ -79,6 +83,7 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 	}
 	e.planRelease()
 	e.planReuse()
+	e.plan = e.planInterop()
 	return e, nil
 }
 
@@ -97,17 +102,25 @@ func (e *Executable) planRelease() {
 	}
 	e.root, e.storageEnd = root, last
 	e.freeAfter = make([][]int, len(e.nodes))
-	for i, n := range e.nodes {
-		if root[i] != i || n.param >= 0 || n.constant != nil || n.alias || last[i] >= len(e.nodes) || last[i] <= i {
-			continue
+	for i := range e.nodes {
+		if e.freeable(i) {
+			e.freeAfter[last[i]] = append(e.freeAfter[last[i]], i)
 		}
-		e.freeAfter[last[i]] = append(e.freeAfter[last[i]], i)
 	}
 }
 
-// planReuse fills reusable. Nodes run one after another in order, so once
-// the op at i, the last reader of a storage, has read its other inputs,
-// nothing can observe that storage any more.
+// freeable reports whether nodes[i]'s storage goes back to the pool once
+// its last reader ran: an op output of its own storage, read by later
+// nodes, and neither a graph output nor a view's storage that is one.
+func (e *Executable) freeable(i int) bool {
+	n, last := e.nodes[i], e.storageEnd[i]
+	return e.root[i] == i && n.param < 0 && n.constant == nil && !n.alias && last < len(e.nodes) && last > i
+}
+
+// planReuse fills reusable. In creation order, once the op at i, the
+// last reader of a storage, has read its other inputs, nothing can
+// observe that storage any more; the parallel schedule makes every other
+// reader of it finish first (planInterop).
 func (e *Executable) planReuse() {
 	e.reusable = make([]bool, len(e.nodes))
 	for i, n := range e.nodes {
@@ -172,8 +185,9 @@ func (e *Executable) Outputs() []shapes.Shape {
 // Execute runs the graph. A donated input may become the storage of an op
 // that updates it in place (a scatter into a KV cache): the input buffer
 // is then invalid, as the backends.Executable contract allows.
-func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends.DeviceNum) (outs []backends.Buffer, err error) {
-	if e.builder.backend.IsFinalized() {
+func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends.DeviceNum) ([]backends.Buffer, error) {
+	be := e.builder.backend
+	if be.IsFinalized() {
 		return nil, ErrFinalized
 	}
 	params := e.builder.params
@@ -192,71 +206,105 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 		}
 		in[i] = b
 	}
-	donated := givenAway(in, donate)
-	var current *node
-	defer func() {
-		// A kernel indexing out of range is a bug of this package; report
-		// it as an error naming the op instead of crashing the program.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("cpu backend: executable %q, op %s %s: panic: %v\n%s", e.builder.name, current.op, current.shape, r, debug.Stack())
-		}
-	}()
-	vals := make([]*buffer, len(e.nodes))
-	owned := make([]*buffer, len(e.nodes)) // storage of op outputs, for release
-	args := make([]*buffer, 0, 8)
-	for i, n := range e.nodes {
-		current = n
-		switch {
-		case n.param >= 0:
-			vals[i] = in[n.param]
-		case n.constant != nil:
-			vals[i] = n.constant
-		default:
-			args = args[:0]
-			for _, p := range e.args[i] {
-				args = append(args, vals[p])
-			}
-			if r, ok := e.reuse(i, owned, donated); ok {
-				vals[i] = n.inPlace(args)
-				// The storage now belongs to node i: released after
-				// i's last reader, never as r's.
-				owned[r] = nil
-				if p := e.nodes[r].param; p >= 0 {
-					in[p].flat, in[p].taken = nil, true
-				}
-			} else {
-				vals[i] = n.run(args)
-			}
-			owned[i] = vals[i]
-		}
-		for _, p := range e.args[i] {
-			if e.lastUse[p] == i {
-				vals[p] = nil
-			}
-		}
-		for _, p := range e.freeAfter[i] {
-			if owned[p] != nil {
-				e.builder.backend.release(owned[p])
-				owned[p] = nil
-			}
-		}
+	be.allocs.executes.Add(1)
+	st := &state{e: e, in: in, donated: givenAway(in, donate), vals: make([]*buffer, len(e.nodes)), owned: make([]*buffer, len(e.nodes))}
+	run := st.sequential
+	if e.plan != nil {
+		run = st.parallel
 	}
-	outs = make([]backends.Buffer, len(e.outputs))
+	if err := run(); err != nil {
+		return nil, err
+	}
+	outs := make([]backends.Buffer, len(e.outputs))
 	seen := map[*buffer]bool{}
 	for _, b := range in {
 		seen[b] = true
 	}
 	for i, o := range e.outputs {
-		v := vals[e.outPos[i]]
+		v := st.vals[e.outPos[i]]
 		// An output that is an input, a constant, another output or a view
 		// of one gets its own storage: the caller owns what it receives.
 		if seen[v] || o.constant != nil || aliases(o) {
-			v = copyBuffer(v)
+			v = be.copyOf(v)
 		}
 		seen[v] = true
 		outs[i] = v
 	}
+	// A pool worker may still hold a stale hint to this run: let it not
+	// keep the values alive.
+	st.vals, st.owned, st.in = nil, nil, nil
 	return outs, nil
+}
+
+// state is one Execute's values.
+type state struct {
+	e       *Executable
+	in      []*buffer
+	donated []bool
+	// vals[i] is nodes[i]'s value while someone may read it; owned[i] the
+	// storage of an op output, until it goes back to the pool.
+	vals, owned []*buffer
+}
+
+// sequential runs the nodes one after another in creation order.
+func (st *state) sequential() error {
+	e := st.e
+	var args []*buffer
+	for i := range e.nodes {
+		var err error
+		if args, err = st.compute(i, args); err != nil {
+			return err
+		}
+		for _, p := range e.args[i] {
+			if e.lastUse[p] == i {
+				st.vals[p] = nil
+			}
+		}
+		for _, p := range e.freeAfter[i] {
+			if st.owned[p] != nil {
+				e.builder.backend.release(st.owned[p])
+				st.owned[p] = nil
+			}
+		}
+	}
+	return nil
+}
+
+// compute sets vals[i] to node i's value, from its inputs' values; args
+// is scratch space, returned for the next call. A kernel indexing out of
+// range is a bug of this package: it is reported as an error naming the
+// op instead of crashing the program.
+func (st *state) compute(i int, args []*buffer) (_ []*buffer, err error) {
+	e, n := st.e, st.e.nodes[i]
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cpu backend: executable %q, op %s %s: panic: %v\n%s", e.builder.name, n.op, n.shape, r, debug.Stack())
+		}
+	}()
+	switch {
+	case n.param >= 0:
+		st.vals[i] = st.in[n.param]
+	case n.constant != nil:
+		st.vals[i] = n.constant
+	default:
+		args = args[:0]
+		for _, p := range e.args[i] {
+			args = append(args, st.vals[p])
+		}
+		if r, ok := e.reuse(i, st.owned, st.donated); ok {
+			st.vals[i] = n.inPlace(args)
+			// The storage now belongs to node i: released after
+			// i's last reader, never as r's.
+			st.owned[r] = nil
+			if p := e.nodes[r].param; p >= 0 {
+				st.in[p].flat, st.in[p].taken = nil, true
+			}
+		} else {
+			st.vals[i] = n.run(args)
+		}
+		st.owned[i] = st.vals[i]
+	}
+	return args, nil
 }
 
 // reuse reports whether node i may update its operand's storage in place

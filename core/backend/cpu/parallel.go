@@ -1,14 +1,11 @@
 package cpu
 
-import "github.com/toolbrain/toolbrain/core/backend/cpu/internal/gemm"
-
 // # Why elementwise ops split over goroutines
 //
-// Ops run one after another (see the package comment); after the GEMM
-// the largest share of a training step is elementwise work on tensors of
-// up to a few MB, which one core would do while the others idle. Each
-// such op splits its own range over the backend's workers when it is
-// large enough to pay for waking them.
+// After the GEMM the largest share of a training step is elementwise work
+// on tensors of up to a few MB, which one core would do while the others
+// idle. Each such op splits its own range over the backend's worker pool
+// (sched.go) when it is large enough to pay for waking a worker.
 
 // grain is the least work (in elements) worth a goroutine of its own.
 const grain = 1 << 15
@@ -19,7 +16,7 @@ type parFn func(n, unit int, fn func(lo, hi int))
 
 // parallel is the backend's parFn.
 func (b *Backend) parallel(n, unit int, fn func(lo, hi int)) {
-	gemm.Parallel(min(b.workers, n*max(unit, 1)/grain), n, fn)
+	b.tasks.split(min(b.workers, n*max(unit, 1)/grain), n, fn)
 }
 
 // sliceAny is flat[lo:hi] for a slice of any dtype.

@@ -31,14 +31,14 @@ func (b *Builder) RNGBitGenerator(state backends.Op, shape shapes.Shape) (backen
 	}
 	next := b.add(op, backends.RNGStateShape, ns, func(args []*buffer) *buffer {
 		s := args[0].flat.([]uint64)
-		o := newBuffer(backends.RNGStateShape)
+		o := b.backend.alloc(backends.RNGStateShape)
 		copy(o.flat.([]uint64), []uint64{s[0], s[1], s[2] + 1})
 		return o
 	})
 	values := b.add(op, shape, ns, func(args []*buffer) *buffer {
 		s := args[0].flat.([]uint64)
 		rng := rand.New(rand.NewPCG(s[0]^s[2]*0x9e3779b97f4a7c15, s[1]))
-		o := newBuffer(shape)
+		o := b.backend.alloc(shape)
 		raw := rawBytes(o)
 		var word [8]byte
 		for i := 0; i < len(raw); i += 8 {

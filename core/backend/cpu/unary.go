@@ -46,7 +46,7 @@ func (b *Builder) unary(op backends.OpType, x backends.Op) (backends.Op, error) 
 		return nil, unsupportedDType(op, in.DType)
 	}
 	size := in.Size()
-	return b.add(op, out, ns, func(ins []*buffer) *buffer {
+	return b.addSplitting(op, out, ns, func(ins []*buffer) *buffer {
 		o := b.backend.alloc(out)
 		b.backend.parallel(size, 1, func(lo, hi int) { run(sliceAny(o.flat, lo, hi), sliceAny(ins[0].flat, lo, hi)) })
 		return o
@@ -249,7 +249,7 @@ func (b *Builder) Where(condition, onTrue, onFalse backends.Op) (backends.Op, er
 	}
 	cs, ts, fs := ns[0].shape.IsScalar(), ns[1].shape.IsScalar(), ns[2].shape.IsScalar()
 	esize := out.DType.Size()
-	return b.add(op, out, ns, func(ins []*buffer) *buffer {
+	return b.addSplitting(op, out, ns, func(ins []*buffer) *buffer {
 		o := b.backend.alloc(out)
 		c := ins[0].flat.([]bool)
 		dst, t, f := rawBytes(o), rawBytes(ins[1]), rawBytes(ins[2])

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 
+	"github.com/toolbrain/toolbrain/core/backend/cpu"
 	"github.com/toolbrain/toolbrain/core/lora"
 	"github.com/toolbrain/toolbrain/core/model"
 	"github.com/toolbrain/toolbrain/core/train"
@@ -102,6 +103,10 @@ type Result struct {
 	// last timed step (the same batch every step, so it must fall).
 	FirstLoss float64 `json:"first_loss"`
 	LastLoss  float64 `json:"last_loss"`
+	// AllocPerStep is what the backend allocated per timed step (fresh
+	// storage, and buffers its free list served), when it is the "cpu"
+	// backend.
+	AllocPerStep *cpu.StepAlloc `json:"alloc_per_step,omitempty"`
 }
 
 // Train builds a random model of cfg, trains it for steps steps on one
@@ -156,12 +161,17 @@ func Train(ctx context.Context, backend backends.Backend, cfg model.Config, batc
 	stepT := make([]time.Duration, steps)
 	stepCPU := make([]time.Duration, steps)
 	fwdT := make([]time.Duration, steps)
+	meter := cpu.NewMeter(backend)
 	for i := range steps {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
 		}
+		var l float64
 		t0, c0 := time.Now(), cpuTime()
-		l, err := s.step(ctx)
+		err := meter.Measure(func() (err error) {
+			l, err = s.step(ctx)
+			return err
+		})
 		stepT[i], stepCPU[i] = time.Since(t0), cpuTime()-c0
 		if err != nil {
 			return r, err
@@ -184,6 +194,7 @@ func Train(ctx context.Context, backend backends.Backend, cfg model.Config, batc
 	r.TrainGFLOPs = TrainFLOPs(cfg, batch, seq) / median(stepT).Seconds() / 1e9
 	r.ForwardGFLOPs = ForwardFLOPs(cfg, batch, seq, seq) / median(fwdT).Seconds() / 1e9
 	r.PeakRSSBytes = peakRSS()
+	r.AllocPerStep = meter.PerStep(steps)
 	return r, nil
 }
 

@@ -122,7 +122,7 @@ func (kn Kernel) mul(c []float32, ldc int, a Matrix, b operandB, m, n, k, worker
 		for pc := 0; pc < k; pc += blockK {
 			kb := min(blockK, k-pc)
 			bp := (*bpack)[:panelsB*kb*kn.NR]
-			Parallel(workers, panelsB, func(lo, hi int) {
+			kn.parallel(workers, panelsB, func(lo, hi int) {
 				for jp := lo; jp < hi; jp++ {
 					b.pack(kn, bp[jp*kb*kn.NR:(jp+1)*kb*kn.NR], pc, jc+jp*kn.NR, kb, min(kn.NR, nb-jp*kn.NR))
 				}
@@ -130,7 +130,7 @@ func (kn Kernel) mul(c []float32, ldc int, a Matrix, b operandB, m, n, k, worker
 			blk := block{c: c, ldc: ldc, jc: jc, nb: nb, kb: kb, bp: bp, acc: min(pc, 1)}
 			if splitRows {
 				panelsA := ceilDiv(m, kn.MR)
-				Parallel(workers, panelsA, func(lo, hi int) {
+				kn.parallel(workers, panelsA, func(lo, hi int) {
 					ap := getBuf(kb * min(blockM, (hi-lo)*kn.MR))
 					defer putBuf(ap)
 					for ic := lo * kn.MR; ic < min(m, hi*kn.MR); ic += blockM {
@@ -144,7 +144,7 @@ func (kn Kernel) mul(c []float32, ldc int, a Matrix, b operandB, m, n, k, worker
 			for ic := 0; ic < m; ic += blockM {
 				mb := min(blockM, m-ic)
 				kn.packA((*apack)[:ceilDiv(mb, kn.MR)*kn.MR*kb], a, ic, pc, mb, kb)
-				Parallel(workers, panelsB, func(lo, hi int) {
+				kn.parallel(workers, panelsB, func(lo, hi int) {
 					kn.macro(blk, *apack, ic, mb, lo, hi)
 				})
 			}
@@ -180,7 +180,7 @@ func (kn Kernel) mulDot(c []float32, ldc int, a Matrix, b operandB, m, n, k, wor
 		}
 		return s
 	}
-	Parallel(workers, ceilDiv(n, 4), func(lo, hi int) {
+	kn.parallel(workers, ceilDiv(n, 4), func(lo, hi int) {
 		var acc [64]float32
 		scratch := getBuf(4 * k)
 		defer putBuf(scratch)
@@ -341,9 +341,29 @@ func (kn Kernel) packB(dst []float32, b Matrix, p0, j0, kb, cols int) {
 	}
 }
 
+// Splitter runs fn over [0, n) split into up to workers contiguous ranges,
+// possibly concurrently, and returns when every range is done. Parallel is
+// one; the cpu backend passes its worker pool's (see Kernel.WithSplitter).
+type Splitter func(workers, n int, fn func(lo, hi int))
+
+// WithSplitter returns the kernel that splits its work with s instead of
+// Parallel's fresh goroutines (nil: Parallel).
+func (kn Kernel) WithSplitter(s Splitter) Kernel {
+	kn.split = s
+	return kn
+}
+
+// parallel splits work with the kernel's Splitter.
+func (kn Kernel) parallel(workers, n int, fn func(lo, hi int)) {
+	if kn.split != nil {
+		kn.split(workers, n, fn)
+		return
+	}
+	Parallel(workers, n, fn)
+}
+
 // Parallel splits [0, n) into up to workers contiguous ranges and runs fn
-// on each, one on the calling goroutine. The backend's elementwise ops
-// split their ranges with it too.
+// on each, one on the calling goroutine and the others on new goroutines.
 func Parallel(workers, n int, fn func(lo, hi int)) {
 	workers = min(workers, n)
 	if workers <= 1 {

@@ -28,6 +28,8 @@ type Kernel struct {
 	// chunks·16 packed bytes each (see NF4Codes) with the 16-entry code
 	// table.
 	nf4 func(dst *float32, packed *uint8, absmax *float32, blocks, chunks int, code *[16]float32)
+	// split, when set, runs the parallel parts (see WithSplitter).
+	split Splitter
 }
 
 // Kernels lists the micro-kernels this CPU can run, fastest first; the
