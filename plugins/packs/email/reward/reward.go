@@ -6,18 +6,26 @@
 //	correct answer   1 + TurnBonus·(MaxTurns−turns)/(MaxTurns−1) + CiteBonus·read
 //	no answer        0 + CiteBonus·read
 //	wrong answer    Wrong (−1) + CiteBonus·read
+//	broken          Broken (−2) + CiteBonus·read
 //
 // read is 1 when some read_email call of the trace asked for one of the
 // task's gold messages (task metadata "message_ids", comma-separated), and
 // turns is the trace's number of turns (the turn bonus is kept within
 // [0, TurnBonus]). An answer is correct when it equals the expected one
 // after [Normalize]; "no answer" is an empty final answer (the episode ran
-// out of turns, or answered nothing) or one of [NoAnswers].
+// out of turns, or answered nothing) or one of [NoAnswers]. "Broken" is an
+// episode that never called final_answer and had a turn that failed (code
+// that does not parse or raises, a tool call the tools refused): ART·E's
+// formatting error, which ends its episodes without an answer.
 //
 // # Why these numbers
 //
 // Wrong below no answer, as ART·E does, so that guessing never pays more
 // than admitting ignorance and the policy learns to look before it answers.
+// Broken below wrong, as ART·E's formatting errors (−2) are: without it,
+// code that fails every turn scores like an honest "no answer", and a weak
+// policy learns that failing is the safest move — its groups then all fail
+// alike and carry no signal at all (measured: examples/email_search).
 // The bonuses are a tenth of the main reward: they break ties within a GRPO
 // group of correct episodes (fewer turns, the answer read rather than
 // guessed) without ever lifting a wrong answer above a correct one. The
@@ -52,6 +60,7 @@ const (
 	DefaultTurnBonus = 0.1
 	DefaultCiteBonus = 0.1
 	DefaultWrong     = -1.0
+	DefaultBroken    = -2.0
 )
 
 // NoAnswers are final answers that mean "I don't know" (after Normalize).
@@ -65,19 +74,25 @@ type Reward struct {
 	// Wrong is the score of a wrong answer (0 means DefaultWrong; a
 	// reward that wants no penalty sets a tiny negative value).
 	Wrong float64
+	// Broken is the score of an episode without a final answer whose
+	// code or tool calls failed (0 means DefaultBroken).
+	Broken float64
 }
 
 var _ sdk.Reward = Reward{}
 
+// ConfigKeys are the configuration keys FromConfig reads.
+var ConfigKeys = []string{"max_turns", "turn_bonus", "cite_bonus", "wrong", "broken"}
+
 // FromConfig reads a Reward from a plugin's configuration: max_turns,
-// turn_bonus, cite_bonus, wrong. Missing keys keep the defaults; a bad value
+// turn_bonus, cite_bonus, wrong, broken. Missing keys keep the defaults; a bad value
 // is an error naming its key.
 func FromConfig(cfg map[string]string) (Reward, error) {
 	var r Reward
 	for _, k := range []struct {
 		key string
 		f   *float64
-	}{{"turn_bonus", &r.TurnBonus}, {"cite_bonus", &r.CiteBonus}, {"wrong", &r.Wrong}} {
+	}{{"turn_bonus", &r.TurnBonus}, {"cite_bonus", &r.CiteBonus}, {"wrong", &r.Wrong}, {"broken", &r.Broken}} {
 		v, ok := cfg[k.key]
 		if !ok {
 			continue
@@ -111,6 +126,9 @@ func (r Reward) withDefaults() Reward {
 	if r.Wrong == 0 {
 		r.Wrong = DefaultWrong
 	}
+	if r.Broken == 0 {
+		r.Broken = DefaultBroken
+	}
 	return r
 }
 
@@ -124,7 +142,7 @@ func Normalize(s string) string {
 }
 
 // Reward implements sdk.Reward. Info holds the parts: correct (1/0),
-// answered (1/0), cited (1/0), turns.
+// answered (1/0), broken (1/0), cited (1/0), turns.
 func (r Reward) Reward(_ context.Context, req sdk.RewardRequest) (sdk.RewardResponse, error) {
 	r = r.withDefaults()
 	expected := req.Expected
@@ -150,6 +168,7 @@ func (r Reward) Reward(_ context.Context, req sdk.RewardRequest) (sdk.RewardResp
 		}
 	}
 	correct := answered && answer == Normalize(expected)
+	broken := strings.TrimSpace(tr.FinalAnswer) == "" && failed(tr)
 
 	var score float64
 	switch {
@@ -158,13 +177,31 @@ func (r Reward) Reward(_ context.Context, req sdk.RewardRequest) (sdk.RewardResp
 		score = 1 + min(max(bonus, 0), r.TurnBonus)
 	case answered:
 		score = r.Wrong
+	case broken:
+		score = r.Broken
 	}
 	if cited {
 		score += r.CiteBonus
 	}
 	return sdk.RewardResponse{Score: score, Info: map[string]float64{
-		"correct": b2f(correct), "answered": b2f(answered), "cited": b2f(cited), "turns": float64(turns),
+		"correct": b2f(correct), "answered": b2f(answered), "broken": b2f(broken), "cited": b2f(cited), "turns": float64(turns),
 	}}, nil
+}
+
+// failed reports whether a turn of tr failed: its code did not parse or
+// raised, or a tool refused a call.
+func failed(tr *sdk.Trace) bool {
+	for _, t := range tr.Turns {
+		if t.Error != "" {
+			return true
+		}
+		for _, o := range t.Observations {
+			if o.IsError {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // citedAny reports whether a read_email call of tr asked for one of ids.

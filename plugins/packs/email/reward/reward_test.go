@@ -29,6 +29,19 @@ func trace(n int, answer string, read ...string) sdk.Trace {
 	return tr
 }
 
+// failing marks turn i of tr as failed (its code raised).
+func failing(tr sdk.Trace, i int) sdk.Trace {
+	tr.Turns[i].Error = "NameError: undefined: serch_emails"
+	return tr
+}
+
+// refused makes the last turn's observation a tool's refusal.
+func refused(tr sdk.Trace) sdk.Trace {
+	last := &tr.Turns[len(tr.Turns)-1]
+	last.Observations = append(last.Observations, sdk.Observation{Name: "read_email", Content: "no message m999", IsError: true})
+	return tr
+}
+
 var task = &sdk.Task{ID: "ib00-q01", Prompt: "When is the orion meeting?", Expected: "3pm",
 	Metadata: map[string]string{"inbox": "ib00", "message_ids": "ib00-m003,ib00-m009"}}
 
@@ -73,6 +86,13 @@ var rewardCases = []rewardCase{
 	{name: "no task: no citation", trace: trace(2, "3pm", "ib00-m003"), task: &sdk.Task{}, expected: "3pm", want: 1.08},
 	{name: "configured", r: reward.Reward{Wrong: -0.5, CiteBonus: 0.2, MaxTurns: 3}, trace: trace(2, "4pm", "ib00-m003"), want: -0.3},
 	{name: "configured bonus", r: reward.Reward{MaxTurns: 3, TurnBonus: 0.2}, trace: trace(2, "3pm"), want: 1.1},
+	{name: "broken: no answer, code failed", trace: failing(trace(3, ""), 1), want: -2},
+	{name: "broken: no answer, a tool refused a call", trace: refused(trace(2, "")), want: -2},
+	{name: "broken but cited", trace: failing(trace(3, "", "ib00-m003"), 2), want: -1.9},
+	{name: "failed, then answered right", trace: failing(trace(2, "3pm"), 0), want: 1.08},
+	{name: "failed, then answered wrong", trace: failing(trace(2, "4pm"), 0), want: -1},
+	{name: "failed, then said it does not know", trace: failing(trace(3, "I don't know"), 1), want: 0},
+	{name: "configured broken", r: reward.Reward{Broken: -1.5}, trace: failing(trace(3, ""), 2), want: -1.5},
 }
 
 func TestReward(t *testing.T) {
@@ -90,11 +110,11 @@ func TestReward(t *testing.T) {
 }
 
 func TestFromConfig(t *testing.T) {
-	r, err := reward.FromConfig(map[string]string{"wrong": "-2", "max_turns": "4", "cite_bonus": "0.05"})
-	if err != nil || r != (reward.Reward{Wrong: -2, MaxTurns: 4, CiteBonus: 0.05}) {
+	r, err := reward.FromConfig(map[string]string{"wrong": "-2", "max_turns": "4", "cite_bonus": "0.05", "broken": "-3"})
+	if err != nil || r != (reward.Reward{Wrong: -2, MaxTurns: 4, CiteBonus: 0.05, Broken: -3}) {
 		t.Fatalf("got %+v, %v", r, err)
 	}
-	for _, bad := range []map[string]string{{"wrong": "x"}, {"turn_bonus": "NaN"}, {"max_turns": "1"}, {"max_turns": "2.5"}} {
+	for _, bad := range []map[string]string{{"wrong": "x"}, {"broken": "Inf"}, {"turn_bonus": "NaN"}, {"max_turns": "1"}, {"max_turns": "2.5"}} {
 		if _, err := reward.FromConfig(bad); err == nil {
 			t.Errorf("%v: no error", bad)
 		}

@@ -40,7 +40,7 @@ func TestWASM_SameScores(t *testing.T) {
 			if tt.r.MaxTurns != 0 {
 				cfg.Config["max_turns"] = strconv.Itoa(tt.r.MaxTurns)
 			}
-			for k, v := range map[string]float64{"turn_bonus": tt.r.TurnBonus, "cite_bonus": tt.r.CiteBonus, "wrong": tt.r.Wrong} {
+			for k, v := range map[string]float64{"turn_bonus": tt.r.TurnBonus, "cite_bonus": tt.r.CiteBonus, "wrong": tt.r.Wrong, "broken": tt.r.Broken} {
 				if v != 0 {
 					cfg.Config[k] = strconv.FormatFloat(v, 'g', -1, 64)
 				}

@@ -9,7 +9,8 @@
 //
 // Its configuration (toolbrain.toml [plugins.<name>.config], read with
 // config_get, so the manifest asks for the "config" permission) may set
-// max_turns, turn_bonus, cite_bonus and wrong; none means the defaults.
+// the keys reward.ConfigKeys names (max_turns, turn_bonus, cite_bonus,
+// wrong, broken); none means the defaults.
 //
 // Build (plugins/build.sh does it, into plugins/build/email-reward.wasm):
 //
@@ -30,8 +31,6 @@ import (
 	"github.com/toolbrain/toolbrain/sdk"
 )
 
-var configKeys = []string{"max_turns", "turn_bonus", "cite_bonus", "wrong"}
-
 // loaded is the reward built from the configuration on the first call; an
 // instance's configuration never changes.
 var loaded *reward.Reward
@@ -41,7 +40,7 @@ func load() (reward.Reward, error) {
 		return *loaded, nil
 	}
 	cfg := map[string]string{}
-	for _, k := range configKeys {
+	for _, k := range reward.ConfigKeys {
 		if v, ok := pdk.GetConfig(k); ok {
 			cfg[k] = v
 		}
