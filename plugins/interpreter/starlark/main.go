@@ -15,6 +15,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 
 	pdk "github.com/extism/go-pdk"
 
@@ -57,8 +58,8 @@ func warmUp() {
 
 func init() { warmUp() }
 
-// session lives as long as the instance: one episode (the host never reuses
-// an instance across episodes).
+// session is the episode's: interpret_reset replaces it when the host hands
+// the instance to the next episode.
 var session = newSession()
 
 func newSession() *interp.Session {
@@ -81,6 +82,17 @@ func interpret() int32 {
 		return 1
 	}
 	pdk.Output(out)
+	return 0
+}
+
+// interpretReset drops the episode's session (its globals and output) and
+// collects the garbage, so that the next episode on this instance starts as
+// on a fresh one, with the whole heap to grow into (sdk/ABI.md).
+//
+//go:wasmexport interpret_reset
+func interpretReset() int32 {
+	session = newSession()
+	runtime.GC()
 	return 0
 }
 
