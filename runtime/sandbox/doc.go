@@ -40,7 +40,7 @@
 // costs more CPU than the model's share of a short episode (the start grows
 // and fills a fresh linear memory of tens of MB). So an instance whose
 // episode finished cleanly is reset by the interpreter (interpret_reset: a
-// new Starlark session, the old one's memory collected) and serves the next
+// new Starlark session; the old one's is garbage) and serves the next
 // episode; one whose episode trapped, timed out, broke a limit or failed in
 // the host is discarded, as is one grown past half the memory cap or one
 // that has served Options.MaxEpisodesPerInstance episodes. The code cannot

@@ -16,9 +16,10 @@ func TestSandbox_Reuse(t *testing.T) {
 	tests := []struct {
 		name   string
 		opts   Options
-		code   string // the first episode's code; it sets secret
+		code   string // the first episode's code, "" for none; it sets secret
 		reused bool
 	}{
+		{name: "no code ran", reused: true},
 		{name: "final answer", code: "secret = 42\nfinal_answer(1)", reused: true},
 		{name: "no final answer", code: "secret = 42", reused: true},
 		{name: "error of the code", code: "secret = 42\nx = 1 // 0", reused: true},
@@ -38,8 +39,10 @@ func TestSandbox_Reuse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := e.Run(ctx, tt.code); err != nil {
-				t.Fatal(err)
+			if tt.code != "" {
+				if _, err := e.Run(ctx, tt.code); err != nil {
+					t.Fatal(err)
+				}
 			}
 			first := e.plugin
 			e.Close()
@@ -80,5 +83,31 @@ func TestSandbox_ReuseLimit(t *testing.T) {
 	}
 	if seen[0] != seen[1] || seen[1] != seen[2] || seen[3] == seen[0] {
 		t.Fatalf("instances of 4 episodes with a limit of 3: want the first three the same and the fourth new")
+	}
+}
+
+// Episodes that each fill a good part of the memory cap run one after
+// another on reused instances without running out, and the interpreter's
+// reset collects their garbage: without it the memory grows past half the
+// cap every third episode and the instance is replaced.
+func TestSandbox_ReuseMemory(t *testing.T) {
+	ctx := context.Background()
+	s := newSandbox(t, Options{PoolSize: -1})
+	instances := map[*slot]bool{}
+	for i := range 12 {
+		e, err := s.Start(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.Run(ctx, "s = 'x' * 12000000\nl = [s[:1000] + str(i) for i in range(2000)]\nfinal_answer(len(s) + len(l))")
+		if err != nil || r.Err != nil || r.FinalAnswer == nil || *r.FinalAnswer != "12002000" {
+			t.Fatalf("episode %d: %v %+v", i, err, r)
+		}
+		instances[e.plugin] = true
+		t.Logf("episode %d: memory %d MiB", i, e.plugin.in.MemoryBytes()>>20)
+		e.Close()
+	}
+	if len(instances) > 2 {
+		t.Errorf("12 episodes ran on %d instances: reuse did not happen", len(instances))
 	}
 }

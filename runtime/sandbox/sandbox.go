@@ -164,6 +164,8 @@ type slot struct {
 	// tainted: a Run on it broke a limit or failed in the interpreter or
 	// the host; it is never reused.
 	tainted bool
+	// ran: code ran on it since it started or was reset.
+	ran bool
 }
 
 // New compiles the interpreter (or takes it from Options.CacheDir), starts
@@ -489,6 +491,7 @@ func (e *Episode) Run(ctx context.Context, code string) (Result, error) {
 	// Close stops the run rather than waiting for it.
 	rctx, cancel := context.WithCancel(context.WithValue(ctx, episodeKey{}, e))
 	stop := context.AfterFunc(e.life, cancel)
+	e.plugin.ran = true
 	resp, err := e.plugin.in.Interpret(rctx, req)
 	stop()
 	cancel()
@@ -616,19 +619,23 @@ func (e *Episode) Close() error {
 	return nil
 }
 
-// recycle resets a clean instance and keeps it for the next episode, or
-// closes it: when it is tainted, has served its episodes, grew past half
-// the memory limit, fails its reset, or when as many reset instances
-// already wait as episodes were ever open at once (at least PoolSize).
+// recycle resets a clean instance (unless no code ran on it) and keeps it
+// for the next episode, or closes it: when it is tainted, has served its
+// episodes, grew past half the memory limit, fails its reset, or when as
+// many reset instances already wait as episodes were ever open at once (at
+// least PoolSize).
 func (s *Sandbox) recycle(p *slot) {
 	if !s.reuse || p.tainted || p.episodes >= s.opts.MaxEpisodesPerInstance ||
 		p.in.MemoryBytes() > uint64(s.opts.MemoryPages)*65536/2 {
 		p.in.Close()
 		return
 	}
-	if _, err := p.in.Call(context.Background(), sdk.InterpreterResetFunction, nil); err != nil {
-		p.in.Close()
-		return
+	if p.ran {
+		if _, err := p.in.Call(context.Background(), sdk.InterpreterResetFunction, nil); err != nil {
+			p.in.Close()
+			return
+		}
+		p.ran = false
 	}
 	s.mu.Lock()
 	if s.closed || len(s.idle) >= max(s.opts.PoolSize, s.peak) {
