@@ -31,8 +31,8 @@
 // Starting a Go wasip1 module runs the Go runtime's initialisation, tens of
 // milliseconds; a CodeAct episode often lasts less. The pool starts
 // instances ahead of time in the background, so taking one costs a channel
-// receive. A pooled instance has run nothing, so handing it out is as clean
-// as starting one.
+// receive. A pooled instance has run nothing, or has been reset (below), so
+// handing it out is as clean as starting one.
 //
 // # Why reuse
 //

@@ -27,7 +27,7 @@ func TestSandbox_Reuse(t *testing.T) {
 		{name: "reuse disabled", opts: Options{MaxEpisodesPerInstance: 1}, code: "secret = 42"},
 		{name: "step limit", opts: Options{MaxSteps: 1000}, code: "secret = 42\nwhile True:\n    pass"},
 		{name: "output limit", opts: Options{MaxOutputBytes: 100}, code: "secret = 42\nprint('x' * 1000)"},
-		{name: "timeout", opts: Options{Timeout: 300 * time.Millisecond}, code: "secret = 'ab' * 3000000\nfor i in range(100000):\n    secret = secret.replace('a', 'b')"},
+		{name: "timeout", opts: Options{Timeout: 2 * time.Second}, code: "secret = 'ab' * 3000000\nfor i in range(100000):\n    secret = secret.replace('a', 'b')"},
 		{name: "memory limit", code: "secret = 42\nl = []\nfor i in range(1000):\n    l.append('x' * 1000000)"},
 		{name: "over half the memory", code: "secret = 'x' * 40000000"},
 	}
@@ -109,5 +109,44 @@ func TestSandbox_ReuseMemory(t *testing.T) {
 	}
 	if len(instances) > 2 {
 		t.Errorf("12 episodes ran on %d instances: reuse did not happen", len(instances))
+	}
+}
+
+// A group of episodes open at once hands its instances to the next group:
+// no instance is started for it, and none is discarded.
+func TestSandbox_ReuseGroup(t *testing.T) {
+	ctx := context.Background()
+	s := newSandbox(t, Options{PoolSize: 2})
+	waitPool(t, s)
+	group := func() map[*slot]bool {
+		var es []*Episode
+		used := map[*slot]bool{}
+		for range 6 {
+			e, err := s.Start(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r, err := e.Run(ctx, "x = 1"); err != nil || r.Err != nil {
+				t.Fatalf("%v %+v", err, r)
+			}
+			es = append(es, e)
+			used[e.plugin] = true
+		}
+		for _, e := range es {
+			e.Close()
+		}
+		return used
+	}
+	first, second := group(), group()
+	for p := range second {
+		if !first[p] {
+			t.Errorf("the second group started an instance of its own")
+		}
+	}
+	s.mu.Lock()
+	waiting := len(s.pool) + len(s.idle)
+	s.mu.Unlock()
+	if len(first) != 6 || waiting != 6 {
+		t.Errorf("first group on %d instances, %d waiting after the second; want 6 and 6", len(first), waiting)
 	}
 }

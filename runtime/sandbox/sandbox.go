@@ -147,12 +147,13 @@ type Sandbox struct {
 	reuse  bool             // the interpreter resets, and instances may serve again
 	tools  map[string]bool
 
-	pool     chan *slot         // fresh instances, filled in the background
+	pool     chan *slot         // started or reset instances, filled in the background
+	wake     chan struct{}      // wakes the filler: an instance was taken or discarded
 	stopFill context.CancelFunc // ends the filler's context
 	filler   sync.WaitGroup
 	mu       sync.Mutex
 	closed   bool
-	idle     []*slot // reset instances for the next episodes, most recent last
+	idle     []*slot // reset instances beyond what the pool holds, most recent last
 	open     int     // episodes open now
 	peak     int     // the most episodes ever open at once
 }
@@ -176,7 +177,7 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sandbox{opts: opts, tools: map[string]bool{}, stopFill: func() {}}
+	s := &Sandbox{opts: opts, tools: map[string]bool{}, stopFill: func() {}, wake: make(chan struct{}, 1)}
 	for _, t := range opts.ToolSpecs {
 		s.tools[t.Name] = true
 	}
@@ -247,15 +248,25 @@ const (
 	fillBackoffMax = 5 * time.Second
 )
 
-// fill keeps the pool full until Close, which cancels ctx. Loading worked in
-// New, so a failure now is memory pressure or the host closing: it is logged
-// and retried after a pause that doubles up to fillBackoffMax, rather than
-// spinning (an episode that finds the pool empty starts its own instance and
-// gets the error itself).
+// fill keeps the pool full until Close, which cancels ctx; with reuse, only
+// as long as fewer instances exist, open or waiting, than episodes were ever
+// open at once (at least PoolSize): the others come back when their
+// episodes close. Loading worked in New, so a failure now is memory pressure
+// or the host closing: it is logged and retried after a pause that doubles
+// up to fillBackoffMax, rather than spinning (an episode that finds the pool
+// empty starts its own instance and gets the error itself).
 func (s *Sandbox) fill(ctx context.Context) {
 	defer s.filler.Done()
 	pause := fillBackoffMin
 	for {
+		if !s.wantFill() {
+			select {
+			case <-s.wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
 		p, err := s.load(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -282,6 +293,22 @@ func (s *Sandbox) fill(ctx context.Context) {
 	}
 }
 
+// wantFill reports whether the filler should start another instance.
+func (s *Sandbox) wantFill() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	waiting := len(s.pool) + len(s.idle)
+	return len(s.pool) < cap(s.pool) && (!s.reuse || s.open+waiting < max(s.opts.PoolSize, s.peak))
+}
+
+// wakeFiller tells the filler to look again at wantFill.
+func (s *Sandbox) wakeFiller() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
 // take returns a started interpreter: a reset one when one waits, else a
 // pooled one when one is ready, otherwise a new one started now.
 func (s *Sandbox) take(ctx context.Context) (*slot, error) {
@@ -301,6 +328,7 @@ func (s *Sandbox) take(ctx context.Context) (*slot, error) {
 	select {
 	case p := <-s.pool:
 		if p != nil {
+			s.wakeFiller()
 			return p, nil
 		}
 	default:
@@ -616,14 +644,15 @@ func (e *Episode) Close() error {
 		e.s.recycle(e.plugin)
 		e.plugin = nil
 	}
+	e.s.wakeFiller()
 	return nil
 }
 
 // recycle resets a clean instance (unless no code ran on it) and keeps it
 // for the next episode, or closes it: when it is tainted, has served its
 // episodes, grew past half the memory limit, fails its reset, or when as
-// many reset instances already wait as episodes were ever open at once (at
-// least PoolSize).
+// many instances already wait, pooled or reset, as episodes were ever open
+// at once (at least PoolSize).
 func (s *Sandbox) recycle(p *slot) {
 	if !s.reuse || p.tainted || p.episodes >= s.opts.MaxEpisodesPerInstance ||
 		p.in.MemoryBytes() > uint64(s.opts.MemoryPages)*65536/2 {
@@ -638,13 +667,21 @@ func (s *Sandbox) recycle(p *slot) {
 		p.ran = false
 	}
 	s.mu.Lock()
-	if s.closed || len(s.idle) >= max(s.opts.PoolSize, s.peak) {
-		s.mu.Unlock()
-		p.in.Close()
-		return
+	// Kept under s.mu, so that Close, which drains the pool after setting
+	// closed, cannot miss it: into the pool while it has room (the filler
+	// then has nothing to start), else onto the idle stack.
+	keep := !s.closed && len(s.idle)+len(s.pool) < max(s.opts.PoolSize, s.peak)
+	if keep {
+		select {
+		case s.pool <- p:
+		default:
+			s.idle = append(s.idle, p)
+		}
 	}
-	s.idle = append(s.idle, p)
 	s.mu.Unlock()
+	if !keep {
+		p.in.Close()
+	}
 }
 
 // router answers the interpreter's tool calls for the episode in the call's
