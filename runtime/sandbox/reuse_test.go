@@ -67,17 +67,10 @@ func TestSandbox_Reuse(t *testing.T) {
 
 // An instance serves at most MaxEpisodesPerInstance episodes.
 func TestSandbox_ReuseLimit(t *testing.T) {
-	ctx := context.Background()
 	s := newSandbox(t, Options{PoolSize: -1, MaxEpisodesPerInstance: 3})
 	var seen []*slot
 	for range 4 {
-		e, err := s.Start(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r, err := e.Run(ctx, "final_answer(1)"); err != nil || r.Err != nil {
-			t.Fatalf("%v %+v", err, r)
-		}
+		e := startRun(t, s, "final_answer(1)")
 		seen = append(seen, e.plugin)
 		e.Close()
 	}
@@ -115,20 +108,13 @@ func TestSandbox_ReuseMemory(t *testing.T) {
 // A group of episodes open at once hands its instances to the next group:
 // no instance is started for it, and none is discarded.
 func TestSandbox_ReuseGroup(t *testing.T) {
-	ctx := context.Background()
 	s := newSandbox(t, Options{PoolSize: 2})
 	waitPool(t, s)
 	group := func() map[*slot]bool {
 		var es []*Episode
 		used := map[*slot]bool{}
 		for range 6 {
-			e, err := s.Start(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r, err := e.Run(ctx, "x = 1"); err != nil || r.Err != nil {
-				t.Fatalf("%v %+v", err, r)
-			}
+			e := startRun(t, s, "x = 1")
 			es = append(es, e)
 			used[e.plugin] = true
 		}
@@ -149,4 +135,17 @@ func TestSandbox_ReuseGroup(t *testing.T) {
 	if len(first) != 6 || waiting != 6 {
 		t.Errorf("first group on %d instances, %d waiting after the second; want 6 and 6", len(first), waiting)
 	}
+}
+
+// startRun starts an episode and runs code that must succeed in it.
+func startRun(t *testing.T, s *Sandbox, code string) *Episode {
+	t.Helper()
+	e, err := s.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := e.Run(context.Background(), code); err != nil || r.Err != nil {
+		t.Fatalf("%v %+v", err, r)
+	}
+	return e
 }
