@@ -29,6 +29,11 @@ const (
 	JudgeFunction       = "judge"
 	AlgorithmFunction   = "advantages"
 	InterpreterFunction = "interpret"
+	// InterpreterResetFunction is an interpreter's optional export that
+	// drops everything of the episode it served (globals, buffers), so
+	// that the host may give the instance to another episode (sdk/ABI.md,
+	// "Interpreter plugins").
+	InterpreterResetFunction = "interpret_reset"
 )
 
 // Function is the name of the function a plugin of kind k exports, "" for an

@@ -28,10 +28,11 @@ func tinyConfig() model.Config {
 }
 
 // randomAgent is a CodeAct agent on a random checkpoint made by
-// checkpoint.Init. A random model writes no code, so each episode runs its
-// turns to the limit, reading "no code" errors: generation and observation
-// appending are the whole cost.
-func randomAgent(tb testing.TB, cfg model.Config) *agent.Agent {
+// checkpoint.Init, on the gomlx backend named backendName. A random model
+// writes no code, so each episode runs its turns to the limit, reading "no
+// code" errors: generation, observation appending and the sandbox's
+// interpreter are the whole cost.
+func randomAgent(tb testing.TB, cfg model.Config, backendName string) *agent.Agent {
 	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), "tiny")
 	if err := checkpoint.Init(dir, cfg, 7); err != nil {
@@ -41,7 +42,7 @@ func randomAgent(tb testing.TB, cfg model.Config) *agent.Agent {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	b, err := backend.New("go")
+	b, err := backend.New(backendName)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestRunGroup_BatchedFaster(t *testing.T) {
 	if os.Getenv("TOOLBRAIN_TIMING_TESTS") != "1" {
 		t.Skip("timing test: set TOOLBRAIN_TIMING_TESTS=1 on a quiet machine")
 	}
-	a := randomAgent(t, tinyConfig())
+	a := randomAgent(t, tinyConfig(), "go")
 	ctx := context.Background()
 	tasks := group()
 	// Warm up: compile the executables of both batch shapes.
@@ -146,31 +147,56 @@ func TestRunGroup_BatchedFaster(t *testing.T) {
 
 // BenchmarkEpisodes runs a group of 8 CodeAct episodes (2 turns of 24
 // tokens) batched and sequentially, on a random model of the project's
-// benchmark shape (hidden 256, 2 layers, 4 heads, FFN 1024, vocab 512);
-// episodes/s is the figure to compare.
+// benchmark shape (hidden 256, 2 layers, 4 heads, FFN 1024, vocab 512), on
+// each CPU backend: "go" (gomlx's pure Go) and "cpu" (ours, the default).
+// "cpu-h512-l4" is the same on a model twice as wide and deep (FFN 2048),
+// where the model's share of an episode is what a real checkpoint sees.
+// episodes/s is the figure to compare; the sequential sub-benchmark also
+// reports batched-x, the batched run's episodes/s over its own.
 func BenchmarkEpisodes(b *testing.B) {
-	cfg := tinyConfig()
-	cfg.HiddenSize, cfg.IntermediateSize = 256, 1024
-	a := randomAgent(b, cfg)
-	ctx := context.Background()
-	tasks := group()
-	for _, bc := range []struct {
-		name string
-		run  func() error
+	bench := tinyConfig()
+	bench.HiddenSize, bench.IntermediateSize = 256, 1024
+	large := bench
+	large.HiddenSize, large.IntermediateSize, large.NumHiddenLayers = 512, 2048, 4
+	for _, mc := range []struct {
+		name, backend string
+		cfg           model.Config
 	}{
-		{name: "G=8/batched", run: func() error { _, err := a.RunGroup(ctx, tasks); return err }},
-		{name: "G=8/sequential", run: func() error { return sequential(ctx, a, tasks) }},
+		{name: "go", backend: "go", cfg: bench},
+		{name: "cpu", backend: "cpu", cfg: bench},
+		{name: "cpu-h512-l4", backend: "cpu", cfg: large},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
-			if err := bc.run(); err != nil { // compile outside the timing
-				b.Fatal(err)
+		b.Run(mc.name, func(b *testing.B) {
+			a := randomAgent(b, mc.cfg, mc.backend)
+			ctx := context.Background()
+			tasks := group()
+			var batched float64 // episodes/s of the batched run
+			for _, bc := range []struct {
+				name    string
+				batched bool
+				run     func() error
+			}{
+				{name: "G=8/batched", batched: true, run: func() error { _, err := a.RunGroup(ctx, tasks); return err }},
+				{name: "G=8/sequential", run: func() error { return sequential(ctx, a, tasks) }},
+			} {
+				b.Run(bc.name, func(b *testing.B) {
+					if err := bc.run(); err != nil { // compile outside the timing
+						b.Fatal(err)
+					}
+					for b.Loop() {
+						if err := bc.run(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					eps := float64(b.N*groupSize) / b.Elapsed().Seconds()
+					b.ReportMetric(eps, "episodes/s")
+					if bc.batched {
+						batched = eps
+					} else if batched > 0 {
+						b.ReportMetric(batched/eps, "batched-x")
+					}
+				})
 			}
-			for b.Loop() {
-				if err := bc.run(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*groupSize)/b.Elapsed().Seconds(), "episodes/s")
 		})
 	}
 }

@@ -19,6 +19,20 @@ func waitPool(tb testing.TB, s *Sandbox) {
 	}
 }
 
+// startWarm waits, outside the timing, until the pool is full, then starts an
+// episode; it returns the episode and when its start began.
+func startWarm(b *testing.B, s *Sandbox) (*Episode, time.Time) {
+	b.StopTimer()
+	waitPool(b, s)
+	b.StartTimer()
+	start := time.Now()
+	e, err := s.Start(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e, start
+}
+
 func reportPercentiles(b *testing.B, d []time.Duration) {
 	slices.Sort(d)
 	p := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))].Nanoseconds()) }
@@ -27,23 +41,17 @@ func reportPercentiles(b *testing.B, d []time.Duration) {
 }
 
 // BenchmarkStart measures Sandbox.Start, the start of an episode: from the
-// warm pool ("pooled"), and with the pool empty, which starts an instance of
-// the cached compiled module ("instantiate").
+// warm pool ("pooled"), with the pool empty, which starts an instance of
+// the cached compiled module ("instantiate"), and on the instance of the
+// episode before, reset ("reused"; Start and Close, which resets).
 func BenchmarkStart(b *testing.B) {
 	ctx := context.Background()
 	b.Run("pooled", func(b *testing.B) {
-		s := newSandbox(b, Options{})
+		s := newSandbox(b, Options{MaxEpisodesPerInstance: 1})
 		var d []time.Duration
 		for b.Loop() {
-			b.StopTimer()
-			waitPool(b, s)
-			b.StartTimer()
-			start := time.Now()
-			e, err := s.Start(ctx)
+			e, start := startWarm(b, s)
 			d = append(d, time.Since(start))
-			if err != nil {
-				b.Fatal(err)
-			}
 			b.StopTimer()
 			e.Close()
 			b.StartTimer()
@@ -51,7 +59,7 @@ func BenchmarkStart(b *testing.B) {
 		reportPercentiles(b, d)
 	})
 	b.Run("instantiate", func(b *testing.B) {
-		s := newSandbox(b, Options{PoolSize: -1})
+		s := newSandbox(b, Options{PoolSize: -1, MaxEpisodesPerInstance: 1})
 		var d []time.Duration
 		for b.Loop() {
 			start := time.Now()
@@ -64,10 +72,29 @@ func BenchmarkStart(b *testing.B) {
 		}
 		reportPercentiles(b, d)
 	})
+	b.Run("reused", func(b *testing.B) {
+		s := newSandbox(b, Options{PoolSize: -1})
+		var d []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			e, err := s.Start(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.Run(ctx, "x = 1"); err != nil {
+				b.Fatal(err)
+			}
+			e.Close()
+			d = append(d, time.Since(start))
+		}
+		reportPercentiles(b, d)
+	})
 }
 
-// BenchmarkEpisode measures a trivial episode from a warm pool: Start,
-// Run("final_answer(1)"), Close; and one turn with a tool call.
+// BenchmarkEpisode measures a trivial episode: Start, Run("final_answer(1)"),
+// Close; and one turn with a tool call; on a fresh instance from a warm
+// pool ("fresh") and on the previous episode's instance, reset by Close
+// ("reused").
 func BenchmarkEpisode(b *testing.B) {
 	ctx := context.Background()
 	for _, bc := range []struct{ name, code string }{
@@ -75,26 +102,24 @@ func BenchmarkEpisode(b *testing.B) {
 		{"tool_call", "final_answer(add(a=1, b=2))"},
 		{"loop_10k_steps", "t = 0\nfor i in range(2000):\n    t += i\nfinal_answer(t)"},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
-			s := newSandbox(b, Options{})
-			var d []time.Duration
-			for b.Loop() {
-				b.StopTimer()
-				waitPool(b, s)
-				b.StartTimer()
-				start := time.Now()
-				e, err := s.Start(ctx)
-				if err != nil {
-					b.Fatal(err)
+		for _, mode := range []struct {
+			name     string
+			episodes int
+		}{{"fresh", 1}, {"reused", 0}} {
+			b.Run(bc.name+"/"+mode.name, func(b *testing.B) {
+				s := newSandbox(b, Options{MaxEpisodesPerInstance: mode.episodes})
+				var d []time.Duration
+				for b.Loop() {
+					e, start := startWarm(b, s)
+					r, err := e.Run(ctx, bc.code)
+					e.Close()
+					d = append(d, time.Since(start))
+					if err != nil || r.Err != nil || r.FinalAnswer == nil {
+						b.Fatalf("%v %+v", err, r)
+					}
 				}
-				r, err := e.Run(ctx, bc.code)
-				e.Close()
-				d = append(d, time.Since(start))
-				if err != nil || r.Err != nil || r.FinalAnswer == nil {
-					b.Fatalf("%v %+v", err, r)
-				}
-			}
-			reportPercentiles(b, d)
-		})
+				reportPercentiles(b, d)
+			})
+		}
 	}
 }

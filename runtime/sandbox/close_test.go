@@ -75,7 +75,11 @@ func TestSandbox_FillerLogsFailures(t *testing.T) {
 	// With the host closed, every load fails; taking the pooled interpreter
 	// makes the filler load again.
 	s.host.Close(context.Background())
-	(<-s.pool).Close(context.Background())
+	p, err := s.take(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.in.Close()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		mu.Lock()
 		got := logs.String()
@@ -94,7 +98,7 @@ func TestSandbox_FillerLogsFailures(t *testing.T) {
 	// closed, then stop it in its pause.
 	select {
 	case p := <-s.pool:
-		p.Close(context.Background())
+		p.in.Close()
 	default:
 	}
 	start := time.Now()

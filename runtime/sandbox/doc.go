@@ -4,10 +4,12 @@
 // [EmbeddedInterpreter]); any module of the interpreter plugin kind
 // (sdk/ABI.md) can replace it through [Options.Interpreter].
 //
-// A [Sandbox] owns a wasmhost.Host and a pool of started interpreter
-// instances. [Sandbox.Start] hands one to an [Episode]: successive
-// [Episode.Run] calls share its globals, and [Episode.Close] discards it, so
-// no state crosses episodes. [Run] does all of this for one program.
+// A [Sandbox] owns a wasmhost.Host, the interpreter loaded once, and a pool
+// of started interpreter instances. [Sandbox.Start] hands one to an
+// [Episode]: successive [Episode.Run] calls share its globals, and
+// [Episode.Close] discards it or, after a clean episode, has the interpreter
+// reset it for a later episode, so no state crosses episodes. [Run] does all
+// of this for one program.
 //
 // # Containment
 //
@@ -29,6 +31,19 @@
 // Starting a Go wasip1 module runs the Go runtime's initialisation, tens of
 // milliseconds; a CodeAct episode often lasts less. The pool starts
 // instances ahead of time in the background, so taking one costs a channel
-// receive. A pooled instance has run nothing, so handing it out is as clean
-// as starting one.
+// receive. A pooled instance has run nothing, or has been reset (below), so
+// handing it out is as clean as starting one.
+//
+// # Why reuse
+//
+// A G = 8 group of episodes needs eight instances at once, and each start
+// costs more CPU than the model's share of a short episode (the start grows
+// and fills a fresh linear memory of tens of MB). So an instance whose
+// episode finished cleanly is reset by the interpreter (interpret_reset: a
+// new Starlark session; the old one's is garbage) and serves the next
+// episode; one whose episode trapped, timed out, broke a limit or failed in
+// the host is discarded, as is one grown past half the memory cap or one
+// that has served Options.MaxEpisodesPerInstance episodes. The code cannot
+// read memory it holds no reference to, so after the reset the previous
+// episode's garbage is as unreachable as another instance's memory.
 package sandbox

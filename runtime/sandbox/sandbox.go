@@ -28,6 +28,9 @@ const (
 	DefaultMaxToolArgs    = 64 << 10
 	DefaultMaxCodeBytes   = 256 << 10
 	DefaultPoolSize       = 4
+	// DefaultMaxEpisodesPerInstance is how many episodes one interpreter
+	// instance serves, one after another, when it finishes each cleanly.
+	DefaultMaxEpisodesPerInstance = 64
 )
 
 // Options configure a [Sandbox]. The zero value works when the binary embeds
@@ -72,6 +75,16 @@ type Options struct {
 	// episodes, refilled in the background; negative means none (each
 	// episode starts its own).
 	PoolSize int
+	// MaxEpisodesPerInstance is how many episodes one interpreter instance
+	// may serve, one after another. An instance goes to a later episode
+	// only after its episode finished cleanly (no trap, timeout, memory,
+	// output or step limit, no failure of the interpreter or the host, the
+	// episode's memory under half of MemoryPages) and the interpreter's
+	// reset (sdk.InterpreterResetFunction) dropped the episode's state; an
+	// interpreter that exports no reset is never reused. 0 means
+	// DefaultMaxEpisodesPerInstance; 1 gives every episode a fresh
+	// instance.
+	MaxEpisodesPerInstance int
 	// Logger receives the pool's failures to start an interpreter (they
 	// are retried with a growing pause); nil means slog.Default().
 	Logger *slog.Logger
@@ -110,7 +123,8 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.MaxToolArgBytes, DefaultMaxToolArgs)
 	def(&o.MaxCodeBytes, DefaultMaxCodeBytes)
 	def(&o.PoolSize, DefaultPoolSize)
-	if o.Timeout < 0 || o.MaxSteps < 0 || o.MaxOutputBytes < 0 || o.MaxToolCalls < 0 || o.MaxToolArgBytes < 0 || o.MaxCodeBytes < 0 {
+	def(&o.MaxEpisodesPerInstance, DefaultMaxEpisodesPerInstance)
+	if o.Timeout < 0 || o.MaxSteps < 0 || o.MaxOutputBytes < 0 || o.MaxToolCalls < 0 || o.MaxToolArgBytes < 0 || o.MaxCodeBytes < 0 || o.MaxEpisodesPerInstance < 0 {
 		return o, fmt.Errorf("sandbox: %w: negative limit", contract.ErrBadConfig)
 	}
 	if len(o.ToolSpecs) > 0 && o.Tools == nil {
@@ -119,23 +133,40 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// Sandbox runs untrusted agent code in a WebAssembly interpreter. It keeps a
-// pool of started interpreters so that an episode starts in microseconds;
-// each episode gets its own interpreter instance, discarded when the
-// episode closes, so nothing leaks from one episode to the next. It is safe
-// for concurrent use.
+// Sandbox runs untrusted agent code in a WebAssembly interpreter. It loads
+// the interpreter once and keeps a pool of started instances so that an
+// episode starts in microseconds. Each episode has an instance to itself;
+// when the episode closes, the instance is discarded, or, when the episode
+// finished cleanly, reset by the interpreter and kept for a later episode
+// (Options.MaxEpisodesPerInstance), so that nothing of one episode reaches
+// the next. It is safe for concurrent use.
 type Sandbox struct {
-	opts     Options
-	host     *wasmhost.Host
-	manifest contract.Manifest
-	cfg      contract.PluginConfig
-	tools    map[string]bool
+	opts   Options
+	host   *wasmhost.Host
+	plugin *wasmhost.Plugin // the interpreter, loaded once
+	reuse  bool             // the interpreter resets, and instances may serve again
+	tools  map[string]bool
 
-	pool     chan *wasmhost.Plugin
+	pool     chan *slot         // started or reset instances, filled in the background
+	wake     chan struct{}      // wakes the filler: an instance was taken or discarded
 	stopFill context.CancelFunc // ends the filler's context
 	filler   sync.WaitGroup
 	mu       sync.Mutex
 	closed   bool
+	idle     []*slot // reset instances beyond what the pool holds, most recent last
+	open     int     // episodes open now
+	peak     int     // the most episodes ever open at once
+}
+
+// slot is an interpreter instance with the count of episodes it served.
+type slot struct {
+	in       *wasmhost.Instance
+	episodes int
+	// tainted: a Run on it broke a limit or failed in the interpreter or
+	// the host; it is never reused.
+	tainted bool
+	// ran: code ran on it since it started or was reset.
+	ran bool
 }
 
 // New compiles the interpreter (or takes it from Options.CacheDir), starts
@@ -146,7 +177,7 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sandbox{opts: opts, tools: map[string]bool{}, stopFill: func() {}}
+	s := &Sandbox{opts: opts, tools: map[string]bool{}, stopFill: func() {}, wake: make(chan struct{}, 1)}
 	for _, t := range opts.ToolSpecs {
 		s.tools[t.Name] = true
 	}
@@ -154,35 +185,43 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	s.manifest = contract.Manifest{
+	manifest := contract.Manifest{
 		Name: opts.Name, Kind: sdk.KindInterpreter,
 		Permissions: contract.Permissions{HostFunctions: []string{sdk.PermissionTool}},
 	}
-	s.cfg = contract.PluginConfig{
+	cfg := contract.PluginConfig{
 		Limits: limits.Limits{
 			MemoryPages: opts.MemoryPages,
 			Timeout:     opts.Timeout,
 			// The response carries the printed output and the final
 			// answer, JSON-escaped (up to 6 bytes per byte).
 			MaxOutputBytes: 12*opts.MaxOutputBytes + 1<<20,
-			MaxInstances:   1, // one instance per episode: its globals are the episode's
+			// Only Load's check uses the plugin's own pool: episodes
+			// run on instances of their own (wasmhost.Instance).
+			MaxInstances: 1,
 		},
 		Grant: contract.Permissions{HostFunctions: []string{sdk.PermissionTool}},
 	}
+	s.plugin, err = s.host.Load(ctx, opts.Interpreter, manifest, cfg)
+	if err != nil {
+		s.host.Close(ctx)
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	s.reuse = opts.MaxEpisodesPerInstance > 1 && s.plugin.Exports(sdk.InterpreterResetFunction)
 	first, err := s.load(ctx)
 	if err != nil {
 		s.host.Close(ctx)
 		return nil, err
 	}
 	if opts.PoolSize > 0 {
-		s.pool = make(chan *wasmhost.Plugin, opts.PoolSize)
+		s.pool = make(chan *slot, opts.PoolSize)
 		s.pool <- first
 		fillCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 		s.stopFill = stop
 		s.filler.Add(1)
 		go s.fill(fillCtx)
 	} else {
-		first.Close(ctx)
+		first.in.Close()
 	}
 	return s, nil
 }
@@ -194,12 +233,12 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 func (s *Sandbox) ToolSpecs() []sdk.ToolSpec { return slices.Clone(s.opts.ToolSpecs) }
 
 // load starts one interpreter instance.
-func (s *Sandbox) load(ctx context.Context) (*wasmhost.Plugin, error) {
-	p, err := s.host.Load(ctx, s.opts.Interpreter, s.manifest, s.cfg)
+func (s *Sandbox) load(ctx context.Context) (*slot, error) {
+	in, err := s.plugin.NewInstance(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	return p, nil
+	return &slot{in: in}, nil
 }
 
 // Pauses of the pool's filler after a failed start: the first, and the
@@ -209,15 +248,25 @@ const (
 	fillBackoffMax = 5 * time.Second
 )
 
-// fill keeps the pool full until Close, which cancels ctx. Loading worked in
-// New, so a failure now is memory pressure or the host closing: it is logged
-// and retried after a pause that doubles up to fillBackoffMax, rather than
-// spinning (an episode that finds the pool empty starts its own instance and
-// gets the error itself).
+// fill keeps the pool full until Close, which cancels ctx; with reuse, only
+// as long as fewer instances exist, open or waiting, than episodes were ever
+// open at once (at least PoolSize): the others come back when their
+// episodes close. Loading worked in New, so a failure now is memory pressure
+// or the host closing: it is logged and retried after a pause that doubles
+// up to fillBackoffMax, rather than spinning (an episode that finds the pool
+// empty starts its own instance and gets the error itself).
 func (s *Sandbox) fill(ctx context.Context) {
 	defer s.filler.Done()
 	pause := fillBackoffMin
 	for {
+		if !s.wantFill() {
+			select {
+			case <-s.wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
 		p, err := s.load(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -238,24 +287,48 @@ func (s *Sandbox) fill(ctx context.Context) {
 		select {
 		case s.pool <- p:
 		case <-ctx.Done():
-			p.Close(context.Background())
+			p.in.Close()
 			return
 		}
 	}
 }
 
-// take returns a started interpreter: a pooled one when one is ready,
-// otherwise a new one started now.
-func (s *Sandbox) take(ctx context.Context) (*wasmhost.Plugin, error) {
+// wantFill reports whether the filler should start another instance.
+func (s *Sandbox) wantFill() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	waiting := len(s.pool) + len(s.idle)
+	return len(s.pool) < cap(s.pool) && (!s.reuse || s.open+waiting < max(s.opts.PoolSize, s.peak))
+}
+
+// wakeFiller tells the filler to look again at wantFill.
+func (s *Sandbox) wakeFiller() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns a started interpreter: a reset one when one waits, else a
+// pooled one when one is ready, otherwise a new one started now.
+func (s *Sandbox) take(ctx context.Context) (*slot, error) {
 	s.mu.Lock()
 	closed := s.closed
+	var reset *slot
+	if n := len(s.idle); n > 0 && !closed {
+		reset, s.idle = s.idle[n-1], s.idle[:n-1]
+	}
 	s.mu.Unlock()
-	if closed {
+	switch {
+	case closed:
 		return nil, ErrClosed
+	case reset != nil:
+		return reset, nil
 	}
 	select {
 	case p := <-s.pool:
 		if p != nil {
+			s.wakeFiller()
 			return p, nil
 		}
 	default:
@@ -272,7 +345,12 @@ func (s *Sandbox) Close(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
+	idle := s.idle
+	s.idle = nil
 	s.mu.Unlock()
+	for _, p := range idle {
+		p.in.Close()
+	}
 	s.stopFill()
 	s.filler.Wait()
 	if s.pool != nil {
@@ -280,7 +358,7 @@ func (s *Sandbox) Close(ctx context.Context) error {
 		for {
 			select {
 			case p := <-s.pool:
-				p.Close(ctx)
+				p.in.Close()
 			default:
 				break drain
 			}
@@ -307,6 +385,11 @@ func (s *Sandbox) StartTask(ctx context.Context, task *sdk.Task) (*Episode, erro
 	if err != nil {
 		return nil, err
 	}
+	p.episodes++
+	s.mu.Lock()
+	s.open++
+	s.peak = max(s.peak, s.open)
+	s.mu.Unlock()
 	e := &Episode{s: s, plugin: p}
 	e.life, e.end = context.WithCancel(context.Background())
 	if task != nil {
@@ -324,7 +407,7 @@ type Episode struct {
 	s  *Sandbox
 	mu sync.Mutex
 
-	plugin    *wasmhost.Plugin
+	plugin    *slot              // the episode's interpreter; nil after a failure stopped it
 	task      *sdk.Task          // stamped on every tool call; never changed
 	life      context.Context    // cancelled by Close: a Run in progress stops
 	end       context.CancelFunc // cancels life
@@ -425,6 +508,7 @@ func (e *Episode) Run(ctx context.Context, code string) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
+		p.episodes++
 		e.plugin = p
 	}
 	e.callMu.Lock()
@@ -435,7 +519,8 @@ func (e *Episode) Run(ctx context.Context, code string) (Result, error) {
 	// Close stops the run rather than waiting for it.
 	rctx, cancel := context.WithCancel(context.WithValue(ctx, episodeKey{}, e))
 	stop := context.AfterFunc(e.life, cancel)
-	resp, err := e.plugin.Interpret(rctx, req)
+	e.plugin.ran = true
+	resp, err := e.plugin.in.Interpret(rctx, req)
 	stop()
 	cancel()
 	closedDuring := e.life.Err() != nil
@@ -451,16 +536,17 @@ func (e *Episode) Run(ctx context.Context, code string) (Result, error) {
 	e.callMu.Unlock()
 
 	if err != nil && closedDuring {
-		e.plugin.Close(context.Background())
+		e.plugin.in.Close()
 		e.plugin = nil
 		return res, fmt.Errorf("sandbox: run: %w", ErrClosed)
 	}
 	if err != nil {
 		kind, sentinel, healthy := classify(err)
+		e.plugin.tainted = true
 		if !healthy {
 			// The instance was discarded with the episode's globals:
 			// go on with a fresh one and say so.
-			e.plugin.Close(context.Background())
+			e.plugin.in.Close()
 			e.plugin = nil
 			e.stateLost = true
 		}
@@ -486,8 +572,10 @@ func (e *Episode) Run(ctx context.Context, code string) (Result, error) {
 			sentinel = ErrSyntax
 		case sdk.InterpretErrorSteps:
 			sentinel = ErrSteps
+			e.plugin.tainted = true
 		case sdk.InterpretErrorOutput:
 			sentinel = ErrOutput
+			e.plugin.tainted = true
 		case sdk.InterpretErrorTool:
 			sentinel = ErrTool
 			if capHit {
@@ -535,11 +623,12 @@ func hostMessage(kind string, err error, o Options) string {
 	return "the interpreter crashed: " + msg
 }
 
-// Close ends the episode and discards its interpreter. A Run in progress is
-// stopped, not waited for to its end: it returns an error wrapping
-// ErrClosed, and Close returns once it has (a running interpreter stops
-// within microseconds of the cancel; a tool call in progress sees its
-// context cancelled).
+// Close ends the episode and releases its interpreter: discarded, or reset
+// and kept for a later episode when the episode finished cleanly (see
+// Options.MaxEpisodesPerInstance). A Run in progress is stopped, not waited
+// for to its end: it returns an error wrapping ErrClosed, and Close returns
+// once it has (a running interpreter stops within microseconds of the
+// cancel; a tool call in progress sees its context cancelled).
 func (e *Episode) Close() error {
 	e.end()
 	e.mu.Lock()
@@ -548,11 +637,51 @@ func (e *Episode) Close() error {
 		return nil
 	}
 	e.closed = true
+	e.s.mu.Lock()
+	e.s.open--
+	e.s.mu.Unlock()
 	if e.plugin != nil {
-		e.plugin.Close(context.Background())
+		e.s.recycle(e.plugin)
 		e.plugin = nil
 	}
+	e.s.wakeFiller()
 	return nil
+}
+
+// recycle resets a clean instance (unless no code ran on it) and keeps it
+// for the next episode, or closes it: when it is tainted, has served its
+// episodes, grew past half the memory limit, fails its reset, or when as
+// many instances already wait, pooled or reset, as episodes were ever open
+// at once (at least PoolSize).
+func (s *Sandbox) recycle(p *slot) {
+	if !s.reuse || p.tainted || p.episodes >= s.opts.MaxEpisodesPerInstance ||
+		p.in.MemoryBytes() > uint64(s.opts.MemoryPages)*65536/2 {
+		p.in.Close()
+		return
+	}
+	if p.ran {
+		if _, err := p.in.Call(context.Background(), sdk.InterpreterResetFunction, nil); err != nil {
+			p.in.Close()
+			return
+		}
+		p.ran = false
+	}
+	s.mu.Lock()
+	// Kept under s.mu, so that Close, which drains the pool after setting
+	// closed, cannot miss it: into the pool while it has room (the filler
+	// then has nothing to start), else onto the idle stack.
+	keep := !s.closed && len(s.idle)+len(s.pool) < max(s.opts.PoolSize, s.peak)
+	if keep {
+		select {
+		case s.pool <- p:
+		default:
+			s.idle = append(s.idle, p)
+		}
+	}
+	s.mu.Unlock()
+	if !keep {
+		p.in.Close()
+	}
 }
 
 // router answers the interpreter's tool calls for the episode in the call's

@@ -279,7 +279,7 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m contract.Manifest, cfg c
 		host: h, rt: rt, trusted: cfg.Trusted, name: m.Name, kind: m.Kind, compiled: compiled.CompiledModule, limits: limits,
 		perms:   m.Permissions.Intersect(cfg.Grant),
 		config:  cfg.Config,
-		vars:    map[string][]byte{},
+		vars:    varStore{m: map[string][]byte{}},
 		exports: map[string]bool{},
 		sem:     make(chan struct{}, limits.MaxInstances),
 	}

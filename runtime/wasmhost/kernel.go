@@ -236,9 +236,9 @@ func envFunctions() map[string]struct {
 		if err != nil {
 			in.fail(err)
 		}
-		in.p.varsMu.Lock()
-		v, ok := in.p.vars[string(key)]
-		in.p.varsMu.Unlock()
+		in.vars.mu.Lock()
+		v, ok := in.vars.m[string(key)]
+		in.vars.mu.Unlock()
 		if !ok {
 			s[0] = 0
 			return
@@ -252,10 +252,10 @@ func envFunctions() map[string]struct {
 		if err != nil {
 			in.fail(err)
 		}
-		in.p.varsMu.Lock()
-		defer in.p.varsMu.Unlock()
+		in.vars.mu.Lock()
+		defer in.vars.mu.Unlock()
 		if s[1] == 0 {
-			delete(in.p.vars, string(key))
+			delete(in.vars.m, string(key))
 			return
 		}
 		v, err := in.k.bytes(s[1])
@@ -263,7 +263,7 @@ func envFunctions() map[string]struct {
 			in.fail(err)
 		}
 		size := len(v)
-		for k, old := range in.p.vars {
+		for k, old := range in.vars.m {
 			if k != string(key) {
 				size += len(old)
 			}
@@ -271,7 +271,7 @@ func envFunctions() map[string]struct {
 		if size > maxVarBytes {
 			in.fail(fmt.Errorf("%w: vars would hold %d bytes, limit %d", ErrMemoryLimit, size, maxVarBytes))
 		}
-		in.p.vars[string(key)] = append([]byte(nil), v...)
+		in.vars.m[string(key)] = append([]byte(nil), v...)
 	})
 	add("http_request", []api.ValueType{i64, i64}, []api.ValueType{i64}, func(in *instance, s []uint64) {
 		in.fail(fmt.Errorf("%w: http_request: this host grants no network access to plugins", sdk.ErrPermissionDenied))

@@ -53,8 +53,7 @@ type Plugin struct {
 	config     map[string]string
 	exports    map[string]bool
 
-	varsMu sync.Mutex
-	vars   map[string][]byte
+	vars varStore // the pooled instances' vars (each Instance has its own)
 
 	sem    chan struct{}
 	mu     sync.Mutex
@@ -185,10 +184,17 @@ func (p *Plugin) put(in *instance) {
 	in.close()
 }
 
+// varStore is the Extism vars (var_get/var_set) that instances share.
+type varStore struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
 // instance is one module instance with its Extism kernel memory. Only one
 // goroutine uses an instance at a time.
 type instance struct {
 	p      *Plugin
+	vars   *varStore
 	mod    api.Module
 	k      kernel
 	limits limits.Limits
@@ -203,8 +209,13 @@ type instance struct {
 }
 
 func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
+	return p.newInstanceWith(ctx, &p.vars)
+}
+
+// newInstanceWith starts an instance whose vars are vars.
+func (p *Plugin) newInstanceWith(ctx context.Context, vars *varStore) (*instance, error) {
 	in := &instance{
-		p: p, limits: p.limits, perms: p.perms, fns: map[string]api.Function{},
+		p: p, vars: vars, limits: p.limits, perms: p.perms, fns: map[string]api.Function{},
 		k: kernel{arena: make([]byte, kernelBase, 4096), blocks: map[uint64]uint64{}, limit: uint64(p.limits.MemoryPages) * 65536},
 	}
 	in.stderr.max = 2048

@@ -436,3 +436,94 @@ func TestPlugin_Closed(t *testing.T) {
 		t.Fatalf("err = %v, want ErrClosed", err)
 	}
 }
+
+// An Instance keeps its module's state from call to call, and no other
+// Instance of the plugin sees it.
+func TestInstance_KeepsItsOwnState(t *testing.T) {
+	h := newHost(t, wasmhost.HostConfig{})
+	p := load(t, h, "interpreter-starlark.wasm", contract.Manifest{Kind: sdk.KindInterpreter}, contract.PluginConfig{Limits: limits.Limits{MemoryPages: 1024}})
+	ctx := context.Background()
+	a, b := newInstance(t, p), newInstance(t, p)
+	if r, err := a.Interpret(ctx, sdk.InterpretRequest{Code: "secret = 42"}); err != nil || r.Error != "" {
+		t.Fatalf("set a global: %+v %v", r, err)
+	}
+	for _, tt := range []struct {
+		name    string
+		in      *wasmhost.Instance
+		stdout  string
+		errKind string
+	}{
+		{name: "same instance", in: a, stdout: "42\n"},
+		{name: "other instance", in: b, errKind: sdk.InterpretErrorSyntax},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := tt.in.Interpret(ctx, sdk.InterpretRequest{Code: "print(secret)"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Stdout != tt.stdout || r.ErrorKind != tt.errKind {
+				t.Fatalf("got stdout %q, error %q (%s); want stdout %q, error kind %q", r.Stdout, r.Error, r.ErrorKind, tt.stdout, tt.errKind)
+			}
+		})
+	}
+	if a.MemoryBytes() == 0 {
+		t.Error("MemoryBytes is 0 on a live instance")
+	}
+}
+
+// A call that traps or breaks a limit closes the instance; one that fails
+// cleanly does not; Close closes it.
+func TestInstance_Health(t *testing.T) {
+	h := newHost(t, wasmhost.HostConfig{})
+	p := load(t, h, "hostile-wat.wasm", contract.Manifest{Name: "hostile", Kind: sdk.KindReward},
+		contract.PluginConfig{Limits: limits.Limits{MemoryPages: 64, MaxOutputBytes: 1 << 20}})
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		fn      string
+		want    error
+		healthy bool
+	}{
+		{name: "traps", fn: "trap", want: wasmhost.ErrTrap},
+		{name: "grows memory", fn: "grow", want: wasmhost.ErrMemoryLimit},
+		{name: "unknown function", fn: "nope", want: contract.ErrNoFunction, healthy: true},
+		{name: "serves", fn: sdk.RewardFunction, healthy: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := newInstance(t, p)
+			if _, err := in.Call(ctx, tt.fn, nil); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if in.Healthy() != tt.healthy {
+				t.Fatalf("Healthy() = %v after %s, want %v", in.Healthy(), tt.fn, tt.healthy)
+			}
+			_, err := in.Call(ctx, sdk.RewardFunction, []byte(`{}`))
+			if tt.healthy && err != nil {
+				t.Fatalf("a healthy instance does not serve: %v", err)
+			}
+			if !tt.healthy && !errors.Is(err, contract.ErrClosed) {
+				t.Fatalf("a failed instance: err = %v, want ErrClosed", err)
+			}
+			in.Close()
+			if _, err := in.Call(ctx, sdk.RewardFunction, nil); !errors.Is(err, contract.ErrClosed) || in.Healthy() {
+				t.Fatalf("after Close: err = %v, healthy %v; want ErrClosed", err, in.Healthy())
+			}
+		})
+	}
+	p.Close(ctx)
+	if _, err := p.NewInstance(ctx); !errors.Is(err, contract.ErrClosed) {
+		t.Fatalf("NewInstance of a closed plugin: err = %v, want ErrClosed", err)
+	}
+}
+
+// newInstance starts an Instance of p, closed when the test ends.
+func newInstance(t *testing.T, p *wasmhost.Plugin) *wasmhost.Instance {
+	t.Helper()
+	in, err := p.NewInstance(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Close)
+	return in
+}

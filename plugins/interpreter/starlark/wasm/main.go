@@ -15,6 +15,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"runtime/metrics"
 
 	pdk "github.com/extism/go-pdk"
 
@@ -57,8 +59,8 @@ func warmUp() {
 
 func init() { warmUp() }
 
-// session lives as long as the instance: one episode (the host never reuses
-// an instance across episodes).
+// session is the episode's: interpret_reset replaces it when the host hands
+// the instance to the next episode.
 var session = newSession()
 
 func newSession() *interp.Session {
@@ -81,6 +83,33 @@ func interpret() int32 {
 		return 1
 	}
 	pdk.Output(out)
+	return 0
+}
+
+// resetGCBytes: an episode that allocated more is collected at its reset.
+const resetGCBytes = 4 << 20
+
+var (
+	allocs        = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	allocsAtReset uint64
+)
+
+// interpretReset drops the episode's session (its globals and output), so
+// that the next episode on this instance starts as on a fresh one
+// (sdk/ABI.md). An episode that allocated more than resetGCBytes is
+// collected now, so that its garbage does not grow the next one's heap; a
+// small one is not (a collection takes 4 ms, three times a trivial
+// episode).
+//
+//go:wasmexport interpret_reset
+func interpretReset() int32 {
+	session = newSession()
+	metrics.Read(allocs)
+	if a := allocs[0].Value.Uint64(); a-allocsAtReset > resetGCBytes {
+		runtime.GC()
+	}
+	metrics.Read(allocs)
+	allocsAtReset = allocs[0].Value.Uint64()
 	return 0
 }
 
