@@ -60,7 +60,10 @@ func TestEpisode_Run(t *testing.T) {
 }
 
 func TestEpisode_StateLostAfterTimeout(t *testing.T) {
-	s := newSandbox(t, Options{Timeout: 300 * time.Millisecond, MaxSteps: 1 << 40})
+	// The timeout also bounds starting an instance, which takes ~35 ms
+	// on a quiet machine and several hundred on a loaded one: 2 s keeps
+	// the test about the loop, not about the machine.
+	s := newSandbox(t, Options{Timeout: 2 * time.Second, MaxSteps: 1 << 40})
 	ctx := context.Background()
 	e, _ := s.Start(ctx)
 	defer e.Close()
