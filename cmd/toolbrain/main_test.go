@@ -72,6 +72,7 @@ func TestRun_UsageErrors(t *testing.T) {
 		{name: "option for another algorithm", args: []string{"config", "check", "testdata/bad_algorithm.toml"}, code: 1, inStderr: "scale_rewards does not apply to rloo"},
 		{name: "main job: no penalty for a wrong answer", args: []string{"run", "--wrong", "0"}, code: 2, inStderr: "--wrong must be a finite number below 0"},
 		{name: "main job: wrong answer rewarded", args: []string{"run", "--wrong", "0.5"}, code: 2, inStderr: "got 0.5"},
+		{name: "main job: failing code rewarded", args: []string{"run", "--broken", "0.5"}, code: 2, inStderr: "--broken must be a finite number, 0 or below, got 0.5"},
 		{name: "config with unknown key", args: []string{"config", "check", "testdata/bad.toml"}, code: 1, inStderr: `bad.toml:3: unknown key "generate.temprature"`},
 	}
 	for _, tt := range tests {

@@ -42,6 +42,9 @@ func refused(tr sdk.Trace) sdk.Trace {
 	return tr
 }
 
+// artE is ART·E's reward: a formatting error scores -2.
+var artE = reward.Reward{Broken: -2}
+
 var task = &sdk.Task{ID: "ib00-q01", Prompt: "When is the orion meeting?", Expected: "3pm",
 	Metadata: map[string]string{"inbox": "ib00", "message_ids": "ib00-m003,ib00-m009"}}
 
@@ -86,13 +89,14 @@ var rewardCases = []rewardCase{
 	{name: "no task: no citation", trace: trace(2, "3pm", "ib00-m003"), task: &sdk.Task{}, expected: "3pm", want: 1.08},
 	{name: "configured", r: reward.Reward{Wrong: -0.5, CiteBonus: 0.2, MaxTurns: 3}, trace: trace(2, "4pm", "ib00-m003"), want: -0.3},
 	{name: "configured bonus", r: reward.Reward{MaxTurns: 3, TurnBonus: 0.2}, trace: trace(2, "3pm"), want: 1.1},
-	{name: "broken: no answer, code failed", trace: failing(trace(3, ""), 1), want: -2},
-	{name: "broken: no answer, a tool refused a call", trace: refused(trace(2, "")), want: -2},
-	{name: "broken but cited", trace: failing(trace(3, "", "ib00-m003"), 2), want: -1.9},
-	{name: "failed, then answered right", trace: failing(trace(2, "3pm"), 0), want: 1.08},
-	{name: "failed, then answered wrong", trace: failing(trace(2, "4pm"), 0), want: -1},
-	{name: "failed, then said it does not know", trace: failing(trace(3, "I don't know"), 1), want: 0},
-	{name: "configured broken", r: reward.Reward{Broken: -1.5}, trace: failing(trace(3, ""), 2), want: -1.5},
+	{name: "broken, off by default: as no answer", trace: failing(trace(3, ""), 1), want: 0},
+	{name: "broken: no answer, code failed", r: artE, trace: failing(trace(3, ""), 1), want: -2},
+	{name: "broken: no answer, a tool refused a call", r: artE, trace: refused(trace(2, "")), want: -2},
+	{name: "broken but cited", r: artE, trace: failing(trace(3, "", "ib00-m003"), 2), want: -1.9},
+	{name: "failed, then answered right", r: artE, trace: failing(trace(2, "3pm"), 0), want: 1.08},
+	{name: "failed, then answered wrong", r: artE, trace: failing(trace(2, "4pm"), 0), want: -1},
+	{name: "failed, then said it does not know", r: artE, trace: failing(trace(3, "I don't know"), 1), want: 0},
+	{name: "no answer without a failure is not broken", r: artE, trace: trace(3, ""), want: 0},
 }
 
 func TestReward(t *testing.T) {
