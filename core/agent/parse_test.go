@@ -97,7 +97,7 @@ func TestDetectFormat(t *testing.T) {
 		name string
 		want agent.ToolFormat
 	}{{"qwen3", agent.FormatHermes}, {"llama3", agent.FormatLlama3}} {
-		tpl, err := chattemplate.FromTokenizerConfig(filepath.Join("..", "..", "..", "shared", "testdata", "tokenizers", tc.name, "tokenizer_config.json"))
+		tpl, err := chattemplate.FromTokenizerConfig(filepath.Join("..", "..", "testdata", "tokenizers", tc.name, "tokenizer_config.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +108,7 @@ func TestDetectFormat(t *testing.T) {
 }
 
 // TestDelta_RealTemplates renders observation deltas with the Qwen3 and
-// Llama 3 chat templates of the shared test data and compares the text the
+// Llama 3 chat templates of testdata/ and compares the text the
 // ids decode to with the template's own rendering written out by hand.
 // Control tokens in an observation must stay ordinary text.
 func TestDelta_RealTemplates(t *testing.T) {
@@ -132,7 +132,7 @@ func TestDelta_RealTemplates(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join("..", "..", "..", "shared", "testdata", "tokenizers", tc.name)
+			dir := filepath.Join("..", "..", "testdata", "tokenizers", tc.name)
 			tok, err := tokenizer.Load(dir)
 			if err != nil {
 				t.Fatal(err)

@@ -12,14 +12,14 @@ import (
 	"github.com/toolbrain/toolbrain/core/model"
 )
 
-// realModel loads the shared llama-tiny checkpoint on the pure-Go backend.
+// realModel loads the llama-tiny checkpoint of testdata/ on the pure-Go backend.
 func realModel(t *testing.T) *model.Model {
 	t.Helper()
 	b, err := backend.New("go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load(b, filepath.Join("..", "..", "..", "shared", "testdata", "models", "llama-tiny"), model.LoadOptions{})
+	m, err := model.Load(b, filepath.Join("..", "..", "testdata", "models", "llama-tiny"), model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
