@@ -88,10 +88,21 @@ func TestRun_UsageErrors(t *testing.T) {
 	}
 }
 
+// TestConfigCheck checks every configuration the repository ships: the
+// top-level default, the main job's and the examples'.
 func TestConfigCheck(t *testing.T) {
-	out := mustTB(t, "config", "check", "../../toolbrain.toml")
-	if !strings.Contains(out, "ok") {
-		t.Errorf("got %q", out)
+	examples, err := filepath.Glob("../../examples/*/*.toml")
+	if err != nil || len(examples) == 0 {
+		t.Fatalf("no example configurations: %v", err)
+	}
+	paths := append([]string{"../../toolbrain.toml", "../../plugins/packs/email/base/job.toml"}, examples...)
+	for _, path := range paths {
+		t.Run(path, func(t *testing.T) {
+			out := mustTB(t, "config", "check", path)
+			if !strings.Contains(out, "ok") {
+				t.Errorf("got %q", out)
+			}
+		})
 	}
 }
 

@@ -312,6 +312,9 @@ func Check(cfg config.Config) error {
 			}
 			continue
 		}
+		if r.Name == BFCLReward { // built in here, as in Rewards
+			continue
+		}
 		list = append(list, rewards.Config{Name: r.Name, Weight: r.Weight, MaxTurns: r.MaxTurns, Normalize: r.Normalize})
 	}
 	if _, err := rewards.FromConfig(list); err != nil {
