@@ -146,6 +146,17 @@ type packed struct {
 
 func (p packed) common() []any { return []any{p.ids, p.mask, p.rows, p.pos, p.attn} }
 
+// finalize hands the inputs' storage back to the backend once a call has
+// run, instead of leaving it to the collector: "cpu" recycles it for the
+// next call's uploads.
+func (p packed) finalize() {
+	for _, x := range []*tensors.Tensor{p.ids, p.mask, p.rows, p.pos, p.attn, p.adv, p.old, p.ref, p.teacher} {
+		if x != nil {
+			x.FinalizeAll()
+		}
+	}
+}
+
 // packInputs right-pads rows start..end-1 to rowsPad rows of a bucketed
 // length, and builds positions and the attention mask.
 func (t *Trainer) packInputs(b Batch, start, end, rowsPad int) packed {

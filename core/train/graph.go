@@ -58,12 +58,15 @@ func (t *Trainer) runMicro(b Batch, start, end, rowsPad int) (out microOut, err 
 		return out, err
 	}
 	in := t.packInputs(b, start, end, rowsPad)
+	defer in.finalize()
+	params := t.uploadParams()
+	defer finalizeAll(params)
 	args := make([]any, 0, len(t.base)+len(t.params)+8)
 	for _, x := range t.base {
 		args = append(args, x)
 	}
-	for _, p := range t.params {
-		args = append(args, tensors.FromFlatDataAndDimensions(p.data, p.Shape...))
+	for _, x := range params {
+		args = append(args, x)
 	}
 	args = append(args, in.common()...)
 	if t.dropoutOn() {
@@ -223,4 +226,20 @@ func (t *Trainer) stepExec(v string, hasOld, hasRef bool) (*stepExec, error) {
 	se.exec = e
 	t.execs[v] = se
 	return se, nil
+}
+
+// uploadParams wraps the trainable parameters' current values as the
+// tensors a call takes; finalizeAll hands them back once it has run.
+func (t *Trainer) uploadParams() []*tensors.Tensor {
+	out := make([]*tensors.Tensor, len(t.params))
+	for i, p := range t.params {
+		out[i] = tensors.FromFlatDataAndDimensions(p.data, p.Shape...)
+	}
+	return out
+}
+
+func finalizeAll(xs []*tensors.Tensor) {
+	for _, x := range xs {
+		x.FinalizeAll()
+	}
 }

@@ -412,15 +412,19 @@ func (t *Trainer) LogProbs(ctx context.Context, ids [][]int32, adapters bool) (o
 	for start := 0; start < len(ids); start += 8 {
 		end := min(start+8, len(ids))
 		in := t.packInputs(b, start, end, model.Bucket(end-start))
+		params := t.uploadParams()
 		args := make([]any, 0, len(t.base)+len(t.params)+5)
 		for _, x := range t.base {
 			args = append(args, x)
 		}
-		for _, p := range t.params {
-			args = append(args, tensors.FromFlatDataAndDimensions(p.data, p.Shape...))
+		for _, x := range params {
+			args = append(args, x)
 		}
 		args = append(args, in.common()...)
+		T := in.ids.Shape().Dimensions[1]
 		res, err := se.exec.Exec(args...)
+		in.finalize()
+		finalizeAll(params)
 		if err != nil {
 			return nil, fmt.Errorf("train: logprobs: %w", err)
 		}
@@ -429,7 +433,6 @@ func (t *Trainer) LogProbs(ctx context.Context, ids [][]int32, adapters bool) (o
 		if err != nil {
 			return nil, err
 		}
-		T := in.ids.Shape().Dimensions[1]
 		for i := start; i < end; i++ {
 			out[i] = slices.Clone(flat[(i-start)*T : (i-start)*T+len(ids[i])])
 		}

@@ -307,7 +307,7 @@ func (b *Backend) BufferFromFlatData(_ backends.DeviceNum, flat any, shape shape
 	if reflect.TypeOf(flat) != reflect.TypeOf(makeFlat(shape.DType, 0)) || reflect.ValueOf(flat).Len() != shape.Size() {
 		return nil, fmt.Errorf("cpu backend: BufferFromFlatData of %T (len %d) for shape %s", flat, reflect.ValueOf(flat).Len(), shape)
 	}
-	buf := b.fresh(shape)
+	buf := b.alloc(shape) // the copy overwrites all of it
 	reflect.Copy(reflect.ValueOf(buf.flat), reflect.ValueOf(flat))
 	return buf, nil
 }
@@ -318,7 +318,10 @@ func (b *Backend) NewSharedBuffer(_ backends.DeviceNum, shape shapes.Shape) (bac
 	if !supportedDTypes[shape.DType] {
 		return nil, nil, fmt.Errorf("cpu backend: dtype %s: %w (use backend = \"go\")", shape.DType, ErrUnsupported)
 	}
-	buf := b.fresh(shape)
+	// Recycled storage, zeroed as a fresh one would be: gomlx's caller
+	// fills it, but a shared buffer is the caller's to write or not.
+	buf := b.alloc(shape)
+	reflect.ValueOf(buf.flat).Clear()
 	return buf, buf.flat, nil
 }
 
@@ -343,7 +346,7 @@ func (b *Backend) BufferCopyToDevice(source backends.Buffer, deviceNum backends.
 
 // copyOf returns a fresh copy of x.
 func (b *Backend) copyOf(x *buffer) *buffer {
-	out := b.fresh(x.shape)
+	out := b.alloc(x.shape) // the copy overwrites all of it
 	reflect.Copy(reflect.ValueOf(out.flat), reflect.ValueOf(x.flat))
 	return out
 }

@@ -169,3 +169,26 @@ func benchTrainStep(b *testing.B, be backends.Backend) {
 		s.close()
 	}
 }
+
+// TestTrain_UploadsRecycled checks that a training step on "cpu" takes
+// the storage of its uploaded weights from the backend's free list: the
+// trainer hands the previous step's uploads back, so a step allocates far
+// less than the weights it uploads.
+func TestTrain_UploadsRecycled(t *testing.T) {
+	b, err := backend.New("cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := model.BenchConfig() // weights large enough for the free list (≥ 1,024 elements)
+	r, err := Train(context.Background(), b, cfg, 4, 32, 3, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.AllocPerStep == nil {
+		t.Fatal("no allocation figures on cpu")
+	}
+	weights := float64(cfg.NumParameters() * 4)
+	if got := r.AllocPerStep.FreshBytes; got > weights/4 {
+		t.Errorf("a step allocated %.0f fresh bytes; the weights it uploads are %.0f", got, weights)
+	}
+}
