@@ -56,6 +56,8 @@ func TestKernel_Mul(t *testing.T) {
 		{name: "dot/row remainder", m: 7, n: 9, k: 33, tb: true},
 		{name: "dot/short k", m: 3, n: 5, k: 9, tb: true},
 		{name: "dot/one row", m: 1, n: 64, k: 256, tb: true},
+		{name: "dot/attention scores", m: 2, n: 256, k: 64, tb: true},
+		{name: "dot/two passes, no tail", m: 8, n: 36, k: 128, tb: true},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, kn := range Kernels() {
