@@ -155,10 +155,10 @@ func (s *Session) Feed(row int, ids []int32) error {
 // The queued tokens of those rows go to the model in one Append (rows
 // not listed keep theirs queued), except that rows holding nothing yet
 // and queued the same tokens (a group of episodes of one prompt) share
-// one prefill when the cache is a RowAdopter (see [Session.prefill]);
-// then each unfinished row is fed its
-// sampled token, one per step, and a row that stops (stop id, stop string,
-// Options.MaxNewTokens new tokens, or its maximum length) leaves the batch.
+// one prefill when the cache is a RowAdopter (see [Session.prefill]).
+// Then each unfinished row is fed its sampled token, one per step, and a
+// row that stops (stop id, stop string, Options.MaxNewTokens new tokens,
+// or its maximum length) leaves the batch.
 // Stop strings are searched in this call's generated text only.
 //
 // Every listed row must have queued tokens (a row that generated before has
