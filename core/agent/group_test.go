@@ -34,6 +34,13 @@ func tinyConfig() model.Config {
 // interpreter are the whole cost.
 func randomAgent(tb testing.TB, cfg model.Config, backendName string) *agent.Agent {
 	tb.Helper()
+	return randomAgentOn(tb, cfg, backendName, nil)
+}
+
+// randomAgentOn is randomAgent whose agent drives wrap(model) instead of
+// the model itself, when wrap is not nil.
+func randomAgentOn(tb testing.TB, cfg model.Config, backendName string, wrap func(generate.Model) generate.Model) *agent.Agent {
+	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), "tiny")
 	if err := checkpoint.Init(dir, cfg, 7); err != nil {
 		tb.Fatal(err)
@@ -59,9 +66,13 @@ func randomAgent(tb testing.TB, cfg model.Config, backendName string) *agent.Age
 	if err != nil {
 		tb.Fatal(err)
 	}
+	var gm generate.Model = m
+	if wrap != nil {
+		gm = wrap(m)
+	}
 	tools, specs := calculator(tb)
 	a, err := agent.New(agent.CodeAct, agent.Config{
-		Model: m, Tokenizer: tok, Template: tpl, Tools: specs, Sandbox: newSandbox(tb, tools, specs),
+		Model: gm, Tokenizer: tok, Template: tpl, Tools: specs, Sandbox: newSandbox(tb, tools, specs),
 		Sampling: generate.Options{Temperature: 1, MaxNewTokens: 24, StopTokenIDs: []int32{}},
 		MaxTurns: 2, MaxLen: 256, System: "Solve it with code.",
 	})
@@ -154,10 +165,7 @@ func TestRunGroup_BatchedFaster(t *testing.T) {
 // episodes/s is the figure to compare; the sequential sub-benchmark also
 // reports batched-x, the batched run's episodes/s over its own.
 func BenchmarkEpisodes(b *testing.B) {
-	bench := tinyConfig()
-	bench.HiddenSize, bench.IntermediateSize = 256, 1024
-	large := bench
-	large.HiddenSize, large.IntermediateSize, large.NumHiddenLayers = 512, 2048, 4
+	bench, large := benchConfigs()
 	for _, mc := range []struct {
 		name, backend string
 		cfg           model.Config
@@ -199,4 +207,14 @@ func BenchmarkEpisodes(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchConfigs returns BenchmarkEpisodes' models: the project's benchmark
+// shape (hidden 256, 2 layers, FFN 1024) and one twice as wide and deep.
+func benchConfigs() (bench, large model.Config) {
+	bench = tinyConfig()
+	bench.HiddenSize, bench.IntermediateSize = 256, 1024
+	large = bench
+	large.HiddenSize, large.IntermediateSize, large.NumHiddenLayers = 512, 2048, 4
+	return bench, large
 }

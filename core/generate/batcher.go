@@ -25,7 +25,8 @@ type RowResetter interface {
 // same model and length (core/model's Cache is one). With it a [Batcher]
 // prefills a joining prompt alone in a one-row cache and copies that row
 // in, instead of padding every row of the batch to the prompt's length for
-// one step.
+// one step; with it a [Session] prefills a prompt that several empty rows
+// are fed once, and each of those rows adopts it.
 type RowAdopter interface {
 	// Adopt replaces row dst with row src of from: what it holds and its
 	// length.

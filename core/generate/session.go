@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ErrSessionBroken means an earlier call of the Session failed part way
@@ -34,6 +35,7 @@ type Session struct {
 	opts    Options
 	pol     policy
 	vocab   int
+	maxLen  int // positions per row of the cache
 	limit   int // positions per row: maxLen, capped by Options.MaxLen
 	stop    map[int32]bool
 	samp    []*sampler
@@ -92,7 +94,7 @@ func NewSession(ctx context.Context, m Model, rows, maxLen int, opts Options) (*
 		return nil, fmt.Errorf("generate: new cache (batch %d, max length %d): %w", rows, maxLen, err)
 	}
 	s := &Session{
-		m: m, cache: cache, opts: opts, pol: pol, vocab: vocab, limit: limit, stop: stop,
+		m: m, cache: cache, opts: opts, pol: pol, vocab: vocab, maxLen: maxLen, limit: limit, stop: stop,
 		samp:    make([]*sampler, rows),
 		pending: make([][]int32, rows),
 		held:    make([]int, rows),
@@ -151,9 +153,12 @@ func (s *Session) Feed(row int, ids []int32) error {
 // one Result per entry of rows, in that order.
 //
 // The queued tokens of those rows go to the model in one Append (rows
-// not listed keep theirs queued); then each unfinished row is fed its
-// sampled token, one per step, and a row that stops (stop id, stop string,
-// Options.MaxNewTokens new tokens, or its maximum length) leaves the batch.
+// not listed keep theirs queued), except that rows holding nothing yet
+// and queued the same tokens (a group of episodes of one prompt) share
+// one prefill when the cache is a RowAdopter (see [Session.prefill]).
+// Then each unfinished row is fed its sampled token, one per step, and a
+// row that stops (stop id, stop string, Options.MaxNewTokens new tokens,
+// or its maximum length) leaves the batch.
 // Stop strings are searched in this call's generated text only.
 //
 // Every listed row must have queued tokens (a row that generated before has
@@ -211,7 +216,7 @@ func (s *Session) Generate(ctx context.Context, rows []int) ([]Result, error) {
 			s.feed[b] = s.pending[b]
 		}
 	}
-	logits, err := s.cache.Append(ctx, s.feed)
+	logits, err := s.prefill(ctx)
 	for _, b := range rows {
 		s.held[b] += len(s.pending[b])
 		s.pending[b] = s.pending[b][:0]
@@ -277,6 +282,99 @@ func (s *Session) Generate(ctx context.Context, rows []int) ([]Result, error) {
 		}
 		logits, err = s.cache.Append(ctx, s.feed)
 	}
+}
+
+// prefill appends s.feed (the active rows' queued tokens) and returns the
+// logits after each fed row's last token, nil for the others.
+//
+// # Why a shared prefill
+//
+// The G episodes of a GRPO group start from the same prompt, and a batched
+// step costs every row the longest row's tokens: G copies of a long system
+// prompt cost G prefills. When the cache is a RowAdopter, each set of at
+// least two empty rows fed identical tokens is prefilled once, in a
+// one-row cache of the same length, whose row every member then adopts
+// (a copy of its keys and values); the members share that prefill's
+// logits. What the rows hold, and so every later step, matches a prefill
+// of each row up to float rounding (the products have other row counts).
+// The other rows go through one Append as before.
+func (s *Session) prefill(ctx context.Context) ([][]float32, error) {
+	ad, ok := s.cache.(RowAdopter)
+	if !ok {
+		return s.cache.Append(ctx, s.feed)
+	}
+	var groups [][]int // rows that hold nothing and are fed the same tokens
+	for b, f := range s.feed {
+		if len(f) == 0 || s.held[b] != 0 {
+			continue
+		}
+		i := slices.IndexFunc(groups, func(g []int) bool { return slices.Equal(s.feed[g[0]], f) })
+		if i < 0 {
+			groups = append(groups, []int{b})
+			continue
+		}
+		groups[i] = append(groups[i], b)
+	}
+	logits := make([][]float32, len(s.feed))
+	shared := false
+	for _, g := range groups {
+		if len(g) < 2 {
+			continue
+		}
+		row, err := s.prefillOnce(ctx, s.feed[g[0]], ad, g)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range g {
+			logits[b] = row
+			s.feed[b] = nil
+		}
+		shared = true
+	}
+	if !shared {
+		return s.cache.Append(ctx, s.feed)
+	}
+	if !slices.ContainsFunc(s.feed, func(f []int32) bool { return len(f) > 0 }) {
+		return logits, nil
+	}
+	rest, err := s.cache.Append(ctx, s.feed)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) != len(logits) {
+		return rest, nil // Generate reports the wrong number of rows
+	}
+	for b, f := range s.feed {
+		if len(f) > 0 {
+			logits[b] = rest[b]
+		}
+	}
+	return logits, nil
+}
+
+// prefillOnce feeds ids to a one-row cache of the session's length, has
+// every row of dst adopt that row, and returns the logits after the last
+// id (a copy: the one-row cache is closed before return).
+func (s *Session) prefillOnce(ctx context.Context, ids []int32, ad RowAdopter, dst []int) ([]float32, error) {
+	one, err := s.m.NewCache(ctx, 1, s.maxLen)
+	if err != nil {
+		return nil, fmt.Errorf("shared prefill: new one-row cache (max length %d): %w", s.maxLen, err)
+	}
+	defer one.Close()
+	lg, err := one.Append(ctx, [][]int32{ids})
+	if err != nil {
+		return nil, fmt.Errorf("shared prefill of %d tokens: %w", len(ids), err)
+	}
+	if len(lg) != 1 {
+		return nil, fmt.Errorf("%w: shared prefill: %d rows of logits for 1", ErrBadLogits, len(lg))
+	}
+	row := slices.Clone(lg[0])
+	for _, b := range dst {
+		if err := ad.Adopt(ctx, b, one, 0); err != nil {
+			return nil, fmt.Errorf("shared prefill: row %d adopts the prompt: %w", b, err)
+		}
+	}
+	return row, nil
 }
 
 // Close releases the cache. It is safe to call twice.

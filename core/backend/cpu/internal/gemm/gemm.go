@@ -162,6 +162,7 @@ const maxDotRows = 8
 // once; the workers split B's columns.
 func (kn Kernel) mulDot(c []float32, ldc int, a Matrix, b operandB, m, n, k, workers int) {
 	chunks := k / 16
+	tail := chunks*16 < k
 	rows := roundUp(m, 4)
 	if rows != m { // pad A with zero rows so that every row runs on the kernel
 		pad := getBuf(rows * k)
@@ -197,12 +198,22 @@ func (kn Kernel) mulDot(c []float32, ldc int, a Matrix, b operandB, m, n, k, wor
 			}
 			for i0 := 0; i0 < rows; i0 += 4 {
 				kn.dot(chunks, &a.Data[i0*a.RowStride], a.RowStride, &base[0], ld, &acc)
-				for t := range 16 {
-					l := acc[t*4 : t*4+4]
-					i, j := i0+t/4, t%4
-					if i < m {
-						c[i*ldc+j0+j] = (l[0] + l[1]) + (l[2] + l[3]) + dot(i, base[j*ld:], chunks*16)
+				for i := i0; i < min(i0+4, m); i++ {
+					// acc[(i-i0)·16 + j·4 + lane]: row i times column j0+j.
+					l := acc[(i-i0)*16 : (i-i0)*16+16 : (i-i0)*16+16]
+					ci := c[i*ldc+j0 : i*ldc+j0+4 : i*ldc+j0+4]
+					if tail {
+						for j := range 4 {
+							ci[j] = (l[j*4] + l[j*4+1]) + (l[j*4+2] + l[j*4+3]) + dot(i, base[j*ld:], chunks*16)
+						}
+						continue
 					}
+					// No call per element where K is a multiple of 16
+					// (a model's K always is): the tile's sums alone.
+					ci[0] = (l[0] + l[1]) + (l[2] + l[3])
+					ci[1] = (l[4] + l[5]) + (l[6] + l[7])
+					ci[2] = (l[8] + l[9]) + (l[10] + l[11])
+					ci[3] = (l[12] + l[13]) + (l[14] + l[15])
 				}
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/toolbrain/toolbrain/internal/cputime"
 )
 
 // naive is the reference: c = a·b in float64.
@@ -54,6 +56,8 @@ func TestKernel_Mul(t *testing.T) {
 		{name: "dot/row remainder", m: 7, n: 9, k: 33, tb: true},
 		{name: "dot/short k", m: 3, n: 5, k: 9, tb: true},
 		{name: "dot/one row", m: 1, n: 64, k: 256, tb: true},
+		{name: "dot/attention scores", m: 2, n: 256, k: 64, tb: true},
+		{name: "dot/two passes, no tail", m: 8, n: 36, k: 128, tb: true},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, kn := range Kernels() {
@@ -147,6 +151,45 @@ func BenchmarkMul(b *testing.B) {
 					b.ReportMetric(2*float64(s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 				})
 			}
+		}
+	}
+}
+
+// BenchmarkMul_DecodeRows multiplies 1, 2, 4 and 8 rows by a transposed
+// 1024×256 weight (a decode step's x·Wᵀ) on one goroutine, on the
+// dot-product path and, for comparison, on the packed path (the same
+// weight stored k×n), and reports CPU time per product, which the
+// machine's other load moves less than wall time.
+func BenchmarkMul_DecodeRows(b *testing.B) {
+	if !cputime.Supported() {
+		b.Skip("no CPU time on this platform")
+	}
+	const in, out = 256, 1024
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := random(rng, 8*in)
+	w := random(rng, out*in)
+	wkn := make([]float32, in*out)
+	for j := range out {
+		for p := range in {
+			wkn[p*out+j] = w[j*in+p]
+		}
+	}
+	for _, m := range []int{1, 2, 4, 8} {
+		for _, path := range []string{"dot", "packed"} {
+			b.Run(fmt.Sprintf("m=%d/%s", m, path), func(b *testing.B) {
+				bm := RowMajor(w, in).T()
+				if path == "packed" {
+					bm = RowMajor(wkn, out)
+				}
+				dst := make([]float32, m*out)
+				t0 := cputime.Process()
+				for b.Loop() {
+					Mul(dst, out, RowMajor(x[:m*in], in), bm, m, out, in, 1)
+				}
+				used := cputime.Process() - t0
+				b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(2*float64(m*out*in)*float64(b.N)/used.Seconds()/1e9, "cpu-GFLOP/s")
+			})
 		}
 	}
 }
