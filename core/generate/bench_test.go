@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/toolbrain/toolbrain/internal/cputime"
 )
 
 // qwenVocab is the vocabulary of the Qwen2/Qwen3 families.
@@ -50,13 +52,13 @@ func BenchmarkSample(b *testing.B) {
 				s.observe(int32(i * 97))
 			}
 			b.ReportAllocs()
-			cpu := processCPU()
+			cpu := cputime.Process()
 			for b.Loop() {
 				if _, err := s.sample(logits); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -120,7 +122,7 @@ func BenchmarkGenerate(b *testing.B) {
 	} {
 		b.Run(bp.name, func(b *testing.B) {
 			b.ReportAllocs()
-			cpu := processCPU()
+			cpu := cputime.Process()
 			for b.Loop() {
 				res, err := Generate(context.Background(), m, prompts, bp.opts)
 				if err != nil {
@@ -131,7 +133,7 @@ func BenchmarkGenerate(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*8*64), "ns/token")
-			b.ReportMetric(float64(processCPU()-cpu)/float64(b.N*8*64), "cpu-ns/token")
+			b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N*8*64), "cpu-ns/token")
 		})
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/toolbrain/toolbrain/core/model"
 	"github.com/toolbrain/toolbrain/core/train"
 	"github.com/toolbrain/toolbrain/core/train/dotgrad"
+	"github.com/toolbrain/toolbrain/internal/cputime"
 )
 
 // ErrOptions marks invalid benchmark arguments.
@@ -167,12 +168,12 @@ func Train(ctx context.Context, backend backends.Backend, cfg model.Config, batc
 			return Result{}, err
 		}
 		var l float64
-		t0, c0 := time.Now(), cpuTime()
+		t0, c0 := time.Now(), cputime.Process()
 		err := meter.Measure(func() (err error) {
 			l, err = s.step(ctx)
 			return err
 		})
-		stepT[i], stepCPU[i] = time.Since(t0), cpuTime()-c0
+		stepT[i], stepCPU[i] = time.Since(t0), cputime.Process()-c0
 		if err != nil {
 			return r, err
 		}
