@@ -3,7 +3,7 @@
 # (long.toml: the job's settings, the learning rate decaying along a cosine, a held-out
 # evaluation every 24 steps), on corpus seeds 1, 3 and 7, one after another. Each leaves
 # runs/email-long-seed-N/ (metrics.jsonl, curves.png, eval.png, report.md, eval/ traces).
-# About 15 minutes a seed on 2 cores (three times the 24-step job's 352 s).
+# About 15.5 minutes a seed on 2 cores (930 s for seed 1, alone).
 # Run from the repository root: bash examples/email_search/run.sh [SEED...]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
