@@ -13,9 +13,12 @@ import (
 )
 
 // realModel loads the llama-tiny checkpoint of testdata/ on the pure-Go backend.
-func realModel(t *testing.T) *model.Model {
+func realModel(t *testing.T) *model.Model { return realModelOn(t, "go") }
+
+// realModelOn loads the llama-tiny checkpoint of testdata/ on backend be.
+func realModelOn(t *testing.T, be string) *model.Model {
 	t.Helper()
-	b, err := backend.New("go")
+	b, err := backend.New(be)
 	if err != nil {
 		t.Fatal(err)
 	}

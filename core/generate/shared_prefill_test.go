@@ -3,12 +3,10 @@ package generate_test
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 
-	"github.com/toolbrain/toolbrain/core/backend"
 	"github.com/toolbrain/toolbrain/core/generate"
 	"github.com/toolbrain/toolbrain/core/model"
 )
@@ -86,15 +84,7 @@ func TestSession_SharedPrefill(t *testing.T) {
 	observation := []int32{3, 4, 5}
 	for _, be := range []string{"go", "cpu"} {
 		t.Run(be, func(t *testing.T) {
-			b, err := backend.New(be)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := model.Load(b, filepath.Join("..", "..", "testdata", "models", "llama-tiny"), model.LoadOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { m.Close() })
+			m := realModelOn(t, be)
 			run := func(adopt bool) (*recorder, [][]generate.Result) {
 				r := &recorder{m: m, adopt: adopt}
 				ctx := context.Background()
