@@ -70,40 +70,17 @@ func runMain(ctx context.Context, o *cmdIO, args []string) error {
 	if err := corpus.Write(c, filepath.Join(*out, "data")); err != nil {
 		return err
 	}
-	var msgs []corpus.Message
-	for _, in := range c.Inboxes {
-		msgs = append(msgs, in.Messages...)
-	}
-	store, err := email.NewStore(ctx, msgs)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	sdkTasks := func(ts []corpus.Task) []sdk.Task {
-		out := make([]sdk.Task, len(ts))
-		for i, t := range ts {
-			out[i] = t.SDK()
-		}
-		return out
-	}
 	model := *modelName
 	if model == "" {
 		if model, err = base.Dir(); err != nil {
 			return err
 		}
 	}
-	env, err := wire.Open(ctx, cfg, wire.Options{
-		Model: model, TaskList: sdkTasks(c.Train), EvalTaskList: sdkTasks(c.Test),
-		Tools: email.NewTools(store), ToolSpecs: email.Specs(),
-		// The ART·E-style reward (plugins/packs/email/reward), in process;
-		// plugins/build.sh also builds it as the WebAssembly plugin
-		// emailreward-go for [[rewards]].
-		Rewards: []coach.Reward{{Name: "email", Weight: 1, Reward: rewards.PerTrace{Of: reward.Reward{Wrong: *wrong, Broken: *broken}}}},
-	}, true)
+	env, closeEnv, err := openJob(ctx, cfg, c, model, reward.Reward{Wrong: *wrong, Broken: *broken})
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfgName, err)
 	}
-	defer env.Close()
+	defer closeEnv()
 	total := wire.Steps(cfg.Train, len(env.Tasks))
 	co, _, err := env.NewCoach(total)
 	if err != nil {
@@ -138,6 +115,40 @@ func runMain(ctx context.Context, o *cmdIO, args []string) error {
 	fmt.Fprintf(o.stdout, "held-out success after RL: %s\n", percent(*sum.EvalAfter))
 	fmt.Fprintf(o.stdout, "run directory: %s (metrics.jsonl, curves, report.md, adapter/, eval/: the held-out traces)\n", *out)
 	return nil
+}
+
+// openJob builds the main job's run on corpus c with the model named:
+// in-process email tools over c's messages and the email reward rw.
+// closeEnv closes the run, then the tools.
+func openJob(ctx context.Context, cfg config.Config, c *corpus.Corpus, modelName string, rw reward.Reward) (env *wire.Env, closeEnv func(), err error) {
+	var msgs []corpus.Message
+	for _, in := range c.Inboxes {
+		msgs = append(msgs, in.Messages...)
+	}
+	store, err := email.NewStore(ctx, msgs)
+	if err != nil {
+		return nil, nil, err
+	}
+	sdkTasks := func(ts []corpus.Task) []sdk.Task {
+		out := make([]sdk.Task, len(ts))
+		for i, t := range ts {
+			out[i] = t.SDK()
+		}
+		return out
+	}
+	env, err = wire.Open(ctx, cfg, wire.Options{
+		Model: modelName, TaskList: sdkTasks(c.Train), EvalTaskList: sdkTasks(c.Test),
+		Tools: email.NewTools(store), ToolSpecs: email.Specs(),
+		// The ART·E-style reward (plugins/packs/email/reward), in process;
+		// plugins/build.sh also builds it as the WebAssembly plugin
+		// emailreward-go for [[rewards]].
+		Rewards: []coach.Reward{{Name: "email", Weight: 1, Reward: rewards.PerTrace{Of: rw}}},
+	}, true)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return env, func() { env.Close(); store.Close() }, nil
 }
 
 // jobWrong is the main job's reward of a wrong answer. ART·E's −1 taught

@@ -46,8 +46,11 @@ func (c *phaseCache) Append(ctx context.Context, tokens [][]int32) ([][]float32,
 			phase = "prefill"
 		}
 	}
-	t0 := cputime.Process()
-	defer func() { c.m.cpu[phase] += cputime.Process() - t0 }()
+	t0, w0 := cputime.Process(), time.Now()
+	defer func() {
+		c.m.cpu[phase] += cputime.Process() - t0
+		c.m.cpu["wall-"+phase] += time.Since(w0)
+	}()
 	return c.Cache.Append(ctx, tokens)
 }
 
@@ -65,7 +68,10 @@ func (c *adoptingPhaseCache) Adopt(ctx context.Context, dst int, from generate.C
 // BenchmarkEpisodePhases is BenchmarkEpisodes on "cpu" measured in CPU
 // time, which the machine's other load moves less than wall time: per
 // group of 8 episodes, the whole process (cpu-ms/group) and the model's
-// prefill, decode and adopt calls (prefill-ms/group etc.). "batched" is
+// prefill, decode and adopt calls (prefill-ms/group etc.), and the wall
+// time of those calls (wall-prefill-ms/group, wall-decode-ms/group).
+// The backend's idle workers poll for work before they sleep, which
+// counts as CPU time; the backend "cpu:spin=0" takes it out. "batched" is
 // RunGroup, "batched-unshared" the same with each row prefilling the
 // group's prompt itself, "sequential" the 8 episodes one after another;
 // the batched runs also report cpu-x, the sequential run's CPU per group

@@ -21,11 +21,12 @@ import (
 // and [B, KV, headDim, L] tensors (the layouts attend reads without
 // copying), B and L rounded up to buckets when the cache is made. Append
 // writes the new tokens into them inside the graph (a scatter at each
-// row's own offset) and attends over all L slots with a mask. The graph's
-// shapes never change during a session, so one compiled executable serves
-// every decode step and a step costs the same at position 20 as at 500;
-// the buffers are donated to each step, so they are updated in place
-// rather than copied.
+// row's own offset) and attends, with a mask, over the first slots up to
+// the bucket of the furthest position a row reaches: a step's cost follows
+// the rows' lengths, not L, and one compiled executable per bucket serves
+// a whole session. The buffers are donated to each step, so they are
+// updated in place rather than copied, and the "cpu" backend reads the
+// attended prefix in place too.
 type Cache struct {
 	m      *Model
 	args   []any  // weight inputs, fixed at NewCache (adapter included)
@@ -282,8 +283,11 @@ func (c *Cache) Append(ctx context.Context, tokens [][]int32) ([][]float32, erro
 	if len(tokens) != c.batch {
 		return nil, fmt.Errorf("%w: Append got %d rows, cache has %d", ErrInput, len(tokens), c.batch)
 	}
-	maxN := 0
+	maxN, reach := 0, 0
 	for b, row := range tokens {
+		if len(row) > 0 {
+			reach = max(reach, c.lens[b]+len(row))
+		}
 		if c.lens[b]+len(row) > c.maxLen {
 			return nil, fmt.Errorf("%w: row %d would hold %d tokens, cache was made for %d", ErrInput, b, c.lens[b]+len(row), c.maxLen)
 		}
@@ -304,8 +308,11 @@ func (c *Cache) Append(ctx context.Context, tokens [][]int32) ([][]float32, erro
 		copy(ids[b*tb:], row)
 		start[b], count[b] = int32(c.lens[b]), int32(len(row))
 	}
-	e, err := c.m.exec("decode", c.key, func() (*graph.Exec, error) {
-		return graph.NewExec(c.m.backend, decodeGraph(c.lay))
+	// Attend only the slots some fed row reaches, bucketed: one
+	// executable per bucket, and no step reads slots no row holds yet.
+	span := min(c.slots, Bucket(reach))
+	e, err := c.m.exec("decode", fmt.Sprintf("%s|span%d", c.key, span), func() (*graph.Exec, error) {
+		return graph.NewExec(c.m.backend, decodeGraph(c.lay, span))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("model: build decode graph: %w", err)
@@ -344,8 +351,10 @@ func (c *Cache) Append(ctx context.Context, tokens [][]int32) ([][]float32, erro
 // decodeGraph builds one cache step. Inputs: weights, ids [B, T], start [B]
 // (each row's length so far), count [B] (new tokens per row, ≤ T), then the
 // key caches and the value caches. Outputs: logits [B, vocab] after each
-// row's last new token, then the updated caches.
-func decodeGraph(lay layout) func([]*graph.Node) []*graph.Node {
+// row's last new token, then the updated caches. The new tokens attend the
+// first span slots, which must hold every position a fed row reaches (a
+// row fed nothing may be cut: its logits are not read).
+func decodeGraph(lay layout, span int) func([]*graph.Node) []*graph.Node {
 	cfg := lay.cfg
 	nl := cfg.NumHiddenLayers
 	return func(in []*graph.Node) []*graph.Node {
@@ -366,8 +375,8 @@ func decodeGraph(lay layout) func([]*graph.Node) []*graph.Node {
 		slot := graph.MinScalar(pos, slots-1)
 		rowIdx := graph.Iota(g, shapes.Make(dtypes.Int32, b, t), 0)
 		idx := graph.Stack([]*graph.Node{rowIdx, slot}, -1) // [B, T, 2]
-		lIdx := graph.Iota(g, shapes.Make(dtypes.Int32, b, t, slots), 2)
-		mask := graph.LessOrEqual(lIdx, graph.InsertAxes(pos, -1)) // [B, T, L]
+		lIdx := graph.Iota(g, shapes.Make(dtypes.Int32, b, t, span), 2)
+		mask := graph.LessOrEqual(lIdx, graph.InsertAxes(pos, -1)) // [B, T, span]
 		newK := make([]*graph.Node, nl)
 		newV := make([]*graph.Node, nl)
 		hidden := decoder(cfg, w, ids, pos, func(layer int, k, v *graph.Node) (*graph.Node, *graph.Node, *graph.Node) {
@@ -380,7 +389,14 @@ func decodeGraph(lay layout) func([]*graph.Node) []*graph.Node {
 				2, []int{2, 3}, []int{0, 2}, []int{0, 2}, false, false)
 			newV[layer] = graph.BackendScatterSum(vc[layer], idx, graph.Where(keep, v, zero),
 				2, []int{2, 3}, []int{0, 3}, []int{0, 3}, false, false)
-			return newK[layer], newV[layer], mask
+			if span == slots {
+				return newK[layer], newV[layer], mask
+			}
+			// Slices of the caches: the "cpu" backend's products read them
+			// in place.
+			all := graph.AxisRange()
+			return graph.Slice(newK[layer], all, all, graph.AxisRange(0, span), all),
+				graph.Slice(newV[layer], all, all, all, graph.AxisRange(0, span)), mask
 		})
 		// Only each row's last new position needs the LM head.
 		last := graph.MaxScalar(graph.SubScalar(count, 1), 0)

@@ -83,8 +83,13 @@ func (l Linear) Apply(x *Node) *Node {
 // gives the product a batch axis of p that the backend spreads over p
 // workers; the result is transposed back, again only a few rows. On 2 cores
 // this cut decode steps by 25-30% at batch 1 to 8. Large products are left
-// alone.
+// alone. Other backends get the plain product: "cpu" splits a few rows'
+// product over its workers itself, and the split's copies cost it 6-8% of
+// a decode step.
 func matmulT(x, w *Node) *Node {
+	if _, pureGo := x.Graph().Backend().(*simplego.Backend); !pureGo {
+		return DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	}
 	out, in := w.Shape().Dimensions[0], w.Shape().Dimensions[1]
 	rows := x.Shape().Size() / in
 	p, limit := splitWays, smallDotLimit

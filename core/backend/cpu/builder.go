@@ -48,8 +48,8 @@ type node struct {
 	// op is large enough (parallel.go, the GEMM).
 	splits bool
 	// attrs are the op's parameters where a later op's build may need
-	// them to recognise a pattern (see coded.go): *gatherAttrs for
-	// Gather, the view for BroadcastInDim.
+	// them to recognise a pattern (see coded.go, dot.go): *gatherAttrs
+	// for Gather, the view for BroadcastInDim and Slice.
 	attrs any
 }
 

@@ -327,6 +327,28 @@ func opCasesFloat32() []opCase {
 		{name: "LogSoftmax/gradient", inputs: []shapes.Shape{f32(4, 9)}, fn: func(x []*Node) *Node {
 			return Gradient(ReduceAllSum(Mul(LogSoftmax(x[0], -1), x[0])), x[0])[0]
 		}},
+		// A sliced operand is read in place: attention over a prefix (and
+		// a middle run) of a KV cache's slots, keys [B, KV, S, hd] and
+		// values [B, KV, hd, S]; a slice of the KV axis cannot merge with
+		// the batch axis and is copied first.
+		{name: "DotGeneral/slicedKeys", inputs: []shapes.Shape{f32(2, 3, 1, 2, 8), f32(2, 3, 10, 8)}, fn: func(x []*Node) *Node {
+			return DotGeneral(x[0], []int{4}, []int{0, 1}, Slice(x[1], AxisRange(), AxisRange(), AxisRange(0, 6), AxisRange()), []int{3}, []int{0, 1})
+		}},
+		{name: "DotGeneral/slicedKeysMiddle", inputs: []shapes.Shape{f32(2, 3, 4, 2, 8), f32(2, 3, 10, 8)}, fn: func(x []*Node) *Node {
+			return DotGeneral(x[0], []int{4}, []int{0, 1}, Slice(x[1], AxisRange(), AxisRange(), AxisRange(2, 9), AxisRange()), []int{3}, []int{0, 1})
+		}},
+		{name: "DotGeneral/slicedValues", inputs: []shapes.Shape{f32(2, 3, 1, 2, 6), f32(2, 3, 8, 10)}, fn: func(x []*Node) *Node {
+			return DotGeneral(x[0], []int{4}, []int{0, 1}, Slice(x[1], AxisRange(), AxisRange(), AxisRange(), AxisRange(0, 6)), []int{3}, []int{0, 1})
+		}},
+		{name: "DotGeneral/slicedLhs", inputs: []shapes.Shape{f32(9, 7), f32(5, 7)}, fn: func(x []*Node) *Node {
+			return DotGeneral(Slice(x[0], AxisRange(3, 8)), []int{1}, nil, x[1], []int{1}, nil)
+		}},
+		{name: "DotGeneral/slicedBatchCopied", inputs: []shapes.Shape{f32(2, 2, 1, 2, 8), f32(2, 3, 10, 8)}, fn: func(x []*Node) *Node {
+			return DotGeneral(x[0], []int{4}, []int{0, 1}, Slice(x[1], AxisRange(), AxisRange(1, 3), AxisRange(0, 6), AxisRange()), []int{3}, []int{0, 1})
+		}},
+		{name: "DotGeneral/slicedStrided", inputs: []shapes.Shape{f32(4, 8), f32(12, 8)}, fn: func(x []*Node) *Node {
+			return DotGeneral(x[0], []int{1}, nil, Slice(x[1], AxisRange(1, 12).Stride(3)), []int{1}, nil)
+		}},
 		{name: "MatMul/blocks", inputs: []shapes.Shape{f32(200, 300), f32(300, 70)}, fn: func(x []*Node) *Node { return MatMul(x[0], x[1]) }},
 		{name: "MatMul/gradient", inputs: []shapes.Shape{f32(20, 30), f32(30, 7)}, fn: func(x []*Node) *Node {
 			return Gradient(ReduceAllSum(Tanh(MatMul(x[0], x[1]))), x[1])[0]

@@ -48,6 +48,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -116,8 +117,12 @@ var _ backends.Backend = (*Backend)(nil)
 //	fusequant=true|false         multiply by int8/NF4 weights' codes
 //	                             inside the GEMM instead of dequantising
 //	                             them first (default true; see coded.go)
+//	spin=DURATION                how long an idle worker polls for work
+//	                             before it sleeps, e.g. 50us; 0 sleeps at
+//	                             once (default 200us; see sched.go)
 func New(config string) (*Backend, error) {
 	b := &Backend{kernel: gemm.Best(), workers: runtime.GOMAXPROCS(0)}
+	spin := defaultSpin
 	for _, o := range strings.Split(config, ",") {
 		key, value, _ := strings.Cut(o, "=")
 		switch key {
@@ -152,11 +157,17 @@ func New(config string) (*Backend, error) {
 				return nil, fmt.Errorf("cpu backend option %q: want true or false", o)
 			}
 			b.noFuseQuant = !v
+		case "spin":
+			d, err := time.ParseDuration(value)
+			if err != nil || d < 0 || d > time.Second {
+				return nil, fmt.Errorf("cpu backend option %q: want a duration from 0 to 1s, e.g. 50us", o)
+			}
+			spin = d
 		default:
-			return nil, fmt.Errorf("cpu backend: unknown option %q (want kernel=…, workers=…, interop=…, inplace=… or fusequant=…)", o)
+			return nil, fmt.Errorf("cpu backend: unknown option %q (want kernel=…, workers=…, interop=…, inplace=…, fusequant=… or spin=…)", o)
 		}
 	}
-	b.tasks = newTaskPool(b.workers)
+	b.tasks = newTaskPool(b.workers, spin)
 	b.kernel = b.kernel.WithSplitter(b.tasks.split)
 	return b, nil
 }

@@ -20,6 +20,9 @@ func TestNew_Errors(t *testing.T) {
 		{name: "zero workers", config: "workers=0"},
 		{name: "bad workers", config: "workers=two"},
 		{name: "bad interop", config: "interop=maybe"},
+		{name: "spin without unit", config: "spin=200"},
+		{name: "negative spin", config: "spin=-1us"},
+		{name: "spin over a second", config: "spin=2s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,13 +22,17 @@ type operandLayout struct {
 	transpose                 *view
 }
 
-// mergeStride returns the stride of axes merged into one dimension, or
-// false when they do not form one evenly strided run.
+// mergeStride returns the stride of axes of a dense s merged into one
+// dimension, or false when they do not form one evenly strided run.
 func mergeStride(s shapes.Shape, axes []int) (int, bool) {
-	st := s.Strides()
+	return mergeStrides(s.Dimensions, s.Strides(), axes)
+}
+
+// mergeStrides is mergeStride for an array of dims with any strides.
+func mergeStrides(dims, st, axes []int) (int, bool) {
 	var kept []int
 	for _, a := range axes {
-		if s.Dimensions[a] != 1 {
+		if dims[a] != 1 {
 			kept = append(kept, a)
 		}
 	}
@@ -36,11 +40,30 @@ func mergeStride(s shapes.Shape, axes []int) (int, bool) {
 		return 0, true
 	}
 	for i := 0; i+1 < len(kept); i++ {
-		if st[kept[i]] != st[kept[i+1]]*s.Dimensions[kept[i+1]] {
+		if st[kept[i]] != st[kept[i+1]]*dims[kept[i+1]] {
 			return 0, false
 		}
 	}
 	return st[kept[len(kept)-1]], true
+}
+
+// slicedOperand reads an operand that is a Slice in place: when n is one
+// whose view of its input still merges into [batch, cross, contract] with
+// one stride each, it returns that layout over the input's storage, the
+// offset of the operand's first element there, and the input. Attention
+// over a prefix of a KV cache's slots then copies nothing.
+func slicedOperand(n *node, batch, cross, contract []int) (operandLayout, int, *node, bool) {
+	v, ok := n.attrs.(view)
+	if n.op != backends.OpTypeSlice || !ok {
+		return operandLayout{}, 0, nil, false
+	}
+	bs, ok1 := mergeStrides(v.dims, v.strides, batch)
+	is, ok2 := mergeStrides(v.dims, v.strides, cross)
+	ks, ok3 := mergeStrides(v.dims, v.strides, contract)
+	if !ok1 || !ok2 || !ok3 {
+		return operandLayout{}, 0, nil, false
+	}
+	return operandLayout{bStride: bs, iStride: is, kStride: ks}, v.base, n.inputs[0], true
 }
 
 func planOperand(s shapes.Shape, batch, cross, contract []int, crossFirst bool) operandLayout {
@@ -164,6 +187,14 @@ func (b *Builder) DotGeneral(lhsOp backends.Op, lhsContracting, lhsBatch []int, 
 	if src := b.matchCoded(ns[1]); src != nil && ls.DType == dtypes.Float32 && d.rhs.transpose == nil {
 		return b.codedDot(out, d, ns[0], src), nil
 	}
+	// Operands that are slices are read where they lie.
+	var base [2]int
+	if lay, off, in, ok := slicedOperand(ns[0], lb, lx, lc); ok {
+		d.lhs, base[0], ns[0] = lay, off, in
+	}
+	if lay, off, in, ok := slicedOperand(ns[1], rb, rx, rc); ok {
+		d.rhs, base[1], ns[1] = lay, off, in
+	}
 	var run func(o, l, r any)
 	switch ls.DType {
 	case dtypes.Float32:
@@ -188,7 +219,14 @@ func (b *Builder) DotGeneral(lhsOp backends.Op, lhsContracting, lhsBatch []int, 
 			defer b.backend.release(r)
 		}
 		o := b.backend.alloc(out)
-		run(o.flat, l.flat, r.flat)
+		lf, rf := l.flat, r.flat
+		if base[0] > 0 {
+			lf = sliceAny(lf, base[0], l.shape.Size())
+		}
+		if base[1] > 0 {
+			rf = sliceAny(rf, base[1], r.shape.Size())
+		}
+		run(o.flat, lf, rf)
 		return o
 	}), nil
 }

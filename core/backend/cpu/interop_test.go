@@ -278,10 +278,15 @@ func TestTaskPool_Split(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		workers int
+		spin    time.Duration
 		closed  bool
-	}{{"2 workers", 2, false}, {"8 workers", 8, false}, {"closed", 4, true}, {"1 worker", 1, false}} {
+	}{
+		{"2 workers", 2, defaultSpin, false}, {"8 workers", 8, defaultSpin, false},
+		{"2 workers that sleep at once", 2, 0, false}, {"8 workers that spin long", 8, 50 * time.Millisecond, false},
+		{"closed", 4, defaultSpin, true}, {"1 worker", 1, defaultSpin, false},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newTaskPool(tt.workers)
+			p := newTaskPool(tt.workers, tt.spin)
 			defer p.close()
 			if tt.closed {
 				p.close()
@@ -328,7 +333,7 @@ func TestTaskPool_Split(t *testing.T) {
 // TestSplit_Panic: a panic in a range run by another worker reaches the
 // caller after every range ended.
 func TestSplit_Panic(t *testing.T) {
-	p := newTaskPool(4)
+	p := newTaskPool(4, defaultSpin)
 	defer p.close()
 	var ran atomic.Int32
 	defer func() {

@@ -178,7 +178,9 @@ func (b *Builder) Slice(x backends.Op, starts, limits, strides []int) (backends.
 		v.base += starts[a] * st[a]
 		v.strides[a] = st[a] * strides[a]
 	}
-	return b.viewNode(op, out, ns[0], v), nil
+	n := b.viewNode(op, out, ns[0], v)
+	n.attrs = v // DotGeneral reads a slice in place (slicedOperand)
+	return n, nil
 }
 
 func (b *Builder) Concatenate(axis int, operands ...backends.Op) (backends.Op, error) {
