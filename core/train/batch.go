@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
@@ -157,6 +158,62 @@ func (p packed) finalize() {
 	}
 }
 
+// byLength returns b with its rows reordered by length, shortest first, in
+// units of unit consecutive rows (2 for DPO's chosen/rejected pairs) that
+// move together, ordered by their longest row; rows of equal length keep
+// their order. Each micro-batch is padded to its longest row and attention
+// costs the square of that, so micro-batches of rows of like length cost
+// less; the loss and the accumulated gradient do not depend on the order.
+func (b Batch) byLength(unit int) Batch {
+	n := len(b.IDs)
+	units := make([]int, 0, (n+unit-1)/unit)
+	longest := make([]int, cap(units))
+	for u := range cap(units) {
+		units = append(units, u)
+		for _, r := range b.IDs[u*unit : min(n, (u+1)*unit)] {
+			longest[u] = max(longest[u], len(r))
+		}
+	}
+	if slices.IsSortedFunc(units, func(x, y int) int { return longest[x] - longest[y] }) {
+		return b
+	}
+	slices.SortStableFunc(units, func(x, y int) int { return longest[x] - longest[y] })
+	order := make([]int, 0, n)
+	for _, u := range units {
+		for r := u * unit; r < min(n, (u+1)*unit); r++ {
+			order = append(order, r)
+		}
+	}
+	return Batch{
+		IDs: permute(b.IDs, order), Mask: permute(b.Mask, order), Segments: permute(b.Segments, order),
+		Advantages: permute(b.Advantages, order), OldLogProbs: permute(b.OldLogProbs, order),
+		RefLogProbs: permute(b.RefLogProbs, order), TeacherLogits: permute(b.TeacherLogits, order),
+	}
+}
+
+// permute returns xs in order (nil stays nil).
+func permute[T any](xs []T, order []int) []T {
+	if xs == nil {
+		return nil
+	}
+	out := make([]T, len(order))
+	for i, r := range order {
+		out[i] = xs[r]
+	}
+	return out
+}
+
+// seqBucket is the padded length of a micro-batch whose longest row has n
+// tokens: model.Bucket up to 256, then the next multiple of 64, so that
+// rows of 321–415 tokens (the email job's) pad to 384 or 448 rather than
+// 512. Each length compiles its own step graph, so the buckets stay few.
+func seqBucket(n int) int {
+	if n <= 256 {
+		return model.Bucket(n)
+	}
+	return (n + 63) / 64 * 64
+}
+
 // packInputs right-pads rows start..end-1 to rowsPad rows of a bucketed
 // length, and builds positions and the attention mask.
 func (t *Trainer) packInputs(b Batch, start, end, rowsPad int) packed {
@@ -164,7 +221,7 @@ func (t *Trainer) packInputs(b Batch, start, end, rowsPad int) packed {
 	for _, r := range b.IDs[start:end] {
 		maxT = max(maxT, len(r))
 	}
-	T := model.Bucket(maxT)
+	T := seqBucket(maxT)
 	B := rowsPad
 	ids := make([]int32, B*T)
 	mask := make([]float32, B*T)

@@ -312,6 +312,13 @@ func (t *Trainer) gradients(ctx context.Context, b Batch) (Metrics, [][]float32,
 	if micro == 0 || micro > n {
 		micro = n
 	}
+	if micro < n {
+		unit := 1
+		if t.cfg.Loss == LossDPO {
+			unit = 2
+		}
+		b = b.byLength(unit)
+	}
 	sums := make([][]float64, len(t.params))
 	for i, p := range t.params {
 		sums[i] = make([]float64, len(p.data))
