@@ -20,12 +20,16 @@ func TestPool(t *testing.T) {
 	if y := b.alloc(big); &y.flat.([]float32)[0] != &x.flat.([]float32)[0] {
 		t.Error("a released buffer of the same size was not reused")
 	}
-	for range 5 { // 5 × 64 MiB > maxPooledBytes
+	b.pool.maxBytes = 256 << 20 // maxPooledBytes would take more memory to reach
+	for range 5 {               // 5 × 64 MiB > the limit
 		b.release(b.alloc(big))
 		b.release(newBuffer(big))
 	}
-	if b.pool.bytes > maxPooledBytes {
-		t.Errorf("pool holds %d bytes, more than %d", b.pool.bytes, maxPooledBytes)
+	if b.pool.bytes > b.pool.maxBytes {
+		t.Errorf("pool holds %d bytes, more than %d", b.pool.bytes, b.pool.maxBytes)
+	}
+	if b.pool.bytes < b.pool.maxBytes-64<<20 {
+		t.Errorf("pool holds %d bytes: it stopped keeping buffers before its limit %d", b.pool.bytes, b.pool.maxBytes)
 	}
 	b.release(b.alloc(small))
 	if len(b.pool.free[poolKey{dtypes.Float32, 10}]) != 0 {
