@@ -51,6 +51,34 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeCPU times decode steps on "cpu" at the agent's shape
+// (a 256-slot cache, rows near position 90), batch 1 and 8, with the
+// backend's idle workers polling for work (the default) and sleeping at
+// once (spin=0), where each split waits for a worker to wake:
+//
+//	go test -run '^$' -bench DecodeCPU -benchtime 2000x ./core/model
+func BenchmarkDecodeCPU(b *testing.B) {
+	cfg := BenchConfig()
+	for _, config := range []string{"", "spin=0"} {
+		be, err := cpu.New(config)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := New(be, cfg, MapSource(RandomWeights(cfg, 1)), LoadOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(5, 6))
+		for _, batch := range []int{1, 8} {
+			b.Run(fmt.Sprintf("cpu:%s/batch=%d", config, batch), func(b *testing.B) {
+				benchDecodeSteps(b, m, batch, 256, 90, rng)
+			})
+		}
+		m.Close()
+		be.Finalize()
+	}
+}
+
 // benchDecodeSteps times decode steps of batch rows on m's cache of maxLen
 // slots, kept near position pos (the cache is refilled to pos, outside the
 // timer, whenever it has grown 64 past it), and reports tokens/s.
